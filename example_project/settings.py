@@ -1,0 +1,109 @@
+"""Settings of the example assessment platform.
+
+Configuration comes from the environment: ``DATABASE_URL`` (default SQLite) and
+``REDIS_URL`` (default: django-q2's ORM broker, nothing else to run).
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env.str("SECRET_KEY", default="example-project-not-secret")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_q",
+    "webhooks",
+    "example_project.organisations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example_project.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "example_project" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "example_project.wsgi.application"
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'example.sqlite3'}"),
+}
+# With 0, an idle ORM-broker cluster opens a new connection per poll.
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web server and workers share one file: wait for a lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_TZ = True
+STATIC_URL = "static/"
+LOGIN_URL = "admin:login"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+# django-q2 is the worker pool and the clock; the webhooks app owns retries.
+Q_CLUSTER = {
+    "name": env.str("Q_NAME", default="webhooks"),
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": 90,  # per task; > HTTP timeout and > one sweep
+    "retry": 120,  # re-delivery of an unacknowledged task; must exceed timeout
+    "max_attempts": 1,  # never re-run a failed task: the app retries deliveries itself
+    "ack_failures": True,
+    "queue_limit": 4,
+    "save_limit": -1,  # keep no successful task results (failures are still kept)
+    "catch_up": False,
+    "poll": 0.1,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# The demo receiver lives on this machine; real deployments allow nothing private.
+WEBHOOKS_ALLOWED_NETWORKS = env.list(
+    "WEBHOOKS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)
+WEBHOOKS_SCOPE_RESOLVER = "example_project.organisations.tenancy.scope_for_user"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"webhooks": {"handlers": ["console"], "level": "INFO"}},
+}

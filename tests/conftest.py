@@ -1,0 +1,58 @@
+import os
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.factories import SubscriptionFactory
+from tests.receiver import Receiver
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def other_receiver():
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def subscribe(db):
+    """``subscribe(receiver, ["article.created"], scope="t1")``: a webhook to ``receiver``."""
+
+    def make(receiver, events=(), **fields):
+        if not events and "all_events" not in fields:
+            fields["all_events"] = True
+        return SubscriptionFactory(url=receiver.url, events=list(events), **fields)
+
+    return make
+
+
+def pytest_report_header(config):
+    db = os.environ.get("DATABASE_URL", "sqlite (default)")
+    broker = "redis" if os.environ.get("REDIS_URL") else "django-q2 ORM"
+    return f"webhooks: database {db.split('@')[-1]}, broker {broker}"
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks):
+    """``with commit():`` runs a block as a committed host transaction: on-commit work runs."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def run_due(commit):
+    """Run the sweeper as if ``after`` had passed: every due retry is sent (sync mode)."""
+    from webhooks import sweeper
+
+    def run(after=timedelta(days=30)):
+        with commit():
+            return sweeper.sweep_once(now=timezone.now() + after)
+
+    return run

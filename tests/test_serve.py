@@ -1,0 +1,105 @@
+"""The real path: `manage.py serve` runs the web server and a qcluster; an event is delivered
+by a real worker through the configured broker; Ctrl-C stops everything."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def project_env(tmp_path):
+    env = {**os.environ}
+    env["DJANGO_SETTINGS_MODULE"] = "example_project.settings"
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    env["Q_NAME"] = f"webhooks-test-{uuid.uuid4().hex[:8]}"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def manage(env, *args, **kwargs):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=120, **kwargs
+    )
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_serve_delivers_through_a_real_worker_and_stops_on_ctrl_c(project_env, receiver):
+    manage(project_env, "migrate", "--noinput", capture_output=True)
+    manage(
+        project_env,
+        "shell",
+        "-c",
+        "from webhooks.models import Subscription; "
+        f"Subscription.objects.create(url='{receiver.url}', all_events=True)",
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=project_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        banner = server.stdout.readline()
+        pids = [int(p) for p in re.findall(r"pid (\d+)", banner)]
+        assert len(pids) == 2, banner
+
+        def admin_answers():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/").status == 200
+            except OSError:
+                return False
+
+        wait_for(admin_answers, 60, "the web server")
+        manage(
+            project_env,
+            "shell",
+            "-c",
+            "import webhooks; webhooks.send_event('webhook.test', {'hello': 'world'})",
+        )
+        wait_for(lambda: receiver.requests, 60, "the worker to deliver the event")
+        assert receiver.requests[0].json()["data"] == {"hello": "world"}
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert server.returncode is not None
+    for pid in pids:
+        wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists() or _zombie(pid), 20, f"pid {pid}")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except OSError:
+        return True

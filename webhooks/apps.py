@@ -1,0 +1,26 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.module_loading import autodiscover_modules
+
+
+class WebhooksConfig(AppConfig):
+    name = "webhooks"
+    verbose_name = "Integrations"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registration only: no database access here (it runs before migrate).
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .builtin_events import declare_builtin_events
+
+        declare_builtin_events()
+        autodiscover_modules("webhook_events")
+        post_migrate.connect(_after_migrate, sender=self, dispatch_uid="webhooks.after_migrate")
+
+
+def _after_migrate(using="default", **kwargs) -> None:
+    from .registry import sync_event_types
+    from .sweeper import ensure_schedule
+
+    sync_event_types(using=using)
+    ensure_schedule()

@@ -1,0 +1,107 @@
+"""Typed settings, read at access time so ``override_settings`` just works.
+
+Every setting is ``WEBHOOKS_<NAME>`` in the host's settings; the defaults live
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from django.conf import settings as django_settings
+
+DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+class Settings:
+    def _get(self, name: str, default):
+        return getattr(django_settings, f"WEBHOOKS_{name}", default)
+
+    @property
+    def TIMEOUT(self) -> float:
+        """Seconds to wait for a receiver to connect and answer."""
+        return self._get("TIMEOUT", 10.0)
+
+    @property
+    def RETRY_SCHEDULE(self) -> Sequence[float]:
+        """Seconds to wait before each retry; its length is the number of retries."""
+        return self._get("RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE)
+
+    @property
+    def RETRY_JITTER(self) -> float:
+        """Fraction of a retry delay added or removed at random (0.1 = ±10%)."""
+        return self._get("RETRY_JITTER", 0.1)
+
+    @property
+    def MAX_RETRY_AFTER(self) -> float:
+        """The longest ``Retry-After`` (seconds) a receiver may ask for; longer is capped."""
+        return self._get("MAX_RETRY_AFTER", 3600.0)
+
+    @property
+    def LEASE_SECONDS(self) -> float:
+        """How long a claimed delivery belongs to its worker before the sweeper takes it back."""
+        return self._get("LEASE_SECONDS", 120.0)
+
+    @property
+    def RESPONSE_BODY_LIMIT(self) -> int:
+        """Characters of a receiver's answer kept in the attempt log."""
+        return self._get("RESPONSE_BODY_LIMIT", 4096)
+
+    @property
+    def DISABLE_AFTER(self) -> float | None:
+        """Seconds of nothing but failures after which an endpoint is disabled (None: never)."""
+        return self._get("DISABLE_AFTER", 5 * 24 * 3600.0)
+
+    @property
+    def ALLOWED_NETWORKS(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Networks exempt from the SSRF guard, e.g. ``["127.0.0.0/8", "::1/128"]``."""
+        return [ipaddress.ip_network(n, strict=False) for n in self._get("ALLOWED_NETWORKS", [])]
+
+    @property
+    def SWEEP_DURATION(self) -> float:
+        """Seconds one scheduled sweep keeps polling for due work before it exits."""
+        return self._get("SWEEP_DURATION", 50.0)
+
+    @property
+    def POLL_INTERVAL(self) -> float:
+        """Seconds between two polls of a running sweep."""
+        return self._get("POLL_INTERVAL", 1.0)
+
+    @property
+    def FAN_OUT_GRACE(self) -> float:
+        """Age (seconds) after which an Event not yet fanned out is treated as a lost enqueue."""
+        return self._get("FAN_OUT_GRACE", 10.0)
+
+    @property
+    def BATCH_SIZE(self) -> int:
+        """Deliveries one task claims and sends at most."""
+        return self._get("BATCH_SIZE", 50)
+
+    @property
+    def MAX_CONCURRENCY(self) -> int:
+        """Requests one worker keeps in flight at once."""
+        return self._get("MAX_CONCURRENCY", 8)
+
+    @property
+    def SCOPE_RESOLVER(self) -> str:
+        """Dotted path of ``f(user) -> str | None``: the tenant a user may see (None: all)."""
+        return self._get("SCOPE_RESOLVER", "webhooks.tenancy.default_scope_for_user")
+
+    @property
+    def SECRET_ROTATION_OVERLAP(self) -> float:
+        """Seconds the previous signing secret keeps signing after a rotation."""
+        return self._get("SECRET_ROTATION_OVERLAP", 24 * 3600.0)
+
+    @property
+    def USER_AGENT(self) -> str | None:
+        """User-Agent header; None means ``django-webhooks/<version>``."""
+        return self._get("USER_AGENT", None)
+
+    @property
+    def QUEUE_NAME(self) -> str | None:
+        """django-q2 cluster name to enqueue on (None: the default cluster)."""
+        return self._get("QUEUE_NAME", None)
+
+
+conf = Settings()

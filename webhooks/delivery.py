@@ -1,0 +1,232 @@
+"""One HTTP delivery: envelope, signing, the request, and what its outcome means.
+
+No database writes here: ``dispatch`` decides what an outcome does to the
+Delivery. ``post`` is safe to run in threads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from importlib.metadata import PackageNotFoundError, version
+
+import requests
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+from . import signing
+from .conf import conf
+from .models import Delivery, DeliveryAttempt
+from .security import BlockedTargetError, GuardedAdapter
+
+ErrorKind = DeliveryAttempt.ErrorKind
+
+REDACTED = "[redacted]"
+_SENSITIVE_HEADER = re.compile(r"auth|token|key|secret|password|cookie|session", re.IGNORECASE)
+
+
+def package_version() -> str:
+    try:
+        return version("django-webhooks-outbox")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def user_agent() -> str:
+    return conf.USER_AGENT or f"django-webhooks/{package_version()}"
+
+
+@dataclass
+class OutgoingRequest:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    auth: tuple[str, str] | None = None
+
+    def logged_headers(self, extra_header_names=()) -> dict[str, str]:
+        """The headers as stored in the attempt log: credentials and secrets redacted."""
+        extra = {name.lower() for name in extra_header_names}
+        logged = {}
+        for name, value in self.headers.items():
+            secret = name.lower() in extra and _SENSITIVE_HEADER.search(name)
+            logged[name] = REDACTED if secret else value
+        if self.auth:
+            logged["Authorization"] = f"Basic {REDACTED}"
+        return logged
+
+
+@dataclass
+class Outcome:
+    status_code: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    duration_ms: int = 0
+    error_kind: str = ""
+    error_message: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the receiver asked us to wait (``Retry-After``), if it did."""
+        value = {k.lower(): v for k, v in self.headers.items()}.get("retry-after")
+        if not value:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - timezone.now()).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def envelope(delivery: Delivery) -> bytes:
+    event = delivery.event
+    body = {
+        "id": str(event.id),
+        "type": event.type,
+        "timestamp": event.occurred_at.isoformat(),
+        "data": event.data,
+    }
+    return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+
+
+def build_request(delivery: Delivery, *, now: float | None = None) -> OutgoingRequest:
+    subscription = delivery.subscription
+    body = envelope(delivery)
+    timestamp = int(now if now is not None else time.time())
+    msg_id = delivery.webhook_id
+    headers = dict(subscription.headers or {})
+    headers.update(
+        {
+            "Content-Type": "application/json",
+            "User-Agent": user_agent(),
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signing.signature_header(
+                subscription.signing_secrets(), msg_id, timestamp, body
+            ),
+        }
+    )
+    auth = None
+    if subscription.basic_auth_username:
+        auth = (subscription.basic_auth_username, subscription.basic_auth_password)
+    return OutgoingRequest(subscription.url, headers, body, auth)
+
+
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    """One session per thread: pooled connections, the SSRF guard, no proxies from the env."""
+    s = getattr(_local, "session", None)
+    if s is None:
+        s = requests.Session()
+        s.trust_env = False  # no proxy variables, no .netrc credentials
+        adapter = GuardedAdapter(pool_connections=32, pool_maxsize=4, max_retries=0)
+        s.mount("http://", adapter)
+        s.mount("https://", adapter)
+        _local.session = s
+    return s
+
+
+def post(request: OutgoingRequest) -> Outcome:
+    """Send one request. Never raises: every failure becomes an Outcome with an error kind."""
+    started = time.monotonic()
+    outcome = Outcome()
+    try:
+        response = session().post(
+            request.url,
+            data=request.body,
+            headers=request.headers,
+            auth=request.auth,
+            timeout=conf.TIMEOUT,
+            allow_redirects=False,
+            stream=True,
+        )
+        with response:
+            outcome.status_code = response.status_code
+            outcome.headers = dict(response.headers)
+            outcome.body = _read_limited(response, conf.RESPONSE_BODY_LIMIT)
+        outcome.error_kind, outcome.error_message = _classify_status(response.status_code)
+    except Exception as exc:  # noqa: BLE001 - a failed send must become a logged, retried attempt
+        outcome.error_kind, outcome.error_message = classify_exception(exc)
+    outcome.duration_ms = int((time.monotonic() - started) * 1000)
+    return outcome
+
+
+def _read_limited(response: requests.Response, limit: int) -> str:
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(chunk_size=1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= limit:
+                break
+    except requests.RequestException:
+        pass  # the status code already tells the outcome; a broken body is not a failure
+    text = b"".join(chunks)[:limit].decode(response.encoding or "utf-8", errors="replace")
+    return text
+
+
+def _classify_status(status: int) -> tuple[str, str]:
+    if 200 <= status < 300:
+        return "", ""
+    if 300 <= status < 400:
+        return (
+            ErrorKind.REDIRECT,
+            f"The receiver answered {status} (a redirect); redirects are not followed.",
+        )
+    if 400 <= status < 500:
+        return ErrorKind.HTTP_4XX, f"The receiver answered {status}."
+    if 500 <= status < 600:
+        return ErrorKind.HTTP_5XX, f"The receiver answered {status}."
+    return ErrorKind.HTTP_OTHER, f"The receiver answered an unexpected status {status}."
+
+
+def _chain(exc: BaseException):
+    seen = []
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+    return seen
+
+
+def classify_exception(exc: BaseException) -> tuple[str, str]:
+    """An error kind a person understands, and a short message."""
+    chain = _chain(exc)
+
+    def has(*types) -> bool:
+        return any(isinstance(e, types) for e in chain)
+
+    text = str(exc)[:400]
+    if has(BlockedTargetError):
+        blocked = next(e for e in chain if isinstance(e, BlockedTargetError))
+        return ErrorKind.BLOCKED_TARGET, str(blocked)
+    if has(requests.Timeout, TimeoutError):
+        return ErrorKind.TIMEOUT, f"No answer within {conf.TIMEOUT:g} seconds."
+    if has(requests.exceptions.SSLError):
+        return ErrorKind.TLS_ERROR, f"TLS handshake or certificate check failed: {text}"
+    if has(NameResolutionError):
+        return ErrorKind.DNS_FAILURE, "The receiver's host name could not be resolved."
+    if has(ConnectionRefusedError):
+        return ErrorKind.CONNECTION_REFUSED, "The receiver refused the connection."
+    if has(ConnectionResetError, BrokenPipeError) or "RemoteDisconnected" in text:
+        return ErrorKind.CONNECTION_RESET, "The receiver closed the connection without answering."
+    if has(NewConnectionError, requests.ConnectionError):
+        return ErrorKind.CONNECTION_ERROR, f"Could not connect: {text}"
+    return ErrorKind.OTHER, f"{type(exc).__name__}: {text}"

@@ -1,0 +1,218 @@
+"""The five tables: what can happen, who wants it, what happened, what is owed, what was tried."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import signing
+
+
+class EventType(models.Model):
+    """A kind of event the host can raise. Rows are synced from the code registry."""
+
+    name = models.CharField(max_length=100, unique=True)
+    category = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True)
+    example_payload = models.JSONField(default=dict, blank=True)
+    schema = models.JSONField(null=True, blank=True)
+    is_active = models.BooleanField(
+        default=True, help_text=_("Inactive types are recorded but delivered to nobody.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category", "name"]
+        verbose_name = _("event type")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Subscription(models.Model):
+    """A customer's webhook: a callback URL and the events it wants."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="webhook_subscriptions",
+    )
+    scope = models.CharField(
+        max_length=100,
+        blank=True,
+        db_index=True,
+        help_text=_("The tenant whose events this webhook receives."),
+    )
+    description = models.CharField(max_length=200, blank=True)
+    url = models.URLField(max_length=2000)
+    event_types = models.ManyToManyField(EventType, blank=True, related_name="subscriptions")
+    all_events = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    secret = models.CharField(max_length=100, default=signing.generate_secret, editable=False)
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    basic_auth_username = models.CharField(max_length=150, blank=True)
+    basic_auth_password = models.CharField(max_length=150, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("webhook")
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+    def clean(self) -> None:
+        from .validation import validate_subscription
+
+        validate_subscription(self)
+
+    def signing_secrets(self, now=None) -> list[str]:
+        """The secrets signing a request now: the current one, and the previous while rotating."""
+        now = now or timezone.now()
+        secrets = [self.secret]
+        if (
+            self.previous_secret
+            and self.previous_secret_expires_at
+            and self.previous_secret_expires_at > now
+        ):
+            secrets.append(self.previous_secret)
+        return secrets
+
+    def wants(self, event_type: str) -> bool:
+        return self.all_events or self.event_types.filter(name=event_type).exists()
+
+
+class Event(models.Model):
+    """One occurrence, its payload frozen when it happened. Written in the host's transaction."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=100, db_index=True)
+    data = models.JSONField()
+    scope = models.CharField(max_length=100, blank=True, db_index=True)
+    source_model = models.CharField(max_length=100, blank=True)
+    source_id = models.CharField(max_length=100, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [
+            # The sweeper's "lost enqueue" query: events never fanned out, oldest first.
+            models.Index(
+                fields=["occurred_at"],
+                condition=models.Q(fanned_out_at__isnull=True),
+                name="webhooks_event_pending_fanout",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class Delivery(models.Model):
+    """One event owed to one subscription."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    # A claim: who may send this delivery now, and until when.
+    lease_token = models.UUIDField(null=True, blank=True, editable=False)
+    leased_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = _("deliveries")
+        constraints = [
+            models.UniqueConstraint(fields=["event", "subscription"], name="webhooks_one_delivery"),
+        ]
+        indexes = [
+            # The claim query: pending deliveries that are due, soonest first.
+            models.Index(fields=["status", "next_attempt_at"], name="webhooks_delivery_due"),
+            models.Index(fields=["subscription", "-created_at"], name="webhooks_delivery_by_sub"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event.type} → {self.subscription}"
+
+    @property
+    def webhook_id(self) -> str:
+        """The Standard Webhooks message id: the same on every try of this event to this webhook."""
+        return f"msg_{self.id.hex}"
+
+
+class DeliveryAttempt(models.Model):
+    """One HTTP request and what came back."""
+
+    class Trigger(models.TextChoices):
+        AUTOMATIC = "automatic", _("Automatic")
+        MANUAL = "manual", _("Manual")
+
+    class ErrorKind(models.TextChoices):
+        NONE = "", _("None")
+        TIMEOUT = "timeout", _("Timed out")
+        CONNECTION_REFUSED = "connection_refused", _("Connection refused")
+        CONNECTION_RESET = "connection_reset", _("Connection reset")
+        CONNECTION_ERROR = "connection_error", _("Connection failed")
+        DNS_FAILURE = "dns_failure", _("Host name could not be resolved")
+        TLS_ERROR = "tls_error", _("TLS/certificate error")
+        BLOCKED_TARGET = "blocked_target", _("Target address not allowed")
+        REDIRECT = "redirect", _("Redirect (not followed)")
+        HTTP_4XX = "http_4xx", _("HTTP 4xx from receiver")
+        HTTP_5XX = "http_5xx", _("HTTP 5xx from receiver")
+        HTTP_OTHER = "http_other", _("Unexpected HTTP status")
+        INVALID_RESPONSE = "invalid_response", _("Invalid HTTP response")
+        OTHER = "other", _("Other error")
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.AUTOMATIC)
+    request_url = models.URLField(max_length=2000)
+    request_headers = models.JSONField(default=dict)
+    request_body = models.TextField(blank=True)
+    response_status_code = models.PositiveIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    succeeded = models.BooleanField(default=False)
+    error_kind = models.CharField(max_length=30, choices=ErrorKind.choices, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "number"], name="webhooks_attempt_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.response_status_code or self.error_kind}"

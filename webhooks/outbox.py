@@ -1,0 +1,165 @@
+"""The outbox: writing Events in the host's transaction, fanning out, claiming due work.
+
+The host pays one INSERT per event. Everything else happens in a worker, started
+by ``transaction.on_commit``; when that enqueue is lost (broker down, process
+killed) the sweeper finds the Event by its empty ``fanned_out_at``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .conf import conf
+from .exceptions import InvalidPayload, UnknownEventType
+from .models import Delivery, Event, EventType, Subscription
+from .registry import registry
+
+logger = logging.getLogger("webhooks")
+
+
+def to_json_data(data, *, event_type: str):
+    """``data`` as plain JSON values; raise :class:`InvalidPayload` before anything is written."""
+    try:
+        return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    except (TypeError, ValueError) as exc:
+        raise InvalidPayload(
+            f"The data of a {event_type!r} event is not JSON-serialisable: {exc}"
+        ) from exc
+
+
+def record_event(event_type: str, data, *, scope="", source=None) -> Event:
+    """Write one Event in the current transaction and fan it out after commit."""
+    event = Event(
+        type=event_type,
+        data=to_json_data(data, event_type=event_type),
+        scope="" if scope is None else str(scope),
+        source_model=source._meta.label_lower if source is not None else "",
+        source_id=str(source.pk) if source is not None else "",
+    )
+    event.save(force_insert=True)
+    transaction.on_commit(
+        partial(enqueue, "webhooks.tasks.process_event", str(event.pk)), robust=True
+    )
+    return event
+
+
+def send_event(event_type: str, data, *, scope=None) -> Event:
+    """Record an event raised from code rather than by a model save (e.g. ``invite.sent``)."""
+    if event_type not in registry.event_types:
+        raise UnknownEventType(
+            f"Unknown event type {event_type!r}. Declared types: {', '.join(registry.names())}."
+        )
+    if not EventType.objects.filter(name=event_type, is_active=True).exists():
+        active = EventType.objects.filter(is_active=True).values_list("name", flat=True)
+        raise UnknownEventType(
+            f"Event type {event_type!r} is switched off (or not yet synced: run migrate or "
+            f"webhooks_sync_event_types). Active types: {', '.join(sorted(active))}."
+        )
+    return record_event(event_type, data, scope=scope)
+
+
+def enqueue(func: str, *args) -> bool:
+    """Hand a task to django-q2. Never raises: a lost enqueue is repaired by the sweeper."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task(func, *args, cluster=conf.QUEUE_NAME)
+    except Exception:  # noqa: BLE001 - any broker failure must stay out of the host's request
+        logger.warning(
+            "Could not enqueue %s%r; the sweeper will retry it.", func, args, exc_info=True
+        )
+        return False
+    return True
+
+
+def matching_subscriptions(event: Event):
+    active_type = EventType.objects.filter(name=event.type, is_active=True)
+    if not active_type.exists():
+        return Subscription.objects.none()
+    return (
+        Subscription.objects.filter(is_active=True, scope=event.scope)
+        .filter(Q(all_events=True) | Q(event_types__name=event.type))
+        .distinct()
+    )
+
+
+def fan_out(event_id) -> list:
+    """Create one Delivery per matching subscription, once. Returns the new deliveries' ids."""
+    with transaction.atomic():
+        event = Event.objects.select_for_update().filter(pk=event_id).first()
+        if event is None or event.fanned_out_at is not None:
+            return []
+        sub_ids = list(matching_subscriptions(event).values_list("pk", flat=True))
+        now = timezone.now()
+        deliveries = [
+            Delivery(event=event, subscription_id=sub_id, next_attempt_at=now) for sub_id in sub_ids
+        ]
+        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+        Event.objects.filter(pk=event.pk).update(fanned_out_at=now)
+    return [d.pk for d in deliveries]
+
+
+def _due(now: datetime) -> Q:
+    return Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now) & _unleased(now)
+
+
+def _unleased(now: datetime) -> Q:
+    return Q(leased_until__isnull=True) | Q(leased_until__lt=now)
+
+
+def claim(ids, *, now: datetime | None = None, due_only: bool = True) -> tuple[uuid.UUID, list]:
+    """Lease these deliveries to the caller; returns (token, the ids actually claimed).
+
+    The compare-and-set UPDATE is what makes a claim exclusive, on SQLite as on
+    PostgreSQL: of two workers claiming the same row, one updates it, the other
+    finds it already leased.
+    """
+    now = now or timezone.now()
+    token = uuid.uuid4()
+    condition = _due(now) if due_only else _unleased(now)
+    Delivery.objects.filter(condition, pk__in=list(ids)).update(
+        lease_token=token, leased_until=now + timedelta(seconds=conf.LEASE_SECONDS)
+    )
+    claimed = list(
+        Delivery.objects.filter(pk__in=list(ids), lease_token=token).values_list("pk", flat=True)
+    )
+    return token, claimed
+
+
+def claim_due(limit: int, *, now: datetime | None = None) -> tuple[uuid.UUID, list]:
+    """Lease up to ``limit`` due deliveries of active subscriptions, soonest first.
+
+    On PostgreSQL the candidates are locked with SKIP LOCKED, so concurrent
+    sweepers pick disjoint sets instead of queueing behind each other.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        candidates = list(
+            Delivery.objects.filter(_due(now), subscription__is_active=True)
+            .order_by("next_attempt_at")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not candidates:
+            return uuid.uuid4(), []
+        return claim(candidates, now=now)
+
+
+def unfanned_events(*, now: datetime | None = None, limit: int = 500) -> list:
+    """Events whose fan-out enqueue looks lost: older than the grace period, never fanned out."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=conf.FAN_OUT_GRACE)
+    return list(
+        Event.objects.filter(fanned_out_at__isnull=True, occurred_at__lt=cutoff)
+        .order_by("occurred_at")
+        .values_list("pk", flat=True)[:limit]
+    )

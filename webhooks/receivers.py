@@ -1,0 +1,139 @@
+"""Signal handlers that turn model changes into Events.
+
+Each bound model gets its receivers connected with an explicit sender: a save of
+an unbound model costs nothing. Field changes are detected from a snapshot taken
+in ``post_init`` (no extra query on save).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db.models.signals import m2m_changed, post_delete, post_init, post_save
+
+from . import outbox
+from .registry import MISSING, Binding
+
+_SNAPSHOT = "_webhooks_snapshot"
+_CLEARED = "_webhooks_cleared"
+
+_by_model: dict[type, list[Binding]] = defaultdict(list)
+_by_through: dict[type, list[Binding]] = defaultdict(list)
+_tracked_fields: dict[type, set[str]] = defaultdict(set)
+
+
+def connect(binding: Binding) -> None:
+    model = binding.model
+    uid = model._meta.label
+    if binding.kind.startswith("m2m_"):
+        through = model._meta.get_field(binding.m2m_field).remote_field.through
+        _by_through[through].append(binding)
+        m2m_changed.connect(_on_m2m_changed, sender=through, dispatch_uid=f"webhooks.m2m.{uid}")
+        return
+    _by_model[model].append(binding)
+    if binding.kind == "deleted":
+        post_delete.connect(_on_post_delete, sender=model, dispatch_uid=f"webhooks.delete.{uid}")
+        return
+    post_save.connect(_on_post_save, sender=model, dispatch_uid=f"webhooks.save.{uid}")
+    if binding.kind == "changed":
+        _tracked_fields[model].add(binding.field)
+        post_init.connect(_on_post_init, sender=model, dispatch_uid=f"webhooks.init.{uid}")
+
+
+def previous_value(instance, field_name: str):
+    """The value ``field_name`` had when ``instance`` was loaded or last saved.
+
+    Meant for payload functions of ``on_change`` bindings (e.g. an item's old subject).
+    Only fields watched by an ``on_change`` binding are remembered.
+    """
+    attname = instance._meta.get_field(field_name).attname
+    value = getattr(instance, _SNAPSHOT, {}).get(attname, MISSING)
+    return None if value is MISSING else value
+
+
+def _snapshot(instance) -> None:
+    # Read __dict__ directly: a deferred field must not cost a query here.
+    fields = _tracked_fields.get(type(instance), ())
+    setattr(instance, _SNAPSHOT, {f: instance.__dict__.get(f, MISSING) for f in fields})
+
+
+def _on_post_init(sender, instance, **kwargs) -> None:
+    _snapshot(instance)
+
+
+def _raise(binding: Binding, instance, related=None) -> None:
+    if binding.applies(instance, related):
+        outbox.record_event(
+            binding.event,
+            binding.make_payload(instance, related),
+            scope=binding.make_scope(instance, related),
+            source=instance,
+        )
+
+
+def _field_changed(binding: Binding, instance, created: bool) -> bool:
+    new = instance.__dict__.get(binding.field, MISSING)
+    old = MISSING if created else getattr(instance, _SNAPSHOT, {}).get(binding.field, MISSING)
+    if new is MISSING or (old is MISSING and not created):
+        return False  # deferred on load: we cannot tell, so we do not guess
+    if not created and old == new:
+        return False
+    return binding.to is MISSING or new == binding.to
+
+
+def _on_post_save(sender, instance, created, raw=False, **kwargs) -> None:
+    if raw:  # loaddata: fixtures are not events
+        return
+    for binding in _by_model.get(sender, ()):
+        if binding.kind == "created" and created:
+            _raise(binding, instance)
+        elif binding.kind == "updated" and not created:
+            _raise(binding, instance)
+        elif binding.kind == "changed" and _field_changed(binding, instance, created):
+            _raise(binding, instance)
+    if sender in _tracked_fields:
+        _snapshot(instance)
+
+
+def _on_post_delete(sender, instance, **kwargs) -> None:
+    for binding in _by_model.get(sender, ()):
+        if binding.kind == "deleted":
+            _raise(binding, instance)
+
+
+def _on_m2m_changed(sender, instance, action, reverse, model, pk_set, **kwargs) -> None:
+    for binding in _by_through.get(sender, ()):
+        if action in ("pre_clear", "post_clear") and binding.kind != "m2m_removed":
+            continue
+        if action == "pre_clear":
+            # Remember what a clear() removes, so post_clear can raise one event per object.
+            cleared = getattr(instance, _CLEARED, {})
+            cleared[binding.m2m_field] = _current_pks(binding, instance, reverse)
+            setattr(instance, _CLEARED, cleared)
+            continue
+        if action == "post_clear":
+            pk_set = getattr(instance, _CLEARED, {}).pop(binding.m2m_field, set())
+            kind = "m2m_removed"
+        elif action in ("post_add", "post_remove"):
+            kind = "m2m_added" if action == "post_add" else "m2m_removed"
+        else:
+            continue
+        if binding.kind != kind or not pk_set:
+            continue
+        for owner, related in _pairs(binding, instance, reverse, model, pk_set):
+            _raise(binding, owner, related)
+
+
+def _current_pks(binding: Binding, instance, reverse: bool) -> set:
+    if reverse:
+        lookup = {binding.m2m_field: instance}
+        return set(binding.model._default_manager.filter(**lookup).values_list("pk", flat=True))
+    return set(getattr(instance, binding.m2m_field).values_list("pk", flat=True))
+
+
+def _pairs(binding: Binding, instance, reverse: bool, model, pk_set):
+    """(owner, related) pairs with ``owner`` always a ``binding.model`` row."""
+    others = model._default_manager.filter(pk__in=pk_set).order_by("pk")
+    if reverse:
+        return [(owner, instance) for owner in others]
+    return [(instance, related) for related in others]

@@ -1,0 +1,168 @@
+"""Where webhooks may be sent: target URL validation and an SSRF-safe connection.
+
+A customer chooses the URL, so without a guard a webhook could reach the host's
+own network (a database admin page, the cloud metadata service at
+169.254.169.254). Targets are checked when a subscription is saved, and again at
+connect time on the address actually dialled, so a name that re-resolves to a
+private address later (DNS rebinding) is still refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util import connection as urllib3_connection
+
+from .conf import conf
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+class BlockedTargetError(Exception):
+    """The target resolved to an address webhooks may not be sent to."""
+
+
+def refusal_reason(ip: IPAddress) -> str | None:
+    """Why this address is refused, in plain words, or None if it is allowed."""
+    if any(ip in network for network in conf.ALLOWED_NETWORKS):
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return "an IPv4-mapped IPv6 address"
+        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None and refusal_reason(embedded):
+            return "an IPv6 tunnel address wrapping a non-public IPv4 address"
+    if ip.is_unspecified:
+        return "the unspecified address"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address (such as the cloud metadata service)"
+    if ip.is_multicast:
+        return "a multicast address"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
+        return "a carrier-grade NAT (shared) address"
+    if ip.is_reserved:
+        return "a reserved address"
+    if ip.is_private:
+        return "a private network address"
+    if not ip.is_global:
+        return "a reserved address"
+    return None
+
+
+def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to (raises ``socket.gaierror`` if none)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    seen: list[IPAddress] = []
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+        if ip not in seen:
+            seen.append(ip)
+    return seen
+
+
+def check_addresses(host: str, addresses: list[IPAddress]) -> None:
+    for ip in addresses:
+        reason = refusal_reason(ip)
+        if reason:
+            raise BlockedTargetError(
+                f"{host} resolves to {ip}, {reason}; webhooks may only be sent to "
+                "public internet addresses."
+            )
+
+
+def validate_target_url(url: str) -> None:
+    """Raise a ``ValidationError`` a person can act on if ``url`` may not receive webhooks."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValidationError(f"This is not a valid URL: {exc}.", code="invalid_url") from exc
+    if parts.scheme not in ("http", "https"):
+        raise ValidationError(
+            f"Use an http:// or https:// URL; “{parts.scheme or 'no scheme'}” is not supported.",
+            code="scheme",
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError(
+            "Remove the user name and password from the URL and use the basic-auth fields instead.",
+            code="credentials_in_url",
+        )
+    if not parts.hostname:
+        raise ValidationError("The URL has no host name.", code="no_host")
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = resolve(parts.hostname, port)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ValidationError(
+            f"The host name “{parts.hostname}” could not be resolved; check it for typos.",
+            code="dns_failure",
+        ) from exc
+    try:
+        check_addresses(parts.hostname, addresses)
+    except BlockedTargetError as exc:
+        raise ValidationError(str(exc), code="blocked_target") from exc
+
+
+def _guarded_new_conn(self) -> socket.socket:
+    """urllib3's ``_new_conn``, dialling only addresses that pass the guard."""
+    try:
+        addresses = resolve(self._dns_host, self.port)
+    except socket.gaierror as exc:
+        raise NameResolutionError(self.host, self, exc) from exc
+    check_addresses(self.host, addresses)
+    last_error: OSError | None = None
+    for ip in addresses:
+        try:
+            return urllib3_connection.create_connection(
+                (str(ip), self.port),
+                self.timeout,
+                source_address=self.source_address,
+                socket_options=self.socket_options,
+            )
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(
+                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+            ) from exc
+        except OSError as exc:
+            last_error = exc
+    raise NewConnectionError(
+        self, f"Failed to establish a new connection: {last_error}"
+    ) from last_error
+
+
+class GuardedHTTPConnection(HTTPConnection):
+    _new_conn = _guarded_new_conn
+
+
+class GuardedHTTPSConnection(HTTPSConnection):
+    _new_conn = _guarded_new_conn
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A requests adapter whose every connection goes through the SSRF guard."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": GuardedHTTPConnectionPool,
+            "https": GuardedHTTPSConnectionPool,
+        }
