@@ -95,10 +95,11 @@ def test_serve_delivers_through_a_real_worker_and_stops_on_ctrl_c(project_env, r
             raise
     assert server.returncode is not None
     for pid in pids:
-        wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists() or _zombie(pid), 20, f"pid {pid}")
+        wait_for(lambda pid=pid: _gone(pid), 20, f"pid {pid} to exit")
 
 
-def _zombie(pid: int) -> bool:
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie waiting to be reaped."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
     except OSError:
