@@ -84,6 +84,24 @@ class Settings:
         return self._get("MAX_CONCURRENCY", 8)
 
     @property
+    def MAX_CONCURRENCY_PER_ENDPOINT(self) -> int:
+        """Requests one worker keeps in flight to one endpoint (scheme, host and port) at once.
+
+        A slow receiver then holds at most this many of ``MAX_CONCURRENCY`` slots, and the
+        others keep flowing.
+        """
+        return self._get("MAX_CONCURRENCY_PER_ENDPOINT", 4)
+
+    @property
+    def BROKER_BACKOFF(self) -> float:
+        """Seconds after a failed enqueue during which enqueues are skipped at once.
+
+        A down broker then costs one failed call per process per period instead of one
+        per save; skipped work is picked up by the sweeper.
+        """
+        return self._get("BROKER_BACKOFF", 5.0)
+
+    @property
     def SCOPE_RESOLVER(self) -> str:
         """Dotted path of ``f(user) -> str | None``: the tenant a user may see (None: all)."""
         return self._get("SCOPE_RESOLVER", "webhooks.tenancy.default_scope_for_user")

@@ -1,14 +1,22 @@
 """The worker's side: send claimed deliveries and record what happened.
 
-HTTP requests run in a bounded thread pool; all database writes stay in the
-calling thread, so a worker holds one connection whatever its concurrency.
+HTTP requests run in a bounded thread pool (``WEBHOOKS_MAX_CONCURRENCY`` in flight per
+worker, at most ``WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT`` of them to one endpoint, so one
+slow receiver cannot hold every slot). All database writes stay in the calling thread,
+so a worker holds one connection whatever its concurrency; each outcome is recorded as
+soon as its request ends, not when the whole batch is done.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import os
+import threading
+import time
+from collections import Counter, deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.db.models import F
@@ -26,10 +34,26 @@ AUTOMATIC = DeliveryAttempt.Trigger.AUTOMATIC
 
 
 def process_event(event_id) -> None:
-    """Fan an event out and send its first attempts (the on-commit path)."""
-    ids = outbox.fan_out(event_id)
-    if ids:
-        token, claimed = outbox.claim(ids)
+    """Fan an event out and send its first attempts (the on-commit path).
+
+    Under load many of these tasks wait in the queue at once, so each one also fans out
+    other events still waiting for theirs and fills its batch with other due deliveries:
+    the first tasks of a burst do the work in batches of ``WEBHOOKS_BATCH_SIZE``, the later
+    ones find nothing left and end at once. Claims keep every delivery single-sent.
+    """
+    own = outbox.fan_out(event_id)
+    batch = max(1, conf.BATCH_SIZE)
+    chunks = [own[i : i + batch] for i in range(0, len(own), batch)] or [[]]
+    for chunk in chunks[:-1]:  # a very wide fan-out goes out batch by batch
+        token, claimed = outbox.claim(chunk)
+        if claimed:
+            send_claimed(claimed, token)
+    token, claimed = outbox.claim(chunks[-1]) if chunks[-1] else (None, [])
+    outbox.fan_out_pending(limit=batch)
+    if len(claimed) < batch:
+        token, more = outbox.claim_due(batch - len(claimed), token=token)
+        claimed = [*claimed, *more]
+    if claimed:
         send_claimed(claimed, token)
 
 
@@ -51,19 +75,118 @@ def send_claimed(ids, token, trigger: str = AUTOMATIC) -> list[DeliveryAttempt]:
         if inactive:  # switched off since the claim: keep them pending for when it is back
             _release(inactive, token)
             deliveries = [d for d in deliveries if d.subscription.is_active]
-    requests_ = [http.build_request(d) for d in deliveries]
-    outcomes = _run_concurrently(http.post, requests_)
-    return [
-        record_outcome(d, req, out, token=token, trigger=trigger)
-        for d, req, out in zip(deliveries, requests_, outcomes, strict=True)
-    ]
+    return _send_all(deliveries, token, trigger)
 
 
-def _run_concurrently(func, items):
-    if len(items) <= 1:
-        return [func(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(conf.MAX_CONCURRENCY, len(items))) as pool:
-        return list(pool.map(func, items))
+def endpoint_key(url: str) -> str:
+    """What the per-endpoint cap counts by: scheme, host and port of the target."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return url
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def send_budget() -> float:
+    """Seconds after the lease renewal during which a batch may still start requests.
+
+    A request started within it ends (connect + read timeouts) before the lease runs out
+    and before django-q2 kills the task; what is left is given back, still due.
+    """
+    limit = conf.LEASE_SECONDS
+    try:
+        from django_q.conf import Conf
+
+        if Conf.TIMEOUT:
+            limit = min(limit, float(Conf.TIMEOUT))
+    except Exception:  # noqa: BLE001 - django-q2 not configured: the lease alone bounds it
+        pass
+    return max(0.0, limit - 2 * conf.TIMEOUT - 1.0)
+
+
+def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
+    """POST every delivery, ``MAX_CONCURRENCY`` at a time and round-robin over endpoints."""
+    if not deliveries:
+        return []
+    deadline = time.monotonic() + send_budget()
+    limit = max(1, conf.MAX_CONCURRENCY)
+    per_endpoint = max(1, min(limit, conf.MAX_CONCURRENCY_PER_ENDPOINT))
+    waiting: dict[str, deque[int]] = {}
+    for index, d in enumerate(deliveries):
+        waiting.setdefault(endpoint_key(d.subscription.url), deque()).append(index)
+    attempts: list[DeliveryAttempt | None] = [None] * len(deliveries)
+    requests_: dict[int, http.OutgoingRequest] = {}
+    in_flight: dict = {}
+    busy: Counter[str] = Counter()
+    pool = _pool(limit) if len(deliveries) > 1 else None
+    started_any = False
+    while waiting or in_flight:
+        if waiting and started_any and time.monotonic() > deadline:
+            left = [deliveries[i] for queue in waiting.values() for i in queue]
+            logger.info("Batch out of time: %d deliveries given back, still due.", len(left))
+            _release(left, token)
+            waiting.clear()
+        # Start requests round-robin over endpoints, within both caps.
+        progressed = True
+        while progressed and waiting and len(in_flight) < limit:
+            progressed = False
+            for key in list(waiting):
+                if len(in_flight) >= limit:
+                    break
+                if busy[key] >= per_endpoint:
+                    continue
+                queue = waiting[key]
+                index = queue.popleft()
+                if not queue:
+                    del waiting[key]
+                request = requests_[index] = http.build_request(deliveries[index])
+                if pool is None:
+                    future = _Done(http.post(request))
+                else:
+                    future = pool.submit(http.post, request)
+                in_flight[future] = (index, key)
+                busy[key] += 1
+                started_any = progressed = True
+        if not in_flight:
+            continue
+        done = [f for f in in_flight if isinstance(f, _Done)]
+        if not done:
+            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+        for future in done:
+            index, key = in_flight.pop(future)
+            busy[key] -= 1
+            attempts[index] = record_outcome(
+                deliveries[index], requests_[index], future.result(), token=token, trigger=trigger
+            )
+    return [a for a in attempts if a is not None]
+
+
+class _Done:
+    """A finished "future" for the single-request path (no thread needed)."""
+
+    def __init__(self, value) -> None:
+        self._value = value
+
+    def result(self):
+        return self._value
+
+
+_pool_lock = threading.Lock()
+_pool_state: dict = {}
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    """This process's request threads, kept between batches so their sessions keep
+    connections alive; made again after a fork or a change of ``MAX_CONCURRENCY``."""
+    with _pool_lock:
+        key = (os.getpid(), size)
+        if _pool_state.get("key") != key:
+            _pool_state["key"] = key
+            _pool_state["pool"] = ThreadPoolExecutor(
+                max_workers=size, thread_name_prefix="webhooks-send"
+            )
+        return _pool_state["pool"]
 
 
 def _release(deliveries, token) -> None:

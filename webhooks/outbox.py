@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from datetime import datetime, timedelta
 from functools import partial
@@ -67,13 +68,27 @@ def send_event(event_type: str, data, *, scope=None) -> Event:
     return record_event(event_type, data, scope=scope)
 
 
+_broker = {"down_until": 0.0}
+
+
 def enqueue(func: str, *args) -> bool:
-    """Hand a task to django-q2. Never raises: a lost enqueue is repaired by the sweeper."""
+    """Hand a task to django-q2. Never raises: a lost enqueue is repaired by the sweeper.
+
+    After a broker failure, enqueues in this process are skipped at once for
+    ``WEBHOOKS_BROKER_BACKOFF`` seconds, so a down broker does not add its connection
+    timeout to every host save.
+    """
+    from django_q.conf import Conf
     from django_q.tasks import async_task
 
+    if time.monotonic() < _broker["down_until"]:
+        logger.info("Broker marked down; %s%r left to the sweeper.", func, args)
+        return False
     try:
         async_task(func, *args, cluster=conf.QUEUE_NAME)
     except Exception:  # noqa: BLE001 - any broker failure must stay out of the host's request
+        if not Conf.SYNC:  # in sync mode the task itself raised, not the broker
+            _broker["down_until"] = time.monotonic() + conf.BROKER_BACKOFF
         logger.warning(
             "Could not enqueue %s%r; the sweeper will retry it.", func, args, exc_info=True
         )
@@ -116,15 +131,18 @@ def _unleased(now: datetime) -> Q:
     return Q(leased_until__isnull=True) | Q(leased_until__lt=now)
 
 
-def claim(ids, *, now: datetime | None = None, due_only: bool = True) -> tuple[uuid.UUID, list]:
+def claim(
+    ids, *, now: datetime | None = None, due_only: bool = True, token: uuid.UUID | None = None
+) -> tuple[uuid.UUID, list]:
     """Lease these deliveries to the caller; returns (token, the ids actually claimed).
 
+    Pass ``token`` to add to a lease already held (the ids returned are only the new ones).
     The compare-and-set UPDATE is what makes a claim exclusive, on SQLite as on
     PostgreSQL: of two workers claiming the same row, one updates it, the other
     finds it already leased.
     """
     now = now or timezone.now()
-    token = uuid.uuid4()
+    token = token or uuid.uuid4()
     condition = _due(now) if due_only else _unleased(now)
     Delivery.objects.filter(condition, pk__in=list(ids)).update(
         lease_token=token, leased_until=now + timedelta(seconds=conf.LEASE_SECONDS)
@@ -135,7 +153,9 @@ def claim(ids, *, now: datetime | None = None, due_only: bool = True) -> tuple[u
     return token, claimed
 
 
-def claim_due(limit: int, *, now: datetime | None = None) -> tuple[uuid.UUID, list]:
+def claim_due(
+    limit: int, *, now: datetime | None = None, token: uuid.UUID | None = None
+) -> tuple[uuid.UUID, list]:
     """Lease up to ``limit`` due deliveries of active subscriptions, soonest first.
 
     On PostgreSQL the candidates are locked with SKIP LOCKED, so concurrent
@@ -150,8 +170,29 @@ def claim_due(limit: int, *, now: datetime | None = None) -> tuple[uuid.UUID, li
             .values_list("pk", flat=True)[:limit]
         )
         if not candidates:
-            return uuid.uuid4(), []
-        return claim(candidates, now=now)
+            return token or uuid.uuid4(), []
+        return claim(candidates, now=now, token=token)
+
+
+def fan_out_pending(*, limit: int) -> int:
+    """Fan out up to ``limit`` events still waiting for their fan-out task, oldest first.
+
+    A worker that calls this picks up the work of tasks still queued behind it, so a
+    burst is handled in batches; those tasks then find their event done. Returns how many
+    events were fanned out here. On PostgreSQL events being fanned out elsewhere are skipped.
+    """
+    with transaction.atomic():
+        ids = list(
+            Event.objects.filter(fanned_out_at__isnull=True)
+            .order_by("occurred_at")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+    done = 0
+    for event_id in ids:
+        if fan_out(event_id):
+            done += 1
+    return done
 
 
 def unfanned_events(*, now: datetime | None = None, limit: int = 500) -> list:

@@ -1,0 +1,208 @@
+"""Concurrency inside one worker: a bounded pool, a per-endpoint cap, batches under load."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from unittest import mock
+
+import pytest
+from django.test import override_settings
+
+import webhooks
+from tests.factories import SubscriptionFactory
+from tests.testapp.models import Article
+from webhooks import dispatch, outbox
+from webhooks.models import Delivery, DeliveryAttempt, Event
+
+pytestmark = pytest.mark.django_db
+
+
+class GatedReceiver:
+    """Answers 204, but only once ``gate`` is set (or ``patience`` runs out); counts how many
+    requests it held at once."""
+
+    def __init__(self, gate: threading.Event | None = None, patience: float = 5.0) -> None:
+        self.gate, self.patience = gate, patience
+        self.ids: list[str] = []
+        self.in_flight = self.max_in_flight = 0
+        self.gave_up = 0  # requests answered only because the gate never opened
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver._lock:
+                    receiver.ids.append(self.headers["webhook-id"])
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+                if receiver.gate is not None and not receiver.gate.wait(receiver.patience):
+                    with receiver._lock:
+                        receiver.gave_up += 1
+                with receiver._lock:
+                    receiver.in_flight -= 1
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers():
+    made = []
+
+    def make(**kwargs):
+        made.append(GatedReceiver(**kwargs))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.stop()
+
+
+@override_settings(WEBHOOKS_MAX_CONCURRENCY=4, WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT=2)
+def test_a_slow_endpoint_cannot_hold_every_slot(receivers):
+    """The slow receiver answers only after every fast delivery has arrived: that works only
+    if the fast ones are not queued behind the slow ones."""
+    fast_done = threading.Event()
+    slow = receivers(gate=fast_done)
+    fast = receivers()
+    for _ in range(6):
+        SubscriptionFactory(url=slow.url, all_events=True)
+    for _ in range(6):
+        SubscriptionFactory(url=fast.url, all_events=True)
+    event = webhooks.send_event("article.shared", {"n": 1})
+    token, ids = outbox.claim(outbox.fan_out(event.pk))
+
+    original = dispatch.record_outcome
+
+    def record(delivery, *args, **kwargs):
+        attempt = original(delivery, *args, **kwargs)
+        done = DeliveryAttempt.objects.filter(
+            delivery__subscription__url=fast.url, succeeded=True
+        ).count()
+        if done == 6:
+            fast_done.set()
+        return attempt
+
+    with mock.patch.object(dispatch, "record_outcome", side_effect=record):
+        dispatch.send_claimed(ids, token)
+
+    assert slow.gave_up == 0, "fast deliveries waited behind slow ones"
+    assert slow.max_in_flight <= 2
+    assert len(fast.ids) == 6 and len(slow.ids) == 6
+    assert Delivery.objects.filter(status="succeeded").count() == 12
+
+
+@override_settings(WEBHOOKS_MAX_CONCURRENCY=8, WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT=8)
+def test_requests_to_one_endpoint_run_concurrently_up_to_the_cap(receivers):
+    everyone_in = threading.Event()
+    slow = receivers(gate=everyone_in, patience=5)
+    for _ in range(8):
+        SubscriptionFactory(url=slow.url, all_events=True)
+    event = webhooks.send_event("article.shared", {})
+    token, ids = outbox.claim(outbox.fan_out(event.pk))
+    stop = threading.Event()
+
+    def open_when_all_arrived():  # all 8 held at once, or the receiver gives up after 5 s
+        while len(slow.ids) < 8 and not stop.is_set():
+            stop.wait(0.01)
+        everyone_in.set()
+
+    watcher = threading.Thread(target=open_when_all_arrived)
+    watcher.start()
+    try:
+        dispatch.send_claimed(ids, token)
+    finally:
+        stop.set()
+        watcher.join()
+    assert slow.max_in_flight == 8
+    assert slow.gave_up == 0
+
+
+@override_settings(WEBHOOKS_BATCH_SIZE=50)
+def test_one_on_commit_task_picks_up_the_events_queued_behind_it(receiver, subscribe):
+    """A burst: the first fan-out task also fans out and sends the events whose own tasks are
+    still queued; those tasks then send nothing twice."""
+    subscribe(receiver, all_events=True)
+    subscribe(receiver, all_events=True)
+    articles = [Article.objects.create(title=f"a{n}") for n in range(10)]  # no commit: queued
+    events = list(Event.objects.filter(type="article.created").order_by("occurred_at"))
+    assert len(events) == len(articles)
+    assert Delivery.objects.count() == 0
+
+    dispatch.process_event(events[0].pk)
+    assert len(receiver.requests) == 20
+    for event in events[1:]:  # the queued tasks run later
+        dispatch.process_event(event.pk)
+    ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
+    assert len(ids) == 20 and max(ids.values()) == 1
+    assert Delivery.objects.filter(status="succeeded").count() == 20
+
+
+@override_settings(WEBHOOKS_BATCH_SIZE=4)
+def test_a_wide_fan_out_is_sent_in_batches_and_nothing_is_left_behind(receiver, subscribe):
+    for _ in range(10):
+        subscribe(receiver, all_events=True)
+    event = webhooks.send_event("article.shared", {})
+    dispatch.process_event(event.pk)
+    ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
+    assert len(ids) == 10 and max(ids.values()) == 1
+
+
+@override_settings(
+    WEBHOOKS_LEASE_SECONDS=6,  # with the 2 s test timeout: 1 s to start requests
+    WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT=1,
+)
+def test_a_batch_out_of_time_gives_the_rest_back_still_due(receiver, subscribe, run_due):
+    from tests.receiver import Answer
+
+    receiver.default = Answer(status=204, delay=1.2)
+    for _ in range(3):
+        subscribe(receiver, all_events=True)
+    event = webhooks.send_event("article.shared", {})
+    token, ids = outbox.claim(outbox.fan_out(event.pk))
+    dispatch.send_claimed(ids, token)
+    assert len(receiver.requests) == 1  # one request took longer than the budget
+    left = Delivery.objects.filter(status="pending")
+    assert left.count() == 2
+    assert all(d.lease_token is None for d in left)  # given back, not stuck behind a lease
+    receiver.default = Answer(status=204)
+    run_due(timedelta(seconds=1))
+    assert len(receiver.requests) == 3
+    assert Delivery.objects.filter(status="succeeded").count() == 3
+
+
+def test_a_down_broker_costs_one_failed_enqueue_per_backoff_not_one_per_save(
+    receiver, subscribe, commit, monkeypatch
+):
+    subscribe(receiver, all_events=True)
+    monkeypatch.setattr("django_q.conf.Conf.SYNC", False)
+    monkeypatch.setitem(outbox._broker, "down_until", 0.0)
+    broker = mock.Mock(side_effect=ConnectionError("broker down"))
+    with mock.patch("django_q.tasks.async_task", broker):
+        for n in range(5):
+            with commit():
+                Article.objects.create(title=f"saved {n}")  # every save succeeds
+        assert broker.call_count == 1
+        assert Event.objects.filter(fanned_out_at__isnull=True).count() == 5
+        monkeypatch.setitem(outbox._broker, "down_until", 0.0)  # the backoff has passed
+        with commit():
+            Article.objects.create(title="later")
+        assert broker.call_count == 2
