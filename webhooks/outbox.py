@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -71,6 +72,18 @@ def send_event(event_type: str, data, *, scope=None) -> Event:
 _broker = {"down_until": 0.0}
 
 
+def _get_broker():
+    """This process's django-q2 broker, made once: ``async_task`` would otherwise open a new
+    broker (for Redis a new connection) on every call, which costs more than the save."""
+    from django_q.brokers import get_broker
+
+    key = (os.getpid(), conf.QUEUE_NAME)
+    if _broker.get("key") != key:
+        _broker["instance"] = get_broker(conf.QUEUE_NAME)
+        _broker["key"] = key
+    return _broker["instance"]
+
+
 def enqueue(func: str, *args) -> bool:
     """Hand a task to django-q2. Never raises: a lost enqueue is repaired by the sweeper.
 
@@ -85,7 +98,7 @@ def enqueue(func: str, *args) -> bool:
         logger.info("Broker marked down; %s%r left to the sweeper.", func, args)
         return False
     try:
-        async_task(func, *args, cluster=conf.QUEUE_NAME)
+        async_task(func, *args, cluster=conf.QUEUE_NAME, broker=_get_broker())
     except Exception:  # noqa: BLE001 - any broker failure must stay out of the host's request
         if not Conf.SYNC:  # in sync mode the task itself raised, not the broker
             _broker["down_until"] = time.monotonic() + conf.BROKER_BACKOFF

@@ -1,0 +1,1 @@
+"""Benchmarks and the processes the chaos suite drives (see docs/benchmarks.md)."""

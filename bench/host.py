@@ -1,0 +1,187 @@
+"""The host application of benchmarks and chaos tests: a Django process on the bench
+database that subscribes receivers, saves bound models, and reads delivery state.
+
+    python -m bench.host subscribe URL… --secrets FILE
+    python -m bench.host create --n 200 [--rate 20] [--rollback-every 10] [--wait N]
+    python -m bench.host overhead --n 2000 --subs 0,1,10,100
+    python -m bench.host status
+
+Each command prints one JSON line (the last line of its output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from urllib.parse import urlsplit
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+django.setup()
+
+from django.db import connection, transaction  # noqa: E402
+from django.db.models import Count  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from tests.testapp.models import Article, Unbound  # noqa: E402
+from webhooks.models import Delivery, Subscription  # noqa: E402
+from webhooks.signing import generate_secret  # noqa: E402
+
+
+def subscribe(args) -> dict:
+    secrets = {}
+    for url in args.urls:
+        secret = generate_secret()
+        Subscription.objects.create(url=url, all_events=True, secret=secret)
+        secrets[urlsplit(url).path] = secret
+    if args.secrets:
+        with open(args.secrets, "w") as f:
+            json.dump(secrets, f)
+    return {"subscriptions": len(args.urls)}
+
+
+class Rollback(Exception):
+    pass
+
+
+def create(args) -> dict:
+    committed, rolled_back, failed, durations, commit_times = [], [], [], [], {}
+    started = time.time()
+    interval = 1.0 / args.rate if args.rate else 0.0
+    for n in range(args.n):
+        if interval:
+            delay = started + n * interval - time.time()
+            if delay > 0:
+                time.sleep(delay)
+        roll_back = bool(args.rollback_every) and n % args.rollback_every == args.rollback_every - 1
+        t0 = time.perf_counter()
+        try:
+            with transaction.atomic():
+                Article.objects.create(title=f"{args.prefix}{n}")
+                if roll_back:
+                    raise Rollback
+            commit_times[n] = time.time()  # after commit and its on-commit enqueue
+            committed.append(n)
+        except Rollback:
+            rolled_back.append(n)
+        except Exception as exc:  # noqa: BLE001 - counted: the chaos suite asserts none
+            failed.append(f"{n}: {type(exc).__name__}: {exc}"[:200])
+        durations.append(time.perf_counter() - t0)
+    created = time.time()
+    result = {
+        "committed": committed,
+        "rolled_back": rolled_back,
+        "failed_saves": failed,
+        "started": started,
+        "created": created,
+        "save_seconds_max": max(durations, default=0),
+        "save_seconds_mean": statistics.fmean(durations) if durations else 0,
+        "save_seconds_over_1s": sum(d > 1 for d in durations),
+        "commit_times": commit_times,
+    }
+    if args.wait:
+        expected = args.wait
+        deadline = time.monotonic() + args.timeout
+        done = 0
+        while time.monotonic() < deadline:
+            done = Delivery.objects.filter(status="succeeded").count()
+            if done >= expected:
+                break
+            time.sleep(args.poll)
+        result["done"] = time.time()
+        result["succeeded"] = done
+    return result
+
+
+def _timed_saves(model, n: int, atomic: bool) -> float:
+    t0 = time.perf_counter()
+    for i in range(n):
+        if atomic:  # one host transaction per save, as a view under ATOMIC_REQUESTS
+            with transaction.atomic():
+                model.objects.create(title=f"t{i}")
+        else:  # autocommit: Django commits each INSERT on its own
+            model.objects.create(title=f"t{i}")
+    return time.perf_counter() - t0  # on-commit work (the enqueue) included
+
+
+def overhead(args) -> dict:
+    rows = []
+    subs_counts = [int(s) for s in args.subs.split(",")]
+    for subs in subs_counts:
+        Subscription.objects.all().delete()
+        for i in range(subs):
+            Subscription.objects.create(url=f"http://127.0.0.1:9/hook/{i}", all_events=True)
+        with CaptureQueriesContext(connection) as bound_q, transaction.atomic():
+            Article.objects.create(title="count")
+        with CaptureQueriesContext(connection) as unbound_q, transaction.atomic():
+            Unbound.objects.create(title="count")
+        rows.append(
+            {
+                "subscriptions": subs,
+                "queries_bound": [q["sql"][:60] for q in bound_q.captured_queries],
+                "queries_unbound": [q["sql"][:60] for q in unbound_q.captured_queries],
+                "inserts_bound": [
+                    q["sql"].split('"')[1]
+                    for q in bound_q.captured_queries
+                    if q["sql"].startswith("INSERT")
+                ],
+            }
+        )
+    result = {"n": 0, "subscriptions_during_timing": subs_counts[-1], "queries": rows}
+    for mode, atomic in (("atomic", True), ("autocommit", False)):
+        # Warm up, then alternate rounds so drift (autovacuum, caches) hits both alike.
+        _timed_saves(Article, min(200, args.n), atomic)
+        _timed_saves(Unbound, min(200, args.n), atomic)
+        bound = unbound = 0.0
+        rounds = 5
+        for _ in range(rounds):
+            unbound += _timed_saves(Unbound, args.n // rounds, atomic)
+            bound += _timed_saves(Article, args.n // rounds, atomic)
+        n = rounds * (args.n // rounds)
+        result["n"] = n
+        result[mode] = {
+            "bound_us_per_save": bound / n * 1e6,
+            "unbound_us_per_save": unbound / n * 1e6,
+            "ratio": bound / unbound,
+        }
+    result["ratio"] = result["atomic"]["ratio"]
+    return result
+
+
+def status(args) -> dict:
+    by_status = dict(Delivery.objects.values_list("status").annotate(c=Count("id")))
+    return {"deliveries": by_status}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("subscribe")
+    s.add_argument("urls", nargs="+")
+    s.add_argument("--secrets", default="")
+    c = sub.add_parser("create")
+    c.add_argument("--n", type=int, required=True)
+    c.add_argument("--rate", type=float, default=0.0, help="events per second (0: flat out)")
+    c.add_argument("--rollback-every", type=int, default=0)
+    c.add_argument("--prefix", default="")
+    c.add_argument("--wait", type=int, default=0, help="wait for this many succeeded deliveries")
+    c.add_argument("--timeout", type=float, default=300)
+    c.add_argument("--poll", type=float, default=0.05)
+    o = sub.add_parser("overhead")
+    o.add_argument("--n", type=int, default=2000)
+    o.add_argument("--subs", default="0,1,10,100")
+    sub.add_parser("status")
+    args = p.parse_args(argv)
+    result = {"subscribe": subscribe, "create": create, "overhead": overhead, "status": status}[
+        args.cmd
+    ](args)
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""The benchmarks of docs/benchmarks.md, on SQLite + ORM broker and PostgreSQL + Redis.
+
+    python -m bench.run all                 # every benchmark, full size, then the plots
+    python -m bench.run overhead|throughput|slow|latency [--size tiny] [--backends sqlite]
+
+Each benchmark writes ``bench/results/<name>.json`` (``<name>-tiny.json`` at the tiny size
+CI uses). PostgreSQL + Redis is skipped, with a note in the JSON, when the servers of
+``BENCH_POSTGRES_URL`` / ``BENCH_REDIS_URL`` are not reachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from bench.harness import Processes, backend, host, postgres_available, read_log, wait_until
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+GOALS = {
+    "overhead": "bound/unbound save time ≤ 1.5, exactly one extra INSERT per event",
+    "throughput": "whole system ≥ 0.5 × a plain requests.Session loop",
+    "slow": "≥ 250 deliveries/s with receivers answering in 200 ms",
+    "latency": "Redis broker: p50 ≤ 50 ms, p99 ≤ 250 ms (ORM broker reported)",
+}
+
+SIZES = {
+    # name: (tiny, full)
+    "overhead_saves": (50, 3000),
+    "throughput_events": (10, 1000),
+    "slow_events": (6, 400),
+    "latency_events": (10, 300),
+}
+
+# What the throughput runs tune (documented in docs/benchmarks.md).
+THROUGHPUT_WEBHOOKS = {
+    "BATCH_SIZE": 100,
+    "MAX_CONCURRENCY": 16,
+    "MAX_CONCURRENCY_PER_ENDPOINT": 16,
+}
+SLOW_WEBHOOKS = {
+    "BATCH_SIZE": 200,
+    "MAX_CONCURRENCY": 64,
+    "MAX_CONCURRENCY_PER_ENDPOINT": 16,
+    "TIMEOUT": 5.0,
+}
+
+
+def size(name: str, tiny: bool) -> int:
+    return SIZES[name][0 if tiny else 1]
+
+
+def percentile(values, p: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = (len(values) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+# 1. Host overhead ------------------------------------------------------------------------
+
+
+def bench_overhead(kind: str, tiny: bool) -> dict:
+    n = size("overhead_saves", tiny)
+    with backend(kind) as b:
+        return host(b.env(), "overhead", "--n", str(n), "--subs", "0,1,10,100")
+
+
+# 2. Throughput to a fast receiver ----------------------------------------------------------
+
+
+def _system_run(
+    kind: str,
+    *,
+    events: int,
+    subs: int,
+    ports: int,
+    delay: float,
+    webhooks: dict,
+    workers: int = 2,
+    timeout: float = 300,
+) -> dict:
+    with backend(kind, webhooks=webhooks, workers=workers) as b, Processes(b.tmp) as p:
+        log = b.tmp / "received.log"
+        port_list = p.receiver(ports=ports, delay=delay, log=log)
+        urls = [f"http://127.0.0.1:{port_list[i % ports]}/hook/{i}" for i in range(subs)]
+        host(b.env(), "subscribe", *urls)
+        p.qcluster(b.env())
+        time.sleep(3)  # the cluster's workers are up
+        expected = events * subs
+        run = host(
+            b.env(),
+            "create",
+            "--n",
+            str(events),
+            "--wait",
+            str(expected),
+            "--timeout",
+            str(timeout),
+            "--poll",
+            "0.02",
+        )
+        received = read_log(log)
+        ok = [r for r in received if r[3] == 204]
+        seconds = run["done"] - run["started"]
+        return {
+            "events": events,
+            "subscriptions": subs,
+            "endpoints": ports,
+            "receiver_delay_ms": delay * 1000,
+            "deliveries": expected,
+            "succeeded": run["succeeded"],
+            "received_2xx": len(ok),
+            "seconds": seconds,
+            "deliveries_per_s": run["succeeded"] / seconds if seconds else 0,
+            "host_events_per_s": events / (run["created"] - run["started"]),
+            "workers": workers,
+            "settings": webhooks,
+        }
+
+
+def plain_requests_loop(n: int) -> dict:
+    """The ceiling: one process, one requests.Session, the same bodies, one after another."""
+    import requests
+
+    with Processes(Path("/tmp")) as p:
+        port = p.receiver(ports=1)[0]
+        url = f"http://127.0.0.1:{port}/hook/0"
+        body = json.dumps(
+            {
+                "id": "0" * 32,
+                "type": "article.created",
+                "timestamp": "2026-01-01T00:00:00+00:00",
+                "data": {"id": 1, "title": "0", "status": "draft"},
+            },
+            separators=(",", ":"),
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": "msg_x",
+            "webhook-timestamp": "1",
+            "webhook-signature": "v1," + "A" * 44,
+        }
+        with requests.Session() as s:
+            for _ in range(min(50, n)):
+                s.post(url, data=body, headers=headers, timeout=5)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                s.post(url, data=body, headers=headers, timeout=5).raise_for_status()
+            seconds = time.perf_counter() - t0
+    return {"requests": n, "seconds": seconds, "requests_per_s": n / seconds}
+
+
+def bench_throughput(kind: str, tiny: bool) -> dict:
+    events = size("throughput_events", tiny)
+    return _system_run(
+        kind, events=events, subs=3, ports=1, delay=0.0, webhooks=THROUGHPUT_WEBHOOKS
+    )
+
+
+# 3. Throughput to slow receivers ----------------------------------------------------------
+
+
+def bench_slow(kind: str, tiny: bool) -> dict:
+    events = size("slow_events", tiny)
+    delays = [0.2] if tiny else [0.05, 0.1, 0.2]
+    runs = [
+        _system_run(kind, events=events, subs=10, ports=10, delay=d, webhooks=SLOW_WEBHOOKS)
+        for d in delays
+    ]
+    return {"runs": runs}
+
+
+# 4. Latency commit → receiver --------------------------------------------------------------
+
+
+def bench_latency(kind: str, tiny: bool) -> dict:
+    events = size("latency_events", tiny)
+    rate = 10.0
+    with backend(kind) as b, Processes(b.tmp) as p:
+        log = b.tmp / "received.log"
+        port = p.receiver(ports=1, log=log)[0]
+        host(b.env(), "subscribe", f"http://127.0.0.1:{port}/hook/0")
+        p.qcluster(b.env())
+        time.sleep(3)
+        run = host(
+            b.env(),
+            "create",
+            "--n",
+            str(events),
+            "--rate",
+            str(rate),
+            "--wait",
+            str(events),
+            "--timeout",
+            "120",
+        )
+        wait_until(lambda: len(read_log(log)) >= events, 10)
+        arrivals = {}
+        for arrived, _path, _id, _status, _ok, title in read_log(log):
+            arrivals.setdefault(title, arrived)
+        latencies = [
+            (arrivals[str(n)] - t) * 1000
+            for n, t in ((int(k), v) for k, v in run["commit_times"].items())
+            if str(n) in arrivals
+        ]
+    return {
+        "events": events,
+        "rate_per_s": rate,
+        "received": len(latencies),
+        "p50_ms": percentile(latencies, 50),
+        "p90_ms": percentile(latencies, 90),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies, default=float("nan")),
+        "mean_ms": statistics.fmean(latencies) if latencies else float("nan"),
+        "latencies_ms": [round(x, 2) for x in latencies],
+    }
+
+
+BENCHES = {
+    "overhead": bench_overhead,
+    "throughput": bench_throughput,
+    "slow": bench_slow,
+    "latency": bench_latency,
+}
+
+
+def run(name: str, *, tiny: bool, kinds: list[str]) -> dict:
+    result = {
+        "benchmark": name,
+        "goal": GOALS[name],
+        "size": "tiny" if tiny else "full",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "backends": {},
+    }
+    for kind in kinds:
+        if kind == "postgres" and not postgres_available():
+            result["backends"][kind] = {"skipped": "PostgreSQL or Redis not reachable"}
+            continue
+        print(f"{name}: {kind} …", file=sys.stderr, flush=True)
+        result["backends"][kind] = BENCHES[name](kind, tiny)
+    if name == "throughput":
+        n = max(r["deliveries"] for r in result["backends"].values() if "deliveries" in r)
+        result["plain_requests_loop"] = plain_requests_loop(n)
+        ceiling = result["plain_requests_loop"]["requests_per_s"]
+        for r in result["backends"].values():
+            if "deliveries_per_s" in r:
+                r["ratio_to_plain_loop"] = r["deliveries_per_s"] / ceiling
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / (f"{name}-tiny.json" if tiny else f"{name}.json")
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+    return result
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("benchmark", choices=[*BENCHES, "all"])
+    parser.add_argument("--size", choices=["tiny", "full"], default="full")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args(argv)
+    names = list(BENCHES) if args.benchmark == "all" else [args.benchmark]
+    for name in names:
+        run(name, tiny=args.size == "tiny", kinds=args.backends.split(","))
+    if args.size == "full":
+        from bench import plot
+
+        plot.main()
+
+
+if __name__ == "__main__":
+    main()

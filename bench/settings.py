@@ -1,0 +1,32 @@
+"""Settings of the processes benchmarks and chaos tests start: the example project, plus
+the test app's bound model (``Article``) and its unbound twin, tuned from the environment.
+
+``BENCH_WEBHOOKS`` (JSON) overrides ``WEBHOOKS_*`` settings, ``BENCH_Q_CLUSTER`` (JSON)
+overrides ``Q_CLUSTER`` keys; ``DATABASE_URL``, ``REDIS_URL``, ``Q_NAME`` and ``Q_WORKERS``
+work as in the example project.
+"""
+
+import json
+import os
+
+from example_project.settings import *  # noqa: F403
+from example_project.settings import INSTALLED_APPS, Q_CLUSTER
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+
+Q_CLUSTER = {
+    **Q_CLUSTER,
+    "log_level": "WARNING",
+    **json.loads(os.environ.get("BENCH_Q_CLUSTER") or "{}"),
+}
+
+for _name, _value in json.loads(os.environ.get("BENCH_WEBHOOKS") or "{}").items():
+    globals()[f"WEBHOOKS_{_name}"] = _value
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"django_q": {"level": "WARNING", "propagate": True}},
+}
