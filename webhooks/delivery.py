@@ -6,6 +6,7 @@ Delivery. ``post`` is safe to run in threads.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -30,6 +31,7 @@ REDACTED = "[redacted]"
 _SENSITIVE_HEADER = re.compile(r"auth|token|key|secret|password|cookie|session", re.IGNORECASE)
 
 
+@functools.cache
 def package_version() -> str:
     try:
         return version("django-webhooks-outbox")

@@ -153,12 +153,25 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
         done = [f for f in in_flight if isinstance(f, _Done)]
         if not done:
             done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+        finished = []
         for future in done:
             index, key = in_flight.pop(future)
             busy[key] -= 1
-            attempts[index] = record_outcome(
-                deliveries[index], requests_[index], future.result(), token=token, trigger=trigger
+            finished.append((index, future.result()))
+        # The requests that ended together are recorded in one transaction (one commit);
+        # successes, the common case, with a constant number of queries.
+        with transaction.atomic():
+            ok = [(i, out) for i, out in finished if out.succeeded]
+            recorded = _record_successes(
+                [(deliveries[i], requests_[i], out) for i, out in ok], token=token, trigger=trigger
             )
+            for (index, _), attempt in zip(ok, recorded, strict=True):
+                attempts[index] = attempt
+            for index, outcome in finished:
+                if not outcome.succeeded:
+                    attempts[index] = record_outcome(
+                        deliveries[index], requests_[index], outcome, token=token, trigger=trigger
+                    )
     return [a for a in attempts if a is not None]
 
 
@@ -207,7 +220,8 @@ def record_outcome(
     now = timezone.now()
     subscription = delivery.subscription
     disabled_reason = ""
-    with transaction.atomic():
+    # savepoint=False: inside a batch's transaction (``_record_all``) no savepoint per row.
+    with transaction.atomic(savepoint=False):
         row = Delivery.objects.select_for_update().get(pk=delivery.pk)
         attempt = DeliveryAttempt.objects.create(
             delivery=row,
@@ -260,6 +274,68 @@ def record_outcome(
             disable(subscription, disabled_reason, now=now)
     _announce(row, attempt, outcome.succeeded, disabled_reason, subscription)
     return attempt
+
+
+_SUCCESS_FIELDS = [
+    "attempt_count",
+    "last_status_code",
+    "last_error",
+    "last_attempt_at",
+    "lease_token",
+    "leased_until",
+    "status",
+    "next_attempt_at",
+    "updated_at",
+]
+
+
+def _record_successes(items, *, token, trigger) -> list[DeliveryAttempt | None]:
+    """``record_outcome`` for several successful attempts at once (same rows, same effects)."""
+    if not items:
+        return []
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
+        rows = Delivery.objects.select_for_update().in_bulk([d.pk for d, _, _ in items])
+        attempts: list[DeliveryAttempt | None] = []
+        for delivery, request, outcome in items:
+            row = rows.get(delivery.pk)
+            if row is None:  # deleted meanwhile: nothing to record
+                attempts.append(None)
+                continue
+            attempts.append(
+                DeliveryAttempt(
+                    delivery=row,
+                    number=row.attempt_count + 1,
+                    trigger=trigger,
+                    request_url=request.url,
+                    request_headers=request.logged_headers(delivery.subscription.headers or {}),
+                    request_body=request.body.decode(),
+                    response_status_code=outcome.status_code,
+                    response_headers=outcome.headers,
+                    response_body=outcome.body,
+                    duration_ms=outcome.duration_ms,
+                    succeeded=True,
+                    error_kind="",
+                    error_message="",
+                    created_at=now,
+                )
+            )
+            row.attempt_count += 1
+            row.last_status_code = outcome.status_code
+            row.last_error = ""
+            row.last_attempt_at = row.updated_at = now
+            if row.lease_token == token:
+                row.lease_token = row.leased_until = None
+            row.status, row.next_attempt_at = Delivery.Status.SUCCEEDED, None
+        DeliveryAttempt.objects.bulk_create([a for a in attempts if a is not None])
+        Delivery.objects.bulk_update(list(rows.values()), _SUCCESS_FIELDS)
+        Subscription.objects.filter(
+            pk__in={d.subscription_id for d, _, _ in items}, consecutive_failures__gt=0
+        ).update(consecutive_failures=0, failing_since=None)
+    for (delivery, _, _), attempt in zip(items, attempts, strict=True):
+        if attempt is not None:
+            _announce(rows[delivery.pk], attempt, True, "", delivery.subscription)
+    return attempts
 
 
 def _update_health(subscription: Subscription, succeeded: bool, now) -> None:

@@ -122,17 +122,51 @@ def matching_subscriptions(event: Event):
 
 def fan_out(event_id) -> list:
     """Create one Delivery per matching subscription, once. Returns the new deliveries' ids."""
+    return fan_out_many([event_id])
+
+
+def fan_out_many(event_ids, *, skip_locked: bool = False) -> list:
+    """``fan_out`` for several events in one transaction and a constant number of queries.
+
+    Events already fanned out (or, with ``skip_locked``, being fanned out by another worker
+    on PostgreSQL) are left alone, so calling this twice, or from two workers, is harmless.
+    """
     with transaction.atomic():
-        event = Event.objects.select_for_update().filter(pk=event_id).first()
-        if event is None or event.fanned_out_at is not None:
+        locked = Event.objects.select_for_update(skip_locked=skip_locked).filter(
+            pk__in=list(event_ids), fanned_out_at__isnull=True
+        )
+        events = list(locked.only("pk", "type", "scope"))
+        if not events:
             return []
-        sub_ids = list(matching_subscriptions(event).values_list("pk", flat=True))
+        types = {e.type for e in events}
+        active = set(
+            EventType.objects.filter(name__in=types, is_active=True).values_list("name", flat=True)
+        )
+        scopes = {e.scope for e in events if e.type in active}
+        wanted: dict[str, set] = {}  # scope -> {(subscription id, type or None for all)}
+        rows = (
+            Subscription.objects.filter(is_active=True, scope__in=scopes)
+            .filter(Q(all_events=True) | Q(event_types__name__in=active))
+            .values_list("pk", "scope", "all_events", "event_types__name")
+        )
+        for pk, scope, all_events, type_name in rows:
+            wanted.setdefault(scope, set()).add((pk, None if all_events else type_name))
         now = timezone.now()
-        deliveries = [
-            Delivery(event=event, subscription_id=sub_id, next_attempt_at=now) for sub_id in sub_ids
-        ]
+        deliveries = []
+        for event in events:
+            if event.type not in active:
+                continue
+            subs = {
+                pk
+                for pk, type_name in wanted.get(event.scope, ())
+                if type_name is None or type_name == event.type
+            }
+            deliveries.extend(
+                Delivery(event_id=event.pk, subscription_id=pk, next_attempt_at=now)
+                for pk in sorted(subs, key=str)
+            )
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-        Event.objects.filter(pk=event.pk).update(fanned_out_at=now)
+        Event.objects.filter(pk__in=[e.pk for e in events]).update(fanned_out_at=now)
     return [d.pk for d in deliveries]
 
 
@@ -190,22 +224,19 @@ def claim_due(
 def fan_out_pending(*, limit: int) -> int:
     """Fan out up to ``limit`` events still waiting for their fan-out task, oldest first.
 
-    A worker that calls this picks up the work of tasks still queued behind it, so a
-    burst is handled in batches; those tasks then find their event done. Returns how many
-    events were fanned out here. On PostgreSQL events being fanned out elsewhere are skipped.
+    A worker that calls this picks up the work of tasks still queued behind it, so a burst
+    is handled in batches; those tasks then find their event done. Returns how many events
+    were fanned out here. On PostgreSQL, events being fanned out elsewhere are skipped.
     """
-    with transaction.atomic():
-        ids = list(
-            Event.objects.filter(fanned_out_at__isnull=True)
-            .order_by("occurred_at")
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)[:limit]
-        )
-    done = 0
-    for event_id in ids:
-        if fan_out(event_id):
-            done += 1
-    return done
+    ids = list(
+        Event.objects.filter(fanned_out_at__isnull=True)
+        .order_by("occurred_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    fan_out_many(ids, skip_locked=True)
+    return len(ids)
 
 
 def unfanned_events(*, now: datetime | None = None, limit: int = 500) -> list:
