@@ -32,11 +32,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def postgres_available() -> bool:
+def postgres_available(admin_url: str = PG_URL) -> bool:
     try:
         import psycopg
 
-        psycopg.connect(PG_URL, connect_timeout=2).close()
+        psycopg.connect(admin_url, connect_timeout=2).close()
     except Exception:  # noqa: BLE001 - no server, no driver: the PostgreSQL run is skipped
         return False
     return redis_available(REDIS_URL)
@@ -62,6 +62,7 @@ class Backend:
     q_cluster: dict = field(default_factory=dict)
     workers: int = 2
     redis_url: str = REDIS_URL
+    admin_url: str = PG_URL  # a PostgreSQL database to connect to for CREATE/DROP DATABASE
     name: str = field(default_factory=lambda: f"wh_bench_{uuid.uuid4().hex[:10]}")
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="wh-bench-")))
 
@@ -72,7 +73,7 @@ class Backend:
     @property
     def database_url(self) -> str:
         if self.kind == "postgres":
-            return PG_URL.rsplit("/", 1)[0] + "/" + self.name
+            return self.admin_url.rsplit("/", 1)[0] + "/" + self.name
         return f"sqlite:///{self.tmp / 'db.sqlite3'}"
 
     def env(self, **extra) -> dict:
@@ -108,7 +109,7 @@ class Backend:
     def _admin(self, sql: str) -> None:
         import psycopg
 
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(sql)
 
     def _flush_redis(self) -> None:
@@ -149,6 +150,26 @@ def host(env: dict, *args: str, timeout: float = 600) -> dict:
     if done.returncode:
         raise RuntimeError(f"bench.host {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+class RedisServer:
+    """A ``redis-server`` of our own on a free port (never the machine's shared one)."""
+
+    def __init__(self, processes: Processes) -> None:
+        self.processes = processes
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = None
+
+    def start(self) -> None:
+        cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+               "--appendonly", "no"]
+        self.proc = self.processes.start(f"redis-{self.port}", cmd, dict(os.environ))
+        if not wait_until(lambda: redis_available(self.url), 10, 0.05):
+            raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        self.processes.stop(self.proc, grace=5)
 
 
 class Processes:
