@@ -162,8 +162,17 @@ class RedisServer:
         self.proc = None
 
     def start(self) -> None:
-        cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-               "--appendonly", "no"]
+        cmd = [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
         self.proc = self.processes.start(f"redis-{self.port}", cmd, dict(os.environ))
         if not wait_until(lambda: redis_available(self.url), 10, 0.05):
             raise RuntimeError("redis-server did not start")

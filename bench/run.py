@@ -32,7 +32,7 @@ GOALS = {
 
 SIZES = {
     # name: (tiny, full)
-    "overhead_saves": (50, 3000),
+    "overhead_saves": (50, 1000),
     "throughput_events": (10, 1000),
     "slow_events": (6, 400),
     "latency_events": (10, 300),
@@ -233,7 +233,7 @@ BENCHES = {
 }
 
 
-def run(name: str, *, tiny: bool, kinds: list[str]) -> dict:
+def run(name: str, *, tiny: bool, kinds: list[str], out: Path = RESULTS) -> dict:
     result = {
         "benchmark": name,
         "goal": GOALS[name],
@@ -259,8 +259,9 @@ def run(name: str, *, tiny: bool, kinds: list[str]) -> dict:
         for r in result["backends"].values():
             if "deliveries_per_s" in r:
                 r["ratio_to_plain_loop"] = r["deliveries_per_s"] / ceiling
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / (f"{name}-tiny.json" if tiny else f"{name}.json")
+    result["machine"]["load_average_after"] = os.getloadavg()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / (f"{name}-tiny.json" if tiny else f"{name}.json")
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}", file=sys.stderr)
     return result
@@ -271,10 +272,11 @@ def main(argv=None) -> None:
     parser.add_argument("benchmark", choices=[*BENCHES, "all"])
     parser.add_argument("--size", choices=["tiny", "full"], default="full")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     args = parser.parse_args(argv)
     names = list(BENCHES) if args.benchmark == "all" else [args.benchmark]
     for name in names:
-        run(name, tiny=args.size == "tiny", kinds=args.backends.split(","))
+        run(name, tiny=args.size == "tiny", kinds=args.backends.split(","), out=args.out)
     if args.size == "full":
         from bench import plot
 

@@ -16,9 +16,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -40,6 +42,7 @@ CHAOS_WEBHOOKS = {
     "MAX_CONCURRENCY": 16,
     "MAX_CONCURRENCY_PER_ENDPOINT": 8,
     "BROKER_BACKOFF": 1.0,
+    "SWEEP_DURATION": 20,  # the scheduled sweep task ends before the 30 s task timeout
 }
 CHAOS_Q_CLUSTER = {"timeout": 30, "retry": 60, "queue_limit": 4}
 
@@ -107,7 +110,11 @@ class Scenario:
     def create_in_background(self, *args: str) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "bench.host", "create", "--n", str(EVENTS), *args]
         return subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cmd,
+            cwd=ROOT,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
 
@@ -161,6 +168,10 @@ def scenario(request, capsys):
     yield start
     for backend, processes in made:
         processes.__exit__(None, None, None)
+        # Keep the processes' logs of the last run for a post-mortem.
+        keep = Path(tempfile.gettempdir()) / "wh-chaos-logs" / request.node.name
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.copytree(backend.tmp, keep, ignore=shutil.ignore_patterns("*.sqlite3*"))
         backend.drop()
 
 
@@ -216,9 +227,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(scenario, capsys):
     assert run["failed_saves"] == []
     # At least once: a request that was sent but not recorded when the worker died is
     # sent again (same webhook-id); there can be no more of those than were in flight.
-    assert result.duplicated <= CHAOS_WEBHOOKS["MAX_CONCURRENCY"] * 2 * CHAOS_WEBHOOKS[
-        "BATCH_SIZE"
-    ]
+    assert result.duplicated <= CHAOS_WEBHOOKS["MAX_CONCURRENCY"] * 2 * CHAOS_WEBHOOKS["BATCH_SIZE"]
 
 
 @needs_postgres
