@@ -85,7 +85,7 @@ def _system_run(
     ports: int,
     delay: float,
     webhooks: dict,
-    workers: int = 2,
+    workers: int = 4,
     timeout: float = 300,
 ) -> dict:
     with backend(kind, webhooks=webhooks, workers=workers) as b, Processes(b.tmp) as p:
