@@ -62,10 +62,11 @@ def create(args) -> dict:
         t0 = time.perf_counter()
         try:
             with transaction.atomic():
+                # Registered first, so it runs first after COMMIT (before the enqueue).
+                transaction.on_commit(lambda n=n: commit_times.__setitem__(n, time.time()))
                 Article.objects.create(title=f"{args.prefix}{n}")
                 if roll_back:
                     raise Rollback
-            commit_times[n] = time.time()  # after commit and its on-commit enqueue
             committed.append(n)
         except Rollback:
             rolled_back.append(n)
