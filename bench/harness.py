@@ -185,8 +185,9 @@ class Processes:
     """Every process started through it is stopped (SIGTERM, then SIGKILL of its own process
     group) when the ``with`` block ends, whatever happened in it."""
 
-    def __init__(self, logdir: Path) -> None:
+    def __init__(self, logdir: Path, grace: float = 15) -> None:
         self.logdir = logdir
+        self.grace = grace  # seconds a process gets to stop on SIGTERM before SIGKILL
         self.procs: list[subprocess.Popen] = []
 
     def __enter__(self) -> Processes:
@@ -247,7 +248,8 @@ class Processes:
         except ProcessLookupError:
             pass
 
-    def stop(self, proc, grace: float = 15) -> None:
+    def stop(self, proc, grace: float | None = None) -> None:
+        grace = self.grace if grace is None else grace
         if proc.poll() is None:
             try:
                 os.kill(proc.pid, signal.SIGTERM)

@@ -161,7 +161,7 @@ def scenario(request, capsys):
     def start(name, backend=None, **faults):
         backend = backend or make_backend()
         backend.create()
-        processes = Processes(backend.tmp)
+        processes = Processes(backend.tmp, grace=3)
         made.append((backend, processes))
         return Scenario(name, backend, processes, **faults)
 
