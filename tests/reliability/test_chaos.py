@@ -234,7 +234,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(scenario, capsys):
 @pytest.mark.skipif(not shutil.which("redis-server"), reason="needs the redis-server binary")
 def test_redis_outage_while_events_are_created_loses_nothing(scenario, capsys):
     # A Redis of our own, never the machine's shared one.
-    own = Processes(ROOT / ".pytest_cache")
+    own = Processes(Path(tempfile.mkdtemp(prefix="wh-chaos-redis-")), grace=3)
     redis = RedisServer(own)
     redis.start()
     try:
@@ -274,6 +274,7 @@ def test_redis_outage_while_events_are_created_loses_nothing(scenario, capsys):
         assert result.signature_failures == 0
     finally:
         own.__exit__(None, None, None)
+        shutil.rmtree(own.logdir, ignore_errors=True)
 
 
 @needs_postgres
