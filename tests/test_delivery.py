@@ -268,3 +268,14 @@ def test_dns_failure_is_classified(subscribe, commit, db):
     with commit():
         Article.objects.create(title="hello")
     assert DeliveryAttempt.objects.get().error_kind == Kind.DNS_FAILURE
+
+
+def test_tls_failure_is_classified(receiver, commit, db):
+    from tests.factories import SubscriptionFactory
+
+    # https:// to a plain-HTTP server: the handshake fails
+    SubscriptionFactory(url=receiver.url.replace("http://", "https://"), all_events=True)
+    with commit():
+        Article.objects.create(title="hello")
+    assert DeliveryAttempt.objects.get().error_kind == Kind.TLS_ERROR
+    assert Delivery.objects.get().status == Delivery.Status.PENDING

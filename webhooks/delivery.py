@@ -201,8 +201,10 @@ def _chain(exc: BaseException):
         if current is None or any(current is s for s in seen):
             continue
         seen.append(current)
-        stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
-        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked.extend(getattr(current, "args", ()))
+        # ``reason`` and ``args`` may hold strings (ssl.SSLError.reason does): keep exceptions.
+        stack.extend(e for e in linked if isinstance(e, BaseException))
     return seen
 
 
