@@ -159,7 +159,10 @@ def post(request: OutgoingRequest) -> Outcome:
             outcome.body = _read_limited(response, conf.RESPONSE_BODY_LIMIT)
         outcome.error_kind, outcome.error_message = _classify_status(response.status_code)
     except Exception as exc:  # noqa: BLE001 - a failed send must become a logged, retried attempt
-        outcome.error_kind, outcome.error_message = classify_exception(exc)
+        try:
+            outcome.error_kind, outcome.error_message = classify_exception(exc)
+        except Exception:  # noqa: BLE001 - never let classification lose the attempt
+            outcome.error_kind, outcome.error_message = ErrorKind.OTHER, repr(exc)[:400]
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
     return outcome
 
