@@ -93,9 +93,6 @@ class Subscription(models.Model):
             secrets.append(self.previous_secret)
         return secrets
 
-    def wants(self, event_type: str) -> bool:
-        return self.all_events or self.event_types.filter(name=event_type).exists()
-
 
 class Event(models.Model):
     """One occurrence, its payload frozen when it happened. Written in the host's transaction."""
