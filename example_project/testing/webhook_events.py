@@ -118,7 +118,7 @@ webhooks.on_crud(
 )
 
 S = ExamState
-#: event, the state that raises it (each time the exam enters it), description, example's prior state
+#: (event, the state raising it each time the exam enters it, description, prior state)
 EXAM_TRANSITIONS = [
     (
         "exam.scheduled",
