@@ -202,3 +202,18 @@ def test_event_table_escapes_pipes_and_lists_every_type():
     assert table[:2] == ["| event | category | description |", "|---|---|---|"]
     assert len(table) == 2 + len(registry.event_types)
     assert all(line.count(" | ") == 2 for line in table[2:])
+
+
+@pytest.mark.parametrize(
+    "app", ["authoring", "testing", "learning", "store", "demo_receiver", "organisations"]
+)
+def test_admin_lists_and_adds_every_domain_model(admin_client, world, app):
+    from django.apps import apps
+    from django.contrib import admin
+
+    models = list(apps.get_app_config(app).get_models())
+    assert [m for m in models if not admin.site.is_registered(m)] == []
+    for model in models:
+        base = f"/admin/{app}/{model._meta.model_name}/"
+        assert admin_client.get(base).status_code == 200, base
+        assert admin_client.get(f"{base}add/").status_code == 200, base
