@@ -44,3 +44,9 @@ class TagGroupAdmin(admin.ModelAdmin):
 class AuthoringTaskAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "status", "assignee", "organisation"]
     list_filter = ["kind", "status"]
+
+
+@admin.register(TagValue)
+class TagValueAdmin(admin.ModelAdmin):
+    list_display = ["value", "group", "created_by", "created_at"]
+    list_filter = ["group"]
