@@ -147,6 +147,12 @@ TASK = {
     "finalised_at": None,
 }
 
+LIST_ITEM = {
+    "item_list": {"id": 7, "name": "Week 1 practice"},
+    "item": {"id": 42, "name": "Solve for x"},
+    "organisation_id": 1,
+}
+
 AREA = "Item Authoring"
 for name, description, example in [
     ("item.created", "An item was created.", ITEM),
@@ -158,12 +164,12 @@ for name, description, example in [
     (
         "itemListItem.added",
         "An item was added to a published item list.",
-        {"item_list": {"id": 7, "name": "Week 1 practice"}, "item": {"id": 42, "name": "Solve"}},
+        LIST_ITEM,
     ),
     (
         "itemListItem.removed",
         "An item was removed from a published item list.",
-        {"item_list": {"id": 7, "name": "Week 1 practice"}, "item": {"id": 42, "name": "Solve"}},
+        LIST_ITEM,
     ),
     ("itemSet.created", "An item set was created.", ITEM_SET),
     (

@@ -543,5 +543,7 @@ def test_host_action_sends_exactly_its_event(
     expected = case.expect(world)
     assert {k: data.get(k) for k in expected} == expected
     assert other_receiver.requests == []
+    # The example payload customers read in the docs has the shape they will receive.
+    assert sorted(data) == sorted(registry.event_types[case.event].example)
     body = receiver.requests[0].body
     assert b"password" not in body and b"md5$" not in body and world.ada.password not in str(data)

@@ -147,6 +147,9 @@ def test_simulate_activity_raises_every_event_type(db, subscribe, receiver, othe
 
     assert set(receiver.types()) == CATALOGUE
     assert other_receiver.requests == []
+    for request in receiver.requests:  # every payload names its organisation
+        data = request.json()["data"]
+        assert (data.get("organisation_id") or data["organisation"]["id"]) == northwind.pk
     output = out.getvalue()
     assert f"{len(scenario.steps())}/{len(scenario.steps())}" in output  # the progress bar
     assert re.search(r"exam\.ready\s+Test Administration\s+3", output)  # the summary table
