@@ -26,6 +26,12 @@ INSTALLED_APPS = [
     "django_q",
     "webhooks",
     "example_project.organisations",
+    "example_project.authoring",
+    "example_project.testing",
+    "example_project.learning",
+    "example_project.store",
+    "example_project.demo",
+    "example_project.demo_receiver",
 ]
 
 MIDDLEWARE = [
@@ -100,6 +106,9 @@ WEBHOOKS_ALLOWED_NETWORKS = env.list(
     "WEBHOOKS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
 WEBHOOKS_SCOPE_RESOLVER = "example_project.organisations.tenancy.scope_for_user"
+
+# The optional store of the example platform: off, and `store.purchase` does not exist.
+EXAMPLE_STORE_ENABLED = env.bool("EXAMPLE_STORE_ENABLED", default=True)
 
 LOGGING = {
     "version": 1,

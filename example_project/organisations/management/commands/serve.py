@@ -24,6 +24,10 @@ class Command(BaseCommand):
             f"Web server on http://{addrport}/ (pid {children[0].pid}) and queue workers "
             f"(pid {children[1].pid}) started. Ctrl-C stops both."
         )
+        self.stdout.write(
+            f"Admin: http://{addrport}/admin/ · demo receiver: http://{addrport}/demo-receiver/ · "
+            "events: run `.venv/bin/python manage.py simulate_activity` in another terminal."
+        )
         self.stdout.flush()
         stopping = False
 
