@@ -41,11 +41,6 @@ def item_moved_payload(item):
     }
 
 
-def item_was_moved(item):
-    # A new item "changes" its subject from nothing: that is a creation, not a move.
-    return webhooks.previous_value(item, "subject") != item.subject_id
-
-
 def item_list_payload(item_list):
     return {
         "id": item_list.pk,
@@ -230,7 +225,7 @@ webhooks.on_change(
     Item,
     "subject",
     "items.moved",
-    condition=item_was_moved,
+    on_create=False,  # an item created in a subject has not moved
     payload=item_moved_payload,
     scope=organisation_scope,
 )

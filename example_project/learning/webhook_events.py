@@ -1,7 +1,6 @@
 """Attempts, Exams, Users, Assignments, Flags and Invites events (the learning platform's list)."""
 
 from django.contrib.auth import get_user_model
-from django.db.models.signals import post_init, post_save
 
 import webhooks
 from example_project.organisations.models import Membership, scope_of
@@ -26,7 +25,6 @@ def organisation_scope(obj, *related):
 # -- users ------------------------------------------------------------------------------------
 #: The account details whose change is a ``user.updated`` (not last_login, not the password).
 USER_DETAILS = ("username", "first_name", "last_name", "email", "is_active")
-_USER_SNAPSHOT = "_example_user_details"
 
 
 def user_data(user):
@@ -48,33 +46,18 @@ def user_data(user):
     }
 
 
-def _user_details(user):
-    return {f: user.__dict__.get(f) for f in USER_DETAILS}
-
-
-def _remember_user_details(sender, instance, **kwargs):
-    setattr(instance, _USER_SNAPSHOT, _user_details(instance))
-
-
 def user_scope(user):
     membership = Membership.objects.filter(user=user).only("organisation_id").first()
     return scope_of(membership.organisation_id) if membership else None
 
 
-def user_details_changed(user):
-    """A platform user's details changed (a login or a new password is not an update)."""
-    before = getattr(user, _USER_SNAPSHOT, None)
-    return (
-        before is not None
-        and before != _user_details(user)
-        and Membership.objects.filter(user=user).exists()
-    )
+def is_platform_user(user):
+    return Membership.objects.filter(user=user).exists()
 
 
 def user_updated_payload(user):
-    before = getattr(user, _USER_SNAPSHOT, {}) or {}
-    changed = sorted(f for f, v in _user_details(user).items() if before.get(f) != v)
-    return {**user_data(user), "changed_fields": changed}
+    changed = [f for f in USER_DETAILS if webhooks.previous_value(user, f) != getattr(user, f)]
+    return {**user_data(user), "changed_fields": sorted(changed)}
 
 
 def membership_payload(membership):
@@ -306,13 +289,11 @@ webhooks.on_create(
 webhooks.on_update(
     User,
     "user.updated",
-    condition=user_details_changed,
+    fields=USER_DETAILS,  # a login (last_login) or a new password is not an update
+    condition=is_platform_user,
     payload=user_updated_payload,
     scope=user_scope,
 )
-# Connected after the binding above, so the snapshot is refreshed after the event is raised.
-post_init.connect(_remember_user_details, sender=User, dispatch_uid="example.user.details.init")
-post_save.connect(_remember_user_details, sender=User, dispatch_uid="example.user.details.save")
 
 webhooks.on_m2m(
     UserGroup,
