@@ -100,6 +100,7 @@ WEBHOOKS_ALLOWED_NETWORKS = env.list(
     "WEBHOOKS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
 WEBHOOKS_SCOPE_RESOLVER = "example_project.organisations.tenancy.scope_for_user"
+WEBHOOKS_SCOPE_CHOICES = "example_project.organisations.webhook_scopes.scope_choices"
 
 LOGGING = {
     "version": 1,
