@@ -75,6 +75,7 @@ class SubscriptionForm(forms.ModelForm):
         label="URL",
         max_length=2000,
         assume_scheme="https",
+        widget=forms.URLInput(attrs={"class": "vURLField", "size": 80}),
         help_text="Where the events are POSTed. It must be reachable on the public internet.",
     )
     event_types = forms.ModelMultipleChoiceField(

@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_POST
 
@@ -70,8 +71,8 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     def state(self, obj):
         if obj.is_active:
             if obj.consecutive_failures:
-                return format_html('<span class="wh-bad">Active, failing</span>')
-            return format_html('<span class="wh-good">Active</span>')
+                return mark_safe('<span class="wh-bad">Active, failing</span>')
+            return mark_safe('<span class="wh-good">Active</span>')
         return format_html(
             '<span class="wh-bad" title="{}">Disabled</span>', obj.disabled_reason or "Switched off"
         )
