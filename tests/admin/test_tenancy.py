@@ -4,7 +4,7 @@ import pytest
 
 from tests.admin.helpers import DELIVERIES_URL, change_url, seed
 from tests.factories import SubscriptionFactory
-from webhooks.models import Subscription
+from webhooks.models import Delivery, Subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +91,25 @@ def test_model_permissions_are_honoured(client, acme, two_tenants, django_user_m
     ours = two_tenants[0]
     assert client.post(f"{WEBHOOKS_URL}{ours.pk}/send-test/").status_code == 403
     assert Subscription.objects.count() == 2
+
+
+def test_deleting_a_webhook_takes_its_delivery_log_along(acme_client, two_tenants):
+    ours, _, our_delivery, their_delivery = two_tenants
+    page = acme_client.get(f"{WEBHOOKS_URL}{ours.pk}/delete/")
+    assert page.status_code == 200
+    assert "its delivery log: 1 delivery, 0 attempts" in page.content.decode()
+    assert not page.context["perms_lacking"]
+    response = acme_client.post(f"{WEBHOOKS_URL}{ours.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert list(Subscription.objects.all()) == [two_tenants[1]]
+    assert not Delivery.objects.filter(pk=our_delivery.pk).exists()
+    assert Delivery.objects.filter(pk=their_delivery.pk).exists()
+
+
+def test_bulk_delete_is_limited_to_the_users_organisation(acme_client, two_tenants):
+    ours, theirs, _, _ = two_tenants
+    acme_client.post(
+        WEBHOOKS_URL,
+        {"action": "delete_selected", "_selected_action": [ours.pk, theirs.pk], "post": "yes"},
+    )
+    assert list(Subscription.objects.all()) == [theirs]

@@ -31,6 +31,10 @@ def restrict(request, queryset, scope_field: str = "scope"):
     return queryset.filter(**{scope_field: scope})
 
 
+def plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def pretty_json(value) -> str:
     if value in (None, "", {}, []):
         return "—"

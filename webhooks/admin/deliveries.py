@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from .. import actions
 from ..exceptions import DeliveryBusy
 from ..models import Delivery, DeliveryAttempt, EventType, Subscription
-from .common import TenantAdminMixin, as_uuid, describe_attempt, pretty_json, restrict
+from .common import TenantAdminMixin, as_uuid, describe_attempt, plural, pretty_json, restrict
 
 
 def status_badge(status: str, label: str) -> str:
@@ -226,7 +226,7 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
     def resend_selected(self, request, queryset):
         count = actions.resend(list(queryset.values_list("pk", flat=True)))
         skipped = queryset.count() - count
-        text = f"{count} deliver{'y is' if count == 1 else 'ies are'} being resent."
+        text = f"{plural(count, 'delivery is', 'deliveries are')} being resent."
         if skipped:
             text += f" {skipped} could not be: they are being sent right now."
         messages.success(request, text)

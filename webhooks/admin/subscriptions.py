@@ -18,8 +18,15 @@ from django.views.decorators.http import require_POST
 from .. import actions
 from ..conf import conf
 from ..forms import RecoverForm, SubscriptionForm
-from ..models import Subscription
-from .common import TenantAdminMixin, as_uuid, describe_attempt, request_scope, sees_all
+from ..models import Delivery, DeliveryAttempt, Subscription
+from .common import (
+    TenantAdminMixin,
+    as_uuid,
+    describe_attempt,
+    plural,
+    request_scope,
+    sees_all,
+)
 from .health import health
 
 SECRET_SESSION_KEY = "webhooks:reveal-secret:{}"
@@ -174,6 +181,28 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         # Show the new webhook's page, where its secret is shown this once.
         return HttpResponseRedirect(self._change_url(obj))
 
+    def get_deleted_objects(self, objs, request):
+        """Summarise instead of listing every delivery (a log can hold millions).
+
+        The log goes with its webhook: deleting one needs only the permission to delete
+        webhooks, not the (never granted) permission to delete deliveries by hand.
+        """
+        objs = list(objs)
+        deliveries = Delivery.objects.filter(subscription__in=objs)
+        counts = {
+            str(Subscription._meta.verbose_name_plural): len(objs),
+            "deliveries": deliveries.count(),
+            "delivery attempts": DeliveryAttempt.objects.filter(delivery__in=deliveries).count(),
+        }
+        listed = [
+            format_html('{} <span class="wh-muted">({})</span>', obj, obj.url) for obj in objs
+        ]
+        listed.append(
+            f"its delivery log: {plural(counts['deliveries'], 'delivery', 'deliveries')}, "
+            f"{plural(counts['delivery attempts'], 'attempt', 'attempts')}"
+        )
+        return listed, counts, set(), []
+
     # -- the webhook's page -------------------------------------------------------------
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -281,7 +310,7 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         count = actions.recover(obj, since)
         when = f"{timezone.localtime(since):%Y-%m-%d %H:%M %Z}"
         if count:
-            what = "1 failed delivery is" if count == 1 else f"{count} failed deliveries are"
+            what = plural(count, "failed delivery is", "failed deliveries are")
             messages.success(request, f"{what} being resent (failed since {when}).")
         else:
             messages.info(request, f"No failed deliveries since {when} to resend.")
