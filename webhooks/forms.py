@@ -68,6 +68,15 @@ class GroupedEventTypesWidget(forms.CheckboxSelectMultiple):
         return context
 
 
+class HeadersField(forms.JSONField):
+    """JSON object of extra headers; shown empty rather than as ``null`` or ``{}``."""
+
+    def prepare_value(self, value):
+        if value in (None, {}):
+            return ""
+        return super().prepare_value(value)
+
+
 class SubscriptionForm(forms.ModelForm):
     """Add or change a webhook. The password is write-only; an empty one keeps the old."""
 
@@ -91,7 +100,7 @@ class SubscriptionForm(forms.ModelForm):
         max_length=150,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
-    headers = forms.JSONField(
+    headers = HeadersField(
         label="Extra headers",
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),

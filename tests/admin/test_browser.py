@@ -59,7 +59,7 @@ def page(browser, live_server, transactional_db):
     from django.contrib.auth.models import User
 
     User.objects.create_superuser("root", "root@example.com", "pw")
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # "Rotate the secret?" confirm

@@ -69,6 +69,7 @@ def test_a_refused_url_is_explained_on_the_url_field(admin_client, settings, url
 def test_a_webhook_needs_events_or_all_events(admin_client):
     response = admin_client.post(ADD_URL, form_data(event_types=[]))
     assert form_errors(response)["event_types"] == ["Choose at least one event, or “All events”."]
+    assert "null</textarea>" not in response.content.decode()  # empty headers stay empty
     response = admin_client.post(ADD_URL, form_data(event_types=[], all_events="on"))
     assert response.status_code == 302
     assert Subscription.objects.get().all_events

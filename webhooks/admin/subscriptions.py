@@ -127,6 +127,9 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         request._webhooks_scope_choices = scope_choices() if sees_all(request) else None
         return super().get_form(request, obj, change, **kwargs)
 
+    def get_changeform_initial_data(self, request):
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "scope":
             choices = getattr(request, "_webhooks_scope_choices", None)
