@@ -48,6 +48,15 @@ def test_adding_a_webhook_saves_it_and_shows_its_secret_once(admin_client, super
     assert f"whsec_…{sub.secret[-4:]}" in again
 
 
+def test_after_adding_the_next_page_is_always_the_one_with_the_secret(admin_client):
+    assert b"_addanother" not in admin_client.get(ADD_URL).content
+    for button in ["_continue", "_addanother"]:
+        response = admin_client.post(ADD_URL, {**form_data(), button: "1"})
+        sub = Subscription.objects.order_by("-created_at").first()
+        assert response["Location"] == change_url(sub)
+        assert sub.secret in admin_client.get(change_url(sub)).content.decode()
+
+
 @pytest.mark.parametrize(
     "url, words",
     [
@@ -203,3 +212,14 @@ def test_switching_a_webhook_off_and_on_again(admin_client):
     admin_client.post(change_url(sub), form_data())
     sub.refresh_from_db()
     assert sub.is_active and sub.disabled_reason == "" and sub.consecutive_failures == 0
+
+
+def test_staff_who_may_only_view_never_see_the_password(viewer_client, acme):
+    sub = SubscriptionFactory(
+        scope=acme.scope, all_events=True, basic_auth_username="u", basic_auth_password="hunter2"
+    )
+    page = viewer_client.get(change_url(sub))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "hunter2" not in html and sub.secret not in html
+    assert "Basic-auth password" in html and "(set)" in html

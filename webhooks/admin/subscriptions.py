@@ -55,7 +55,7 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     search_fields = ["description", "url"]
     search_help_text = "Description, URL or the webhook's id."
     raw_id_fields = ["owner"]
-    readonly_fields = ["secret_hint", "created_at", "updated_at"]
+    readonly_fields = ["secret_hint", "password_state", "created_at", "updated_at"]
 
     class Media:
         css = {"all": ["webhooks/admin.css"]}
@@ -104,12 +104,15 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         owner = ["owner", "scope"] if sees_all(request) else ["owner_name", "organisation_name"]
         signing = ["secret_hint", "created_at", "updated_at"] if obj else []
+        # Read-only pages show model values as text: never the password itself.
+        editable = self.has_change_permission(request, obj) if obj else True
+        password = "basic_auth_password" if editable else "password_state"
         sets = [
             (None, {"fields": ["description", "url", "is_active"]}),
             ("Events", {"fields": ["all_events", "event_types"]}),
             (
                 "Authentication and headers",
-                {"fields": ["basic_auth_username", "basic_auth_password", "headers"]},
+                {"fields": ["basic_auth_username", password, "headers"]},
             ),
             ("Owner", {"fields": owner}),
         ]
@@ -142,6 +145,10 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
                 )
             kwargs["label"] = "Scope"
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description="Basic-auth password")
+    def password_state(self, obj):
+        return "(set)" if obj and obj.basic_auth_password else "(none)"
 
     @admin.display(description="Owner")
     def owner_name(self, obj):
@@ -179,10 +186,15 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     def response_add(self, request, obj, post_url_continue=None):
         request.session[SECRET_SESSION_KEY.format(obj.pk)] = obj.secret
         response = super().response_add(request, obj, post_url_continue)
-        if "_addanother" in request.POST or "_popup" in request.POST:
+        if "_popup" in request.POST:
             return response
-        # Show the new webhook's page, where its secret is shown this once.
+        # Always the new webhook's page, where its secret is shown this once.
         return HttpResponseRedirect(self._change_url(obj))
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # "Save and add another" would skip the page that shows the new secret.
+        extra_context = {"show_save_and_add_another": False, **(extra_context or {})}
+        return super().add_view(request, form_url, extra_context)
 
     def get_deleted_objects(self, objs, request):
         """Summarise instead of listing every delivery (a log can hold millions).
