@@ -54,20 +54,25 @@ def browser():
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture
-def page(browser, live_server, transactional_db):
-    from django.contrib.auth.models import User
-
-    User.objects.create_superuser("root", "root@example.com", "pw")
+def logged_in(browser, live_server, username):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # "Rotate the secret?" confirm
     page.goto("/admin/login/")
-    page.fill("#id_username", "root")
+    page.fill("#id_username", username)
     page.fill("#id_password", "pw")
     page.click("input[type=submit]")
     page.wait_for_selector("#site-name")
+    return context, page
+
+
+@pytest.fixture
+def page(browser, live_server, transactional_db):
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("root", "root@example.com", "pw")
+    context, page = logged_in(browser, live_server, "root")
     yield page
     context.close()
 
@@ -193,3 +198,27 @@ def test_select_all_of_a_category_subscribes_to_each_of_its_types(page, receiver
     assert set(sub.event_types.values_list("name", flat=True)) == set(
         EventType.objects.filter(category="Articles").values_list("name", flat=True)
     )
+
+
+def test_staff_of_an_organisation_see_only_its_webhooks(browser, live_server, transactional_db):
+    from example_project.organisations.models import Organisation
+    from tests.admin.conftest import ALL_PERMS, staff_of
+    from tests.factories import SubscriptionFactory
+
+    acme = Organisation.objects.create(name="Acme", slug="acme")
+    globex = Organisation.objects.create(name="Globex", slug="globex")
+    staff_of(acme, "alice", ALL_PERMS)
+    SubscriptionFactory(scope=acme.scope, all_events=True, description="Acme grades")
+    theirs = SubscriptionFactory(scope=globex.scope, all_events=True, description="Globex CRM")
+
+    context, page = logged_in(browser, live_server, "alice")
+    try:
+        page.goto("/admin/webhooks/subscription/")
+        listing = page.inner_text("#result_list")
+        assert "Acme grades" in listing and "Globex CRM" not in listing
+        shot(page, "09-tenant-staff-webhooks")
+        page.goto(f"/admin/webhooks/subscription/{theirs.pk}/change/")
+        assert page.url.endswith("/admin/")  # sent away, nothing shown
+        assert "doesn’t exist" in messages(page) and "Globex CRM" not in page.content()
+    finally:
+        context.close()

@@ -194,6 +194,7 @@ def test_tenant_staff_get_their_organisation_and_cannot_pick_another(
     assert response.status_code == 302
     sub = Subscription.objects.get()
     assert (sub.scope, sub.owner) == (acme.scope, acme_staff)
+    assert '<div class="readonly">Acme</div>' in acme_client.get(change_url(sub)).content.decode()
     acme_client.post(change_url(sub), form_data(scope=globex.scope, description="moved?"))
     sub.refresh_from_db()
     assert sub.scope == acme.scope and sub.description == "moved?"

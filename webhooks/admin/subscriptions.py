@@ -156,7 +156,7 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Organisation")
     def organisation_name(self, obj):
-        return (obj.scope if obj else "") or "—"
+        return (getattr(obj, "scope_label", obj.scope) if obj else "") or "—"
 
     @admin.display(description="Signing secret")
     def secret_hint(self, obj):
@@ -238,7 +238,10 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         # One lookup per request, however many times the admin asks.
         cache = request.__dict__.setdefault("_webhooks_objects", {})
         if object_id not in cache:
-            cache[object_id] = super().get_object(request, object_id, from_field)
+            obj = super().get_object(request, object_id, from_field)
+            if obj is not None and not sees_all(request):
+                obj.scope_label = dict(scope_choices() or []).get(obj.scope, obj.scope)
+            cache[object_id] = obj
         return cache[object_id]
 
     def get_urls(self):
