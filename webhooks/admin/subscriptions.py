@@ -48,8 +48,8 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         "scope",
         "events_summary",
         "state",
-        "consecutive_failures",
-        "created_at",
+        "failures",
+        "created",
     ]
     list_filter = ["is_active", "all_events"]
     search_fields = ["description", "url"]
@@ -84,8 +84,18 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
             '<span class="wh-bad" title="{}">Disabled</span>', obj.disabled_reason or "Switched off"
         )
 
+    @admin.display(description="Failures", ordering="consecutive_failures")
+    def failures(self, obj):
+        return obj.consecutive_failures
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj):
+        return f"{timezone.localtime(obj.created_at):%Y-%m-%d %H:%M}"
+
     def get_list_display(self, request):
-        labels = dict(scope_choices() or []) if sees_all(request) else {}
+        if not sees_all(request):  # all of one organisation: no column for it
+            return [name for name in self.list_display if name != "scope"]
+        labels = dict(scope_choices() or [])
 
         @admin.display(description="Organisation", ordering="scope")
         def organisation(obj):
