@@ -19,8 +19,9 @@ ALL_EVENTS_HELP = "Every event type, including those added later."
 class GroupedEventTypesWidget(forms.CheckboxSelectMultiple):
     """Event types as checkboxes grouped by category, each group with a "select all" box.
 
-    A checked "select all" box selects every type of its category on the server too,
-    so the form works the same with JavaScript switched off.
+    A ticked "select all" box selects every type of its category on the server too, so
+    it works with JavaScript switched off. It is rendered unticked (the script ticks it
+    when all its types are), so it never re-adds a type the user has just unticked.
     """
 
     template_name = "admin/webhooks/widgets/event_types.html"
@@ -59,7 +60,6 @@ class GroupedEventTypesWidget(forms.CheckboxSelectMultiple):
             {
                 "category": category,
                 "options": options,
-                "all_checked": all(o["checked"] for o in options),
                 "slug": f"{name}_group_{number}",
             }
             for number, (category, options) in enumerate(groups.items())

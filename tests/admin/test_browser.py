@@ -195,9 +195,18 @@ def test_select_all_of_a_category_subscribes_to_each_of_its_types(page, receiver
     page.click("input[name=_save]")
     page.wait_for_selector("#wh-secret")
     sub = Subscription.objects.get()
-    assert set(sub.event_types.values_list("name", flat=True)) == set(
-        EventType.objects.filter(category="Articles").values_list("name", flat=True)
-    )
+    articles = set(EventType.objects.filter(category="Articles").values_list("name", flat=True))
+    assert set(sub.event_types.values_list("name", flat=True)) == articles
+
+    # Unticking one type unticks "select all", so saving drops just that one.
+    group = page.locator("[data-wh-group]", has_text="Articles")
+    assert group.locator("[data-wh-select-all]").is_checked()
+    tick = 'label:has(code:text-is("article.deleted")) input[type=checkbox]'
+    page.uncheck(tick)
+    assert not group.locator("[data-wh-select-all]").is_checked()
+    page.click("input[name=_save]")
+    assert "was changed successfully" in messages(page)
+    assert set(sub.event_types.values_list("name", flat=True)) == articles - {"article.deleted"}
 
 
 def test_staff_of_an_organisation_see_only_its_webhooks(browser, live_server, transactional_db):

@@ -11,6 +11,7 @@ document.addEventListener("DOMContentLoaded", function () {
       boxes.forEach(function (b) { b.checked = all.checked; });
     });
     boxes.forEach(function (b) { b.addEventListener("change", sync); });
+    sync();
   });
   var allEvents = document.getElementById("id_all_events");
   var events = document.querySelector("[data-wh-events]");
