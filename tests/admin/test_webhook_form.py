@@ -179,6 +179,14 @@ def test_without_scope_choices_the_scope_is_free_text(admin_client, settings):
     assert Subscription.objects.get().scope == "tenant-7"
 
 
+def test_only_pro_organisations_are_offered(admin_client, acme):
+    from example_project.organisations.models import Organisation
+
+    Organisation.objects.create(name="Freeloader", slug="free", is_pro=False)
+    html = admin_client.get(ADD_URL).content.decode()
+    assert ">Acme</option>" in html and "Freeloader" not in html
+
+
 def test_a_scope_the_choices_no_longer_list_is_kept(admin_client):
     sub = SubscriptionFactory(scope="org:999", all_events=True)
     html = admin_client.get(change_url(sub)).content.decode()
