@@ -155,3 +155,23 @@ def test_staff_who_may_only_view_cannot_resend(viewer_client, subscribe, receive
     )
     assert response.status_code in (200, 302)
     assert receiver.requests == [] and not DeliveryAttempt.objects.exists()
+
+
+def test_a_delivery_being_sent_right_now_is_not_resent_twice(admin_client, delivered, receiver):
+    from webhooks import outbox
+
+    outbox.claim([delivered.pk], due_only=False)  # a worker holds it
+    response = admin_client.post(change_url(delivered)[:-7] + "resend/", follow=True)
+    assert messages_of(response) == [
+        "This delivery is being sent right now; try again in a moment."
+    ]
+    response = admin_client.post(
+        DELIVERIES_URL,
+        {"action": "resend_selected", "_selected_action": [str(delivered.pk)]},
+        follow=True,
+    )
+    assert messages_of(response) == [
+        "Nothing was resent: the selected deliveries are being sent right now; "
+        "try again in a moment."
+    ]
+    assert len(receiver.requests) == 1

@@ -244,10 +244,17 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
     @admin.action(description="Resend selected deliveries", permissions=["resend"])
     def resend_selected(self, request, queryset):
         count = actions.resend(list(queryset.values_list("pk", flat=True)))
-        skipped = queryset.count() - count
+        busy = queryset.count() - count
+        if not count:
+            messages.warning(
+                request,
+                "Nothing was resent: the selected deliveries are being sent right now; "
+                "try again in a moment.",
+            )
+            return
         text = f"{plural(count, 'delivery is', 'deliveries are')} being resent."
-        if skipped:
-            text += f" {skipped} could not be: they are being sent right now."
+        if busy:
+            text += f" {plural(busy, 'other was', 'others were')} being sent already."
         messages.success(request, text)
 
     def get_urls(self):
