@@ -74,3 +74,19 @@ def test_the_webhook_list_makes_a_constant_number_of_queries(
         SubscriptionFactory(events=["article.created", "article.updated"])
     large = queries(admin_client, WEBHOOKS_URL, django_assert_max_num_queries, MAX_LIST_QUERIES)
     assert large == small
+
+
+def test_tenant_staff_pages_make_a_constant_number_of_queries(
+    acme_client, acme, django_assert_max_num_queries
+):
+    sub = SubscriptionFactory(scope=acme.scope, events=["article.created"])
+    grow(sub, 4)
+    pages = [DELIVERIES_URL, change_url(sub)]
+    small = [
+        queries(acme_client, url, django_assert_max_num_queries, MAX_PAGE_QUERIES) for url in pages
+    ]
+    grow(sub, 200)
+    large = [
+        queries(acme_client, url, django_assert_max_num_queries, MAX_PAGE_QUERIES) for url in pages
+    ]
+    assert large == small
