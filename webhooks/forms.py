@@ -42,7 +42,8 @@ class GroupedEventTypesWidget(forms.CheckboxSelectMultiple):
         return list(dict.fromkeys(values))
 
     def get_context(self, name, value, attrs):
-        context = super().get_context(name, value, attrs)
+        # Widget's, not ChoiceWidget's: its option groups would query the types once more.
+        context = forms.Widget.get_context(self, name, value, attrs)
         selected = {str(v) for v in (value or [])}
         groups: dict[str, list[dict]] = {}
         for index, event_type in enumerate(self._types()):
