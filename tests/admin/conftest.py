@@ -38,11 +38,15 @@ def superuser(db):
     return User.objects.create_superuser("root", "root@example.com", "pw")
 
 
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 @pytest.fixture
 def admin_client(superuser):
-    client = Client()
-    client.force_login(superuser)
-    return client
+    return client_for(superuser)
 
 
 @pytest.fixture
@@ -52,23 +56,12 @@ def acme_staff(acme):
 
 @pytest.fixture
 def acme_client(acme_staff):
-    client = Client()
-    client.force_login(acme_staff)
-    return client
-
-
-@pytest.fixture
-def globex_client(globex):
-    client = Client()
-    client.force_login(staff_of(globex, "gus", ALL_PERMS))
-    return client
+    return client_for(acme_staff)
 
 
 @pytest.fixture
 def viewer_client(acme):
     """Acme staff who may look but not change anything."""
-    client = Client()
-    client.force_login(
+    return client_for(
         staff_of(acme, "vic", ["view_subscription", "view_delivery", "view_eventtype"])
     )
-    return client
