@@ -106,6 +106,7 @@ WEBHOOKS_ALLOWED_NETWORKS = env.list(
     "WEBHOOKS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
 WEBHOOKS_SCOPE_RESOLVER = "example_project.organisations.tenancy.scope_for_user"
+WEBHOOKS_SCOPE_CHOICES = "example_project.organisations.webhook_scopes.scope_choices"
 
 # The optional store of the example platform: off, and `store.purchase` does not exist.
 EXAMPLE_STORE_ENABLED = env.bool("EXAMPLE_STORE_ENABLED", default=True)

@@ -89,6 +89,12 @@ class Settings:
         return self._get("SCOPE_RESOLVER", "webhooks.tenancy.default_scope_for_user")
 
     @property
+    def SCOPE_CHOICES(self) -> str | None:
+        """Dotted path of ``f() -> [(scope, label), …]``: the tenants a superuser may pick
+        for a webhook in the admin. None: the scope is typed as free text."""
+        return self._get("SCOPE_CHOICES", None)
+
+    @property
     def SECRET_ROTATION_OVERLAP(self) -> float:
         """Seconds the previous signing secret keeps signing after a rotation."""
         return self._get("SECRET_ROTATION_OVERLAP", 24 * 3600.0)
