@@ -100,7 +100,8 @@ def test_events_are_offered_grouped_by_category_with_select_all(admin_client):
     html = admin_client.get(ADD_URL).content.decode()
     assert html.index("<strong>Articles</strong>") < html.index("article.created")
     assert html.index("<strong>Webhooks</strong>") < html.index("webhook.test")
-    assert html.count("data-wh-select-all") == 2
+    categories = set(EventType.objects.values_list("category", flat=True))
+    assert html.count("data-wh-select-all") == len(categories)  # one per category
     assert "An article was created." in html  # each type's description
 
 
