@@ -295,10 +295,15 @@ def test_recover_needs_a_sensible_window(tenant_a, receiver):
     url = SUBS + f"{sub.pk}/recover/"
     assert "since" in tenant_a.client.post(url, {}, format="json").json()
     now = timezone.now()
-    response = tenant_a.client.post(
-        url, {"since": now.isoformat(), "until": (now - timedelta(hours=1)).isoformat()}
-    )
+    window = {"since": now.isoformat(), "until": (now - timedelta(hours=1)).isoformat()}
+    response = tenant_a.client.post(url, window, format="json")
     assert response.status_code == 400 and "later than since" in response.json()["until"][0]
+
+
+def test_the_api_speaks_json(tenant_a, receiver):
+    response = tenant_a.client.post(SUBS, {"url": receiver.url, "all_events": "true"})
+    assert response.status_code == 415 and "Unsupported media type" in response.json()["detail"]
+    assert Subscription.objects.count() == 0
 
 
 def test_anonymous_requests_are_refused(db):

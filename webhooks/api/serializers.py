@@ -49,8 +49,13 @@ class HeadersField(serializers.JSONField):
     """Extra request headers, name → value; the core's rules say which are allowed."""
 
 
+@extend_schema_field({"type": "string", "format": "uri", "maxLength": 2000})
+class TargetURLField(serializers.CharField):
+    """A webhook's URL; checked by ``validate_url`` below, before any DNS look-up."""
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
-    url = serializers.CharField(
+    url = TargetURLField(
         max_length=2000,
         help_text="Where events are POSTed: an http(s) URL on the public internet.",
     )

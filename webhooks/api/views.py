@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from .. import actions, tenancy
@@ -17,6 +18,7 @@ from ..models import Delivery, Event, EventType, Subscription
 from . import serializers as s
 from .filters import DeliveryFilter, EventFilter
 from .permissions import ConfiguredPermissionsMixin
+from .schema import WebhooksAutoSchema
 
 
 class PagePagination(PageNumberPagination):
@@ -44,6 +46,8 @@ CONFLICT = OpenApiResponse(description="The delivery is being sent right now; tr
 class BaseViewSet(ConfiguredPermissionsMixin, viewsets.GenericViewSet):
     # Tenant-restricted: ``scope_field`` is the path from the model to its tenant.
     scope_field = "scope"
+    parser_classes = [JSONParser]  # an API for programs: JSON in, JSON out
+    schema = WebhooksAutoSchema()
 
     def restrict(self, queryset):
         return tenancy.restrict(queryset, self.request.user, self.scope_field)
