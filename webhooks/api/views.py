@@ -48,6 +48,8 @@ class BaseViewSet(ConfiguredPermissionsMixin, viewsets.GenericViewSet):
     scope_field = "scope"
     parser_classes = [JSONParser]  # an API for programs: JSON in, JSON out
     schema = WebhooksAutoSchema()
+    # Any path segment reaches the view, so a malformed id is a JSON 404 like any other.
+    lookup_value_regex = r"[^/]+"
 
     def restrict(self, queryset):
         return tenancy.restrict(queryset, self.request.user, self.scope_field)
@@ -63,7 +65,6 @@ class EventTypeViewSet(BaseViewSet, mixins.ListModelMixin, mixins.RetrieveModelM
     serializer_class = s.EventTypeSerializer
     queryset = EventType.objects.filter(is_active=True)
     lookup_field = "name"
-    lookup_value_regex = r"[^/]+"
     pagination_class = None  # a short catalogue
 
 
