@@ -22,6 +22,17 @@ FIELD_ERRORS = {
 
 
 class WebhooksAutoSchema(AutoSchema):
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        from ..registry import registry
+        from .serializers import EventTypeNamesField
+
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, EventTypeNamesField) and direction == "request":
+            # What may be sent is what the code declares (the event-types/ list shows
+            # which of them are switched on); answers may still name retired types.
+            schema["items"] = {**schema.get("items", {}), "enum": registry.names()}
+        return schema
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
