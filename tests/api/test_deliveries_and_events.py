@@ -65,6 +65,20 @@ def test_list_and_filters(tenant_a, log):
     assert client.get(DELIVERIES, {"created_after": "yesterday"}).status_code == 400
 
 
+def test_time_filters_take_any_iso_offset(tenant_a, log):
+    # ISO 8601 allows offsets PostgreSQL does not (past ±15:59): they are turned into UTC.
+    in_the_past = (timezone.now() - timedelta(hours=1)).astimezone(
+        timezone.get_fixed_timezone(timedelta(hours=20, minutes=30))
+    )
+    assert (
+        len(ids(tenant_a.client.get(DELIVERIES, {"created_after": in_the_past.isoformat()}))) == 7
+    )
+    assert ids(tenant_a.client.get(EVENTS, {"occurred_before": in_the_past.isoformat()})) == set()
+    response = tenant_a.client.get(DELIVERIES, {"created_after": "0001-01-01T00:00:00+05:00"})
+    assert response.status_code == 400
+    assert "between the years 1 and 9999" in response.json()["created_after"][0]
+
+
 def test_cursor_pagination_walks_every_delivery_once_newest_first(tenant_a, log):
     seen, url, params = [], DELIVERIES, {"page_size": 2}
     while url:

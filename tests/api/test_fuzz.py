@@ -15,7 +15,9 @@ import uuid
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -102,7 +104,15 @@ class World:
 def world(db, receiver, monkeypatch):
     monkeypatch.setattr(security, "resolve", resolve_without_dns)
     monkeypatch.setattr(security.urllib3_connection, "create_connection", connect_only_to(receiver))
-    return World(receiver)
+    # As Django's test client does: the WSGI app must not close the connection that holds
+    # the test's transaction (PostgreSQL would lose it at the end of the first request).
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield World(receiver)
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
 
 
 def collection(path: str) -> str:
