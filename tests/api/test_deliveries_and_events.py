@@ -178,3 +178,24 @@ def test_event_types_list_and_retrieve_by_name(tenant_a):
     }
     assert tenant_a.client.get(API + "event-types/nope.nothing/").status_code == 404
     assert tenant_a.client.post(API + "event-types/", {"name": "x"}).status_code == 405
+
+
+@pytest.mark.parametrize("path", ["subscriptions/", "deliveries/", "events/"])
+def test_a_page_costs_the_same_queries_for_2_or_12_rows(tenant_a, receiver, path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert tenant_a.client.get(API + path).status_code == 200
+        return len(captured)
+
+    def add(n):
+        for _ in range(n):
+            sub = tenant_a.subscription(receiver, ["article.created", "article.deleted"])
+            tenant_a.client.post(API + f"subscriptions/{sub.pk}/ping/")
+
+    add(2)
+    few = queries()
+    add(10)
+    assert queries() == few
