@@ -115,7 +115,9 @@ class SubscriptionSerializer(serializers.ModelSerializer):
                 try:
                     URLValidator(schemes=["http", "https"])(value)
                 except DjangoValidationError:
-                    if "@" not in value:  # the core names credentials in a URL better
+                    parts = urlsplit(value)
+                    if parts.username is None and parts.password is None:
+                        # (credentials in a URL: the core below says so more usefully)
                         raise DjangoValidationError(
                             "Enter a valid URL, e.g. https://example.com/webhooks."
                         ) from None
