@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from example_project.organisations.models import Membership, Organisation
 from tests.factories import SubscriptionFactory
+from webhooks.models import Event
 
 API = "/api/webhooks/"
 
@@ -37,6 +38,9 @@ def make_tenant(name: str) -> Tenant:
     organisation = Organisation.objects.create(name=name, slug=name.lower())
     user = get_user_model().objects.create_user(f"{name.lower()}-user", password="pw")
     Membership.objects.create(user=user, organisation=organisation)
+    # A host may raise events of its own for the above (a member joined): start every
+    # tenant with an empty history, so tests see only what they cause.
+    Event.objects.filter(scope=organisation.scope).delete()
     token = Token.objects.create(user=user).key
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
