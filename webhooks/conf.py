@@ -105,6 +105,11 @@ class Settings:
         return self._get("USER_AGENT", None)
 
     @property
+    def API_PERMISSION_CLASSES(self) -> Sequence[str]:
+        """Dotted paths of the DRF permission classes guarding the REST API."""
+        return self._get("API_PERMISSION_CLASSES", ("rest_framework.permissions.IsAuthenticated",))
+
+    @property
     def QUEUE_NAME(self) -> str | None:
         """django-q2 cluster name to enqueue on (None: the default cluster)."""
         return self._get("QUEUE_NAME", None)
