@@ -19,6 +19,8 @@ migrate: install
 	$(PY) manage.py migrate --noinput
 
 run: migrate
+	$(PY) manage.py webhooks_sync_event_types
+	$(PY) manage.py seed_demo
 	$(PY) manage.py serve
 
 test: install

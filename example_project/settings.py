@@ -23,9 +23,19 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "webhooks",
     "example_project.organisations",
+    "example_project.authoring",
+    "example_project.testing",
+    "example_project.learning",
+    "example_project.store",
+    "example_project.demo",
+    "example_project.demo_receiver",
 ]
 
 MIDDLEWARE = [
@@ -100,6 +110,10 @@ WEBHOOKS_ALLOWED_NETWORKS = env.list(
     "WEBHOOKS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
 WEBHOOKS_SCOPE_RESOLVER = "example_project.organisations.tenancy.scope_for_user"
+WEBHOOKS_SCOPE_CHOICES = "example_project.organisations.webhook_scopes.scope_choices"
+
+# The optional store of the example platform: off, and `store.purchase` does not exist.
+EXAMPLE_STORE_ENABLED = env.bool("EXAMPLE_STORE_ENABLED", default=True)
 
 LOGGING = {
     "version": 1,
@@ -107,3 +121,26 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"webhooks": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# The REST API (webhooks.api at /api/webhooks/): session or token auth, OpenAPI by
+# drf-spectacular, Swagger UI served from this server (drf-spectacular-sidecar).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Webhooks API",
+    "DESCRIPTION": "Configure webhooks, and inspect their events and deliveries.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/webhooks/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},  # no online validator
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+WEBHOOKS_API_PERMISSION_CLASSES = ["rest_framework.permissions.IsAuthenticated"]

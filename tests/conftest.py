@@ -56,3 +56,23 @@ def run_due(commit):
             return sweeper.sweep_once(now=timezone.now() + after)
 
     return run
+
+
+@pytest.fixture
+def caught():
+    """``caught(signal)`` → a list that fills with the kwargs of each send, until teardown."""
+    connected = []
+
+    def catch(signal):
+        calls = []
+
+        def receiver(**kwargs):
+            calls.append(kwargs)
+
+        signal.connect(receiver, weak=False)
+        connected.append((signal, receiver))
+        return calls
+
+    yield catch
+    for signal, receiver in connected:
+        signal.disconnect(receiver)

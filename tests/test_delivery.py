@@ -166,17 +166,16 @@ def test_redirect_is_not_followed_and_counts_as_failure(
     assert Delivery.objects.get().attempts.get().error_kind == Kind.REDIRECT
 
 
-def test_410_disables_the_subscription_with_a_reason(receiver, subscribe, commit):
+def test_410_disables_the_subscription_with_a_reason(receiver, subscribe, commit, caught):
     sub = subscribe(receiver, ["article.created"])
-    seen = []
-    subscription_disabled.connect(lambda **kw: seen.append(kw["reason"]), weak=False)
+    disabled = caught(subscription_disabled)
     receiver.answer(Answer(410))
     with commit():
         Article.objects.create(title="hello")
     sub.refresh_from_db()
     assert not sub.is_active and "410" in sub.disabled_reason
     assert Delivery.objects.get().status == Delivery.Status.FAILED
-    assert seen and "410" in seen[0]
+    assert len(disabled) == 1 and "410" in disabled[0]["reason"]
     with commit():
         Article.objects.create(title="again")
     assert len(receiver.requests) == 1  # a disabled webhook gets nothing more
@@ -202,12 +201,11 @@ def test_retry_after_is_respected_within_bounds(receiver, subscribe, commit, set
 
 
 def test_retries_exhausted_marks_the_delivery_failed(
-    receiver, subscribe, commit, settings, run_due
+    receiver, subscribe, commit, settings, run_due, caught
 ):
     settings.WEBHOOKS_RETRY_SCHEDULE = [1, 2]
     subscribe(receiver, ["article.created"])
-    failures = []
-    delivery_failed.connect(lambda **kw: failures.append(kw["delivery"].pk), weak=False)
+    failures = caught(delivery_failed)
     receiver.default = Answer(500)
     with commit():
         Article.objects.create(title="hello")
@@ -218,7 +216,7 @@ def test_retries_exhausted_marks_the_delivery_failed(
     assert delivery.status == Delivery.Status.FAILED
     assert delivery.attempt_count == 3 and delivery.next_attempt_at is None
     assert len(receiver.requests) == 3
-    assert failures == [delivery.pk]
+    assert [f["delivery"].pk for f in failures] == [delivery.pk]
 
 
 def test_long_failing_endpoint_is_disabled_when_a_delivery_gives_up(
@@ -237,10 +235,9 @@ def test_long_failing_endpoint_is_disabled_when_a_delivery_gives_up(
     assert not sub.is_active and "failed since" in sub.disabled_reason
 
 
-def test_success_resets_the_failure_streak(receiver, subscribe, commit, run_due):
+def test_success_resets_the_failure_streak(receiver, subscribe, commit, run_due, caught):
     sub = subscribe(receiver, ["article.created"])
-    successes = []
-    delivery_succeeded.connect(lambda **kw: successes.append(kw["attempt"].number), weak=False)
+    successes = caught(delivery_succeeded)
     receiver.answer(Answer(500))
     with commit():
         Article.objects.create(title="hello")
@@ -249,7 +246,7 @@ def test_success_resets_the_failure_streak(receiver, subscribe, commit, run_due)
     run_due()
     sub.refresh_from_db()
     assert sub.consecutive_failures == 0 and sub.failing_since is None
-    assert successes == [2]
+    assert [s["attempt"].number for s in successes] == [2]
 
 
 def test_long_response_bodies_are_truncated(receiver, subscribe, commit, settings):
@@ -268,3 +265,14 @@ def test_dns_failure_is_classified(subscribe, commit, db):
     with commit():
         Article.objects.create(title="hello")
     assert DeliveryAttempt.objects.get().error_kind == Kind.DNS_FAILURE
+
+
+def test_tls_failure_is_classified(receiver, commit, db):
+    from tests.factories import SubscriptionFactory
+
+    # https:// to a plain-HTTP server: the handshake fails
+    SubscriptionFactory(url=receiver.url.replace("http://", "https://"), all_events=True)
+    with commit():
+        Article.objects.create(title="hello")
+    assert DeliveryAttempt.objects.get().error_kind == Kind.TLS_ERROR
+    assert Delivery.objects.get().status == Delivery.Status.PENDING

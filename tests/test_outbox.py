@@ -117,6 +117,18 @@ def test_sweeper_recovers_a_delivery_whose_worker_died(receiver, subscribe, run_
     assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
 
 
+def test_a_claim_is_exclusive_until_its_lease_expires(receiver, subscribe):
+    subscribe(receiver, all_events=True)
+    event = webhooks.send_event("article.shared", {})
+    ids = outbox.fan_out(event.pk)
+    first_token, first = outbox.claim(ids)
+    second_token, second = outbox.claim(ids)
+    assert first == ids and second == []
+    later = timezone.now() + timedelta(seconds=conf.LEASE_SECONDS + 1)
+    assert outbox.claim(ids, now=later)[1] == ids  # the first worker is presumed dead
+    assert outbox.claim_due(10, now=later) == (mock.ANY, [])
+
+
 def test_a_stale_or_doubled_task_sends_nothing(receiver, subscribe, commit):
     """The ORM broker may re-run a task; the lease token makes the rerun harmless."""
     from webhooks import dispatch

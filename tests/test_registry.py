@@ -134,3 +134,44 @@ def test_public_api_is_importable_from_the_package():
     assert callable(webhooks.on_crud)
     with pytest.raises(AttributeError):
         webhooks.not_a_thing  # noqa: B018
+
+
+def test_update_limited_to_fields_ignores_other_changes():
+    from webhooks.registry import registry
+
+    registry.event_type("unbound.renamed", description="test")
+    binding = registry.on_update(Unbound, "unbound.renamed", fields=["title"])
+    try:
+        row = Unbound.objects.create(title="a")
+        row.save()  # nothing changed
+        row.title = "b"
+        row.save()
+        loaded = Unbound.objects.get(pk=row.pk)
+        loaded.save()
+        assert types() == ["unbound.renamed"]
+    finally:
+        _unbind(registry, binding)
+
+
+def test_change_on_create_can_be_switched_off():
+    from webhooks.registry import registry
+
+    registry.event_type("unbound.retitled", description="test")
+    binding = registry.on_change(Unbound, "title", "unbound.retitled", on_create=False)
+    try:
+        row = Unbound.objects.create(title="a")
+        assert types() == []
+        row.title = "b"
+        row.save()
+        assert types() == ["unbound.retitled"]
+    finally:
+        _unbind(registry, binding)
+
+
+def _unbind(registry, binding):
+    """Undo a test binding so other tests see the registry as the host declared it."""
+    from webhooks import receivers
+
+    registry.bindings.remove(binding)
+    receivers._by_model[binding.model].remove(binding)
+    registry.event_types.pop(binding.event)

@@ -107,6 +107,12 @@ class Settings:
         return self._get("SCOPE_RESOLVER", "webhooks.tenancy.default_scope_for_user")
 
     @property
+    def SCOPE_CHOICES(self) -> str | None:
+        """Dotted path of ``f() -> [(scope, label), …]``: the tenants a superuser may pick
+        for a webhook in the admin. None: the scope is typed as free text."""
+        return self._get("SCOPE_CHOICES", None)
+
+    @property
     def SECRET_ROTATION_OVERLAP(self) -> float:
         """Seconds the previous signing secret keeps signing after a rotation."""
         return self._get("SECRET_ROTATION_OVERLAP", 24 * 3600.0)
@@ -115,6 +121,11 @@ class Settings:
     def USER_AGENT(self) -> str | None:
         """User-Agent header; None means ``django-webhooks/<version>``."""
         return self._get("USER_AGENT", None)
+
+    @property
+    def API_PERMISSION_CLASSES(self) -> Sequence[str]:
+        """Dotted paths of the DRF permission classes guarding the REST API."""
+        return self._get("API_PERMISSION_CLASSES", ("rest_framework.permissions.IsAuthenticated",))
 
     @property
     def QUEUE_NAME(self) -> str | None:

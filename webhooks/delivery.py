@@ -161,7 +161,10 @@ def post(request: OutgoingRequest) -> Outcome:
             outcome.body = _read_limited(response, conf.RESPONSE_BODY_LIMIT)
         outcome.error_kind, outcome.error_message = _classify_status(response.status_code)
     except Exception as exc:  # noqa: BLE001 - a failed send must become a logged, retried attempt
-        outcome.error_kind, outcome.error_message = classify_exception(exc)
+        try:
+            outcome.error_kind, outcome.error_message = classify_exception(exc)
+        except Exception:  # noqa: BLE001 - never let classification lose the attempt
+            outcome.error_kind, outcome.error_message = ErrorKind.OTHER, repr(exc)[:400]
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
     return outcome
 
@@ -203,8 +206,10 @@ def _chain(exc: BaseException):
         if current is None or any(current is s for s in seen):
             continue
         seen.append(current)
-        stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
-        stack.extend(a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked.extend(getattr(current, "args", ()))
+        # ``reason`` and ``args`` may hold strings (ssl.SSLError.reason does): keep exceptions.
+        stack.extend(e for e in linked if isinstance(e, BaseException))
     return seen
 
 

@@ -35,16 +35,17 @@ def connect(binding: Binding) -> None:
         post_delete.connect(_on_post_delete, sender=model, dispatch_uid=f"webhooks.delete.{uid}")
         return
     post_save.connect(_on_post_save, sender=model, dispatch_uid=f"webhooks.save.{uid}")
-    if binding.kind == "changed":
-        _tracked_fields[model].add(binding.field)
+    watched = (binding.field,) if binding.kind == "changed" else binding.fields
+    if watched:
+        _tracked_fields[model].update(watched)
         post_init.connect(_on_post_init, sender=model, dispatch_uid=f"webhooks.init.{uid}")
 
 
 def previous_value(instance, field_name: str):
     """The value ``field_name`` had when ``instance`` was loaded or last saved.
 
-    Meant for payload functions of ``on_change`` bindings (e.g. an item's old subject).
-    Only fields watched by an ``on_change`` binding are remembered.
+    Meant for payload functions (e.g. an item's old subject). Only fields watched by an
+    ``on_change`` binding or listed in an ``on_update(fields=…)`` are remembered.
     """
     attname = instance._meta.get_field(field_name).attname
     value = getattr(instance, _SNAPSHOT, {}).get(attname, MISSING)
@@ -71,14 +72,21 @@ def _raise(binding: Binding, instance, related=None) -> None:
         )
 
 
+def _changed(instance, attname: str) -> bool:
+    """Whether a saved row's field differs from its snapshot."""
+    new = instance.__dict__.get(attname, MISSING)
+    old = getattr(instance, _SNAPSHOT, {}).get(attname, MISSING)
+    # Deferred on load (or on save): we cannot tell, so we do not guess.
+    return new is not MISSING and old is not MISSING and old != new
+
+
 def _field_changed(binding: Binding, instance, created: bool) -> bool:
     new = instance.__dict__.get(binding.field, MISSING)
-    old = MISSING if created else getattr(instance, _SNAPSHOT, {}).get(binding.field, MISSING)
-    if new is MISSING or (old is MISSING and not created):
-        return False  # deferred on load: we cannot tell, so we do not guess
-    if not created and old == new:
-        return False
-    return binding.to is MISSING or new == binding.to
+    if created:
+        reached = binding.on_create and new is not MISSING
+    else:
+        reached = _changed(instance, binding.field)
+    return reached and (binding.to is MISSING or new == binding.to)
 
 
 def _on_post_save(sender, instance, created, raw=False, **kwargs) -> None:
@@ -88,7 +96,8 @@ def _on_post_save(sender, instance, created, raw=False, **kwargs) -> None:
         if binding.kind == "created" and created:
             _raise(binding, instance)
         elif binding.kind == "updated" and not created:
-            _raise(binding, instance)
+            if not binding.fields or any(_changed(instance, f) for f in binding.fields):
+                _raise(binding, instance)
         elif binding.kind == "changed" and _field_changed(binding, instance, created):
             _raise(binding, instance)
     if sender in _tracked_fields:

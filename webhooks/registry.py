@@ -52,6 +52,8 @@ class Binding:
     condition: Callable[..., bool] | None = None
     field: str | None = None  # "changed": the attname watched
     to: Any = MISSING  # "changed": the value that raises the event; MISSING = any change
+    on_create: bool = True  # "changed": a new row holding ``to`` counts as a change
+    fields: tuple[str, ...] = ()  # "updated": attnames of which one must change (empty: any save)
     m2m_field: str | None = None  # m2m kinds: the forward field name on ``model``
 
     def make_payload(self, instance, related=None) -> dict:
@@ -134,9 +136,14 @@ class Registry:
     def on_create(self, model, event, **options) -> Binding:
         return self._add(Binding(model, "created", event, **options))
 
-    def on_update(self, model, event, **options) -> Binding:
-        """Every save of an existing row (a soft delete is an update, not a delete)."""
-        return self._add(Binding(model, "updated", event, **options))
+    def on_update(self, model, event, *, fields: Iterable[str] = (), **options) -> Binding:
+        """A save of an existing row (a soft delete is an update, not a delete).
+
+        With ``fields``, only a save that changes one of them counts (so a login that
+        touches ``last_login`` is not a ``user.updated``).
+        """
+        attnames = tuple(model._meta.get_field(name).attname for name in fields)
+        return self._add(Binding(model, "updated", event, fields=attnames, **options))
 
     def on_delete(self, model, event, **options) -> Binding:
         """A real delete of the row."""
@@ -148,13 +155,18 @@ class Registry:
         pairs = (("created", created), ("updated", updated), ("deleted", deleted))
         return [self._add(Binding(model, kind, event, **options)) for kind, event in pairs if event]
 
-    def on_change(self, model, field_name: str, event: str, *, to: Any = MISSING, **options):
+    def on_change(
+        self, model, field_name: str, event: str, *, to: Any = MISSING, on_create=True, **options
+    ):
         """Raise ``event`` each time ``field_name`` changes (to ``to``, if given).
 
-        A new row whose field already holds ``to`` counts as a change.
+        A new row whose field already holds ``to`` counts as a change, unless
+        ``on_create=False`` (an item created in a subject has not "moved").
         """
         attname = model._meta.get_field(field_name).attname
-        return self._add(Binding(model, "changed", event, field=attname, to=to, **options))
+        return self._add(
+            Binding(model, "changed", event, field=attname, to=to, on_create=on_create, **options)
+        )
 
     def on_m2m(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from . import dispatch, sweeper
 
 
@@ -10,7 +12,8 @@ def process_event(event_id: str) -> None:
 
 
 def deliver(delivery_ids: list[str], token: str, trigger: str = "automatic") -> None:
-    dispatch.send_claimed(delivery_ids, token, trigger)
+    # The token arrives as text; as a UUID it matches the lease, which is then released.
+    dispatch.send_claimed(delivery_ids, uuid.UUID(str(token)), trigger)
 
 
 def sweep() -> None:

@@ -24,6 +24,10 @@ class Command(BaseCommand):
             f"Web server on http://{addrport}/ (pid {children[0].pid}) and queue workers "
             f"(pid {children[1].pid}) started. Ctrl-C stops both."
         )
+        self.stdout.write(
+            f"Admin: http://{addrport}/admin/ · demo receiver: http://{addrport}/demo-receiver/ · "
+            "events: run `.venv/bin/python manage.py simulate_activity` in another terminal."
+        )
         self.stdout.flush()
         stopping = False
 
@@ -39,7 +43,9 @@ class Command(BaseCommand):
         finally:
             for child in children:
                 if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
+                    # SIGTERM, not SIGINT: a child started from a non-interactive shell
+                    # inherits an ignored SIGINT (runserver would never stop).
+                    child.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 15
             for child in children:
                 try:

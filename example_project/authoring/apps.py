@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AuthoringConfig(AppConfig):
+    name = "example_project.authoring"
+    label = "authoring"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,46 @@
+"""Demo organisations and data, a demo admin, and a webhook of each organisation to its
+inbox on the demo receiver. Safe to run again: it only adds what is missing."""
+
+from django.core.management.base import BaseCommand
+
+from example_project.demo import seed
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo organisations, data, admin user and demo-receiver webhooks (idempotent)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--receiver-base",
+            default=seed.DEFAULT_RECEIVER_BASE,
+            help="Where the web server answers (default %(default)s).",
+        )
+
+    def handle(self, *args, receiver_base, **options):
+        organisations = seed.ensure_organisations()
+        admin, created = seed.ensure_admin()
+        subscriptions = seed.ensure_subscriptions(receiver_base, owner=admin)
+        base = receiver_base.rstrip("/")
+        self.stdout.write(f"Demo organisations: {', '.join(o.name for o in organisations)}.")
+        if created:
+            self.stdout.write(
+                f"Demo admin created: username {seed.ADMIN_USERNAME!r}, "
+                f"password {seed.ADMIN_PASSWORD!r}."
+            )
+        else:
+            self.stdout.write(
+                f"Demo admin: username {seed.ADMIN_USERNAME!r} (already there; its password "
+                f"was {seed.ADMIN_PASSWORD!r} unless you changed it)."
+            )
+        for sub in subscriptions:
+            self.stdout.write(f"Webhook for {sub.scope}: all events -> {sub.url}")
+        self.stdout.write(
+            "\nWhere to look once the server runs:\n"
+            f"  admin           {base}/admin/  (login {seed.ADMIN_USERNAME} / "
+            f"{seed.ADMIN_PASSWORD})\n"
+            f"  demo receiver   {base}/demo-receiver/{organisations[0].slug}/\n"
+            "  make events     .venv/bin/python manage.py simulate_activity   "
+            "(in another terminal)\n"
+        )

@@ -1,0 +1,92 @@
+"""The delivery list and a webhook's page cost the same number of queries at any size."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.admin.helpers import DELIVERIES_URL, change_url, seed
+from tests.factories import SubscriptionFactory
+from webhooks.models import Delivery
+
+pytestmark = pytest.mark.django_db
+
+MAX_LIST_QUERIES = 8
+MAX_PAGE_QUERIES = 12
+WEBHOOKS_URL = "/admin/webhooks/subscription/"
+
+
+def grow(sub, n):
+    """``n`` more deliveries, spread over the last week, with every status."""
+    now = timezone.now()
+    per = max(1, n // 4)
+    seed(sub, per, created_at=now - timedelta(hours=1))
+    seed(sub, per, status=Delivery.Status.FAILED, created_at=now - timedelta(hours=5))
+    seed(sub, per, status=Delivery.Status.PENDING, created_at=now - timedelta(days=2))
+    seed(sub, n - 3 * per, created_at=now - timedelta(days=6))
+
+
+def queries(client, url, assert_max, limit) -> int:
+    """How many queries a warm GET of ``url`` makes, asserting at most ``limit``."""
+    client.get(url)  # warm the per-process caches (content types, …)
+    with assert_max(limit) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        DELIVERIES_URL,
+        DELIVERIES_URL + "?status__exact=failed",
+        DELIVERIES_URL + "?q=127.0.0.1",
+    ],
+)
+def test_the_delivery_list_makes_a_constant_number_of_queries(
+    url, admin_client, django_assert_max_num_queries
+):
+    subs = [SubscriptionFactory(all_events=True, url="http://127.0.0.1/h") for _ in range(3)]
+    grow(subs[0], 8)
+    small = queries(admin_client, url, django_assert_max_num_queries, MAX_LIST_QUERIES)
+    for sub in subs:
+        grow(sub, 120)  # more rows than a page holds, over several webhooks
+    large = queries(admin_client, url, django_assert_max_num_queries, MAX_LIST_QUERIES)
+    assert large == small
+
+
+def test_a_webhooks_page_makes_a_constant_number_of_queries(
+    admin_client, django_assert_max_num_queries
+):
+    sub = SubscriptionFactory(events=["article.created", "article.updated"])
+    grow(sub, 4)
+    small = queries(admin_client, change_url(sub), django_assert_max_num_queries, MAX_PAGE_QUERIES)
+    grow(sub, 400)
+    large = queries(admin_client, change_url(sub), django_assert_max_num_queries, MAX_PAGE_QUERIES)
+    assert large == small
+
+
+def test_the_webhook_list_makes_a_constant_number_of_queries(
+    admin_client, django_assert_max_num_queries
+):
+    SubscriptionFactory(events=["article.created"])
+    small = queries(admin_client, WEBHOOKS_URL, django_assert_max_num_queries, MAX_LIST_QUERIES)
+    for _ in range(30):
+        SubscriptionFactory(events=["article.created", "article.updated"])
+    large = queries(admin_client, WEBHOOKS_URL, django_assert_max_num_queries, MAX_LIST_QUERIES)
+    assert large == small
+
+
+def test_tenant_staff_pages_make_a_constant_number_of_queries(
+    acme_client, acme, django_assert_max_num_queries
+):
+    sub = SubscriptionFactory(scope=acme.scope, events=["article.created"])
+    grow(sub, 4)
+    pages = [DELIVERIES_URL, change_url(sub)]
+    small = [
+        queries(acme_client, url, django_assert_max_num_queries, MAX_PAGE_QUERIES) for url in pages
+    ]
+    grow(sub, 200)
+    large = [
+        queries(acme_client, url, django_assert_max_num_queries, MAX_PAGE_QUERIES) for url in pages
+    ]
+    assert large == small

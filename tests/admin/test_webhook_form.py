@@ -1,0 +1,235 @@
+"""The "Add webhook" configurator: every rule of the form, as an admin meets it."""
+
+import pytest
+
+from tests.admin.helpers import ADD_URL, change_url, form_errors
+from tests.factories import SubscriptionFactory
+from webhooks.models import EventType, Subscription
+
+pytestmark = pytest.mark.django_db
+
+
+def types(*names) -> list[str]:
+    return [str(pk) for pk in EventType.objects.filter(name__in=names).values_list("pk", flat=True)]
+
+
+def form_data(**overrides) -> dict:
+    data = {
+        "description": "Grades sync",
+        "url": "http://127.0.0.1:9/hook",
+        "is_active": "on",
+        "event_types": types("article.created", "article.updated"),
+        "basic_auth_username": "",
+        "basic_auth_password": "",
+        "headers": "",
+        "owner": "",
+        "scope": "",
+        "_save": "Save",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_adding_a_webhook_saves_it_and_shows_its_secret_once(admin_client, superuser):
+    response = admin_client.post(ADD_URL, form_data(basic_auth_username="hooks"))
+    sub = Subscription.objects.get()
+    assert response.status_code == 302 and response["Location"] == change_url(sub)
+    assert sorted(sub.event_types.values_list("name", flat=True)) == [
+        "article.created",
+        "article.updated",
+    ]
+    assert sub.owner == superuser and sub.url == "http://127.0.0.1:9/hook"
+    assert sub.secret.startswith("whsec_")
+
+    first = admin_client.get(change_url(sub)).content.decode()
+    assert "copy it now" in first and sub.secret in first
+    again = admin_client.get(change_url(sub)).content.decode()
+    assert sub.secret not in again and "copy it now" not in again
+    assert f"whsec_…{sub.secret[-4:]}" in again
+
+
+def test_after_adding_the_next_page_is_always_the_one_with_the_secret(admin_client):
+    assert b"_addanother" not in admin_client.get(ADD_URL).content
+    for button in ["_continue", "_addanother"]:
+        response = admin_client.post(ADD_URL, {**form_data(), button: "1"})
+        sub = Subscription.objects.order_by("-created_at").first()
+        assert response["Location"] == change_url(sub)
+        assert sub.secret in admin_client.get(change_url(sub)).content.decode()
+
+
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("http://10.0.0.5/hook", "10.0.0.5, a private network address"),
+        ("http://169.254.169.254/latest", "link-local address (such as the cloud metadata"),
+        ("ftp://example.com/x", "Use an http:// or https:// URL"),
+        ("https://user:pw@example.com/x", "use the basic-auth fields instead"),
+        ("not a url", "Enter a valid URL"),
+    ],
+)
+def test_a_refused_url_is_explained_on_the_url_field(admin_client, settings, url, words):
+    settings.WEBHOOKS_ALLOWED_NETWORKS = []
+    response = admin_client.post(ADD_URL, form_data(url=url))
+    assert response.status_code == 200
+    assert words in " ".join(form_errors(response)["url"])
+    assert not Subscription.objects.exists()
+
+
+def test_a_webhook_needs_events_or_all_events(admin_client):
+    response = admin_client.post(ADD_URL, form_data(event_types=[]))
+    assert form_errors(response)["event_types"] == ["Choose at least one event, or “All events”."]
+    assert "null</textarea>" not in response.content.decode()  # empty headers stay empty
+    response = admin_client.post(ADD_URL, form_data(event_types=[], all_events="on"))
+    assert response.status_code == 302
+    assert Subscription.objects.get().all_events
+
+
+def test_select_all_of_a_category_subscribes_to_every_type_in_it(admin_client):
+    response = admin_client.post(
+        ADD_URL, form_data(event_types=[], event_types__category=["Articles"])
+    )
+    assert response.status_code == 302
+    chosen = set(Subscription.objects.get().event_types.values_list("name", flat=True))
+    assert chosen == set(
+        EventType.objects.filter(category="Articles").values_list("name", flat=True)
+    )
+    assert "webhook.test" not in chosen
+
+
+def test_events_are_offered_grouped_by_category_with_select_all(admin_client):
+    html = admin_client.get(ADD_URL).content.decode()
+    assert html.index("<strong>Articles</strong>") < html.index("article.created")
+    assert html.index("<strong>Webhooks</strong>") < html.index("webhook.test")
+    categories = set(EventType.objects.values_list("category", flat=True))
+    assert html.count("data-wh-select-all") == len(categories)  # one per category
+    assert "An article was created." in html  # each type's description
+
+
+def test_password_is_write_only_and_empty_keeps_it(admin_client):
+    admin_client.post(
+        ADD_URL, form_data(basic_auth_username="hooks", basic_auth_password="s3cret-pw")
+    )
+    sub = Subscription.objects.get()
+    page = admin_client.get(change_url(sub)).content.decode()
+    assert "s3cret-pw" not in page and "A password is set" in page
+
+    response = admin_client.post(
+        change_url(sub), form_data(basic_auth_username="hooks2", basic_auth_password="")
+    )
+    assert response.status_code == 302
+    sub.refresh_from_db()
+    assert (sub.basic_auth_username, sub.basic_auth_password) == ("hooks2", "s3cret-pw")
+
+    admin_client.post(
+        change_url(sub), form_data(basic_auth_username="hooks2", basic_auth_password="new")
+    )
+    sub.refresh_from_db()
+    assert sub.basic_auth_password == "new"
+
+    admin_client.post(change_url(sub), form_data(basic_auth_username="", basic_auth_password=""))
+    sub.refresh_from_db()
+    assert (sub.basic_auth_username, sub.basic_auth_password) == ("", "")
+
+
+def test_basic_auth_rules_are_explained(admin_client):
+    response = admin_client.post(ADD_URL, form_data(basic_auth_password="pw"))
+    assert form_errors(response)["basic_auth_username"] == [
+        "Give a user name to go with the basic-auth password."
+    ]
+    response = admin_client.post(
+        ADD_URL, form_data(basic_auth_username="a:b", basic_auth_password="pw")
+    )
+    assert "cannot contain “:”" in form_errors(response)["basic_auth_username"][0]
+
+
+@pytest.mark.parametrize(
+    "headers, words",
+    [
+        ('{"webhook-signature": "v1,forged"}', "is set by the webhook system"),
+        ('{"Authorization": "Bearer x"}', "is set by the webhook system"),
+        ('{"X Bad": "1"}', "is not a valid header name"),
+        ('["X-Team"]', "Headers must be an object"),
+        ("{not json", 'Write the headers as JSON, e.g. {"X-Team": "payments"}.'),
+    ],
+)
+def test_extra_headers_are_validated(admin_client, headers, words):
+    response = admin_client.post(ADD_URL, form_data(headers=headers))
+    assert response.status_code == 200
+    assert words in " ".join(form_errors(response)["headers"])
+
+
+def test_valid_extra_headers_are_saved(admin_client):
+    admin_client.post(ADD_URL, form_data(headers='{"X-Team": "payments"}'))
+    assert Subscription.objects.get().headers == {"X-Team": "payments"}
+
+
+def test_superuser_picks_the_organisation_from_the_configured_choices(admin_client, acme, globex):
+    html = admin_client.get(ADD_URL).content.decode()
+    assert f'<option value="{acme.scope}">Acme</option>' in html
+    admin_client.post(ADD_URL, form_data(scope=globex.scope))
+    assert Subscription.objects.get().scope == globex.scope
+    listing = admin_client.get("/admin/webhooks/subscription/").content.decode()
+    assert ">Globex<" in listing  # the list names the organisation, not its scope string
+
+
+def test_without_scope_choices_the_scope_is_free_text(admin_client, settings):
+    settings.WEBHOOKS_SCOPE_CHOICES = None
+    html = admin_client.get(ADD_URL).content.decode()
+    assert '<input type="text" name="scope"' in html
+    admin_client.post(ADD_URL, form_data(scope="tenant-7"))
+    assert Subscription.objects.get().scope == "tenant-7"
+
+
+def test_only_pro_organisations_are_offered(admin_client, acme):
+    from example_project.organisations.models import Organisation
+
+    Organisation.objects.create(name="Freeloader", slug="free", is_pro=False)
+    html = admin_client.get(ADD_URL).content.decode()
+    assert ">Acme</option>" in html and "Freeloader" not in html
+
+
+def test_a_scope_the_choices_no_longer_list_is_kept(admin_client):
+    sub = SubscriptionFactory(scope="org:999", all_events=True)
+    html = admin_client.get(change_url(sub)).content.decode()
+    assert '<option value="org:999" selected>org:999</option>' in html
+
+
+def test_tenant_staff_get_their_organisation_and_cannot_pick_another(
+    acme_client, acme_staff, acme, globex
+):
+    html = acme_client.get(ADD_URL).content.decode()
+    assert 'name="scope"' not in html and 'name="owner"' not in html
+    response = acme_client.post(ADD_URL, form_data(scope=globex.scope, owner="1"))
+    assert response.status_code == 302
+    sub = Subscription.objects.get()
+    assert (sub.scope, sub.owner) == (acme.scope, acme_staff)
+    assert '<div class="readonly">Acme</div>' in acme_client.get(change_url(sub)).content.decode()
+    acme_client.post(change_url(sub), form_data(scope=globex.scope, description="moved?"))
+    sub.refresh_from_db()
+    assert sub.scope == acme.scope and sub.description == "moved?"
+
+
+def test_switching_a_webhook_off_and_on_again(admin_client):
+    sub = SubscriptionFactory(all_events=True, url="http://127.0.0.1:9/hook")
+    sub.event_types.set(EventType.objects.filter(name="article.created"))
+    admin_client.post(change_url(sub), form_data(is_active=None))
+    sub.refresh_from_db()
+    assert not sub.is_active and sub.disabled_reason == "Switched off by root in the admin."
+
+    Subscription.objects.filter(pk=sub.pk).update(
+        disabled_reason="The receiver answered 410 Gone", consecutive_failures=9
+    )
+    admin_client.post(change_url(sub), form_data())
+    sub.refresh_from_db()
+    assert sub.is_active and sub.disabled_reason == "" and sub.consecutive_failures == 0
+
+
+def test_staff_who_may_only_view_never_see_the_password(viewer_client, acme):
+    sub = SubscriptionFactory(
+        scope=acme.scope, all_events=True, basic_auth_username="u", basic_auth_password="hunter2"
+    )
+    page = viewer_client.get(change_url(sub))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "hunter2" not in html and sub.secret not in html
+    assert "Basic-auth password" in html and "(set)" in html

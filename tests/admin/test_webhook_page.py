@@ -1,0 +1,142 @@
+"""A webhook's page: its health at a glance, and test / rotate / resend-failed buttons."""
+
+import re
+import socket
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.admin.helpers import change_url, messages_of, seed
+from tests.receiver import Answer
+from webhooks.models import Delivery, DeliveryAttempt
+
+pytestmark = pytest.mark.django_db
+
+S, F, P = Delivery.Status.SUCCEEDED, Delivery.Status.FAILED, Delivery.Status.PENDING
+
+
+def test_health_shows_success_rates_failures_and_recent_deliveries(
+    admin_client, subscribe, receiver
+):
+    sub = subscribe(receiver, ["article.created"])
+    now = timezone.now()
+    seed(sub, 3, status=S, created_at=now - timedelta(hours=1))
+    seed(sub, 1, status=F, status_code=500, created_at=now - timedelta(hours=2))
+    seed(sub, 2, status=P, status_code=503, created_at=now - timedelta(minutes=5))
+    seed(sub, 4, status=F, status_code=500, created_at=now - timedelta(days=3))
+    seed(sub, 1, status=S, created_at=now - timedelta(days=9))  # outside both windows
+    sub.consecutive_failures = 4
+    sub.save()
+
+    response = admin_client.get(change_url(sub))
+    html = response.content.decode()
+    day = re.sub(r"\s+", " ", html[html.index('id="wh-rate-day"') :][:300])
+    week = re.sub(r"\s+", " ", html[html.index('id="wh-rate-week"') :][:300])
+    assert "<b>75.0%</b> 3 of 4 delivered, 2 pending" in day
+    assert "<b>37.5%</b> 3 of 8 delivered, 2 pending" in week
+    assert re.search(r'id="wh-failures">Consecutive failures\s*<b class="wh-bad">4</b>', html)
+    health = response.context["health"]
+    assert len(health.recent) == 10  # the newest ten
+    assert [d.status for d in health.recent[:2]] == [P, P]
+    assert len(health.bars) == 24 and sum(b.total for b in health.bars) == 6
+    assert html.count('class="s"') == 1 and html.count('class="f"') == 1
+    assert html.count('class="p"') == 1
+
+
+def test_health_says_why_a_webhook_was_disabled(admin_client, subscribe, receiver):
+    sub = subscribe(receiver, is_active=False, disabled_reason="The receiver answered 410 Gone.")
+    html = admin_client.get(change_url(sub)).content.decode()
+    assert "Disabled" in html and "The receiver answered 410 Gone." in html
+    assert "No deliveries yet" in html
+
+
+def test_send_test_event_reports_success_with_status_and_time(admin_client, subscribe, receiver):
+    sub = subscribe(receiver, ["article.created"])
+    response = admin_client.post(f"{change_url(sub)[:-7]}send-test/", follow=True)
+    [message] = messages_of(response)
+    assert re.match(r"Test event delivered: HTTP 200 in \d+ ms", message)
+    assert receiver.types() == ["webhook.test"]
+    assert response.context["health"].recent[0].event.type == "webhook.test"
+
+
+def test_send_test_event_reports_a_failure_in_plain_words(admin_client, subscribe, receiver):
+    sub = subscribe(receiver, ["article.created"])
+    receiver.answer(Answer(500, body="boom"))
+    response = admin_client.post(f"{change_url(sub)[:-7]}send-test/", follow=True)
+    assert re.match(r"Test event failed: HTTP 500 in \d+ ms", messages_of(response)[0])
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        sub.url = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+    sub.save()
+    response = admin_client.post(f"{change_url(sub)[:-7]}send-test/", follow=True)
+    assert "Test event failed: Connection refused" in messages_of(response)[0]
+
+
+def test_rotate_secret_shows_the_new_one_once_and_keeps_the_old_signing(
+    admin_client, subscribe, receiver, settings
+):
+    settings.WEBHOOKS_SECRET_ROTATION_OVERLAP = 600
+    sub = subscribe(receiver, ["article.created"])
+    old = sub.secret
+    response = admin_client.post(f"{change_url(sub)[:-7]}rotate-secret/", follow=True)
+    sub.refresh_from_db()
+    assert sub.secret != old and sub.signing_secrets() == [sub.secret, old]
+    expires = sub.previous_secret_expires_at - timezone.now()
+    assert timedelta(seconds=590) < expires <= timedelta(seconds=600)
+    html = response.content.decode()
+    assert sub.secret in html and old not in html
+    assert "The old one keeps signing too until" in messages_of(response)[0]
+    assert sub.secret not in admin_client.get(change_url(sub)).content.decode()
+
+
+def test_resend_failed_since_resends_only_that_window(
+    admin_client, subscribe, receiver, commit, settings
+):
+    settings.WEBHOOKS_RETRY_SCHEDULE = []
+    sub = subscribe(receiver, ["article.created"])
+    recent = seed(sub, 2, status=F, created_at=timezone.now() - timedelta(hours=2))
+    seed(sub, 1, status=F, created_at=timezone.now() - timedelta(days=3))
+    since = (timezone.now() - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M")
+    with commit():
+        response = admin_client.post(
+            f"{change_url(sub)[:-7]}recover/", {"since": since}, follow=True
+        )
+    assert messages_of(response) == [
+        f"2 failed deliveries are being resent (failed since {since.replace('T', ' ')} UTC)."
+    ]
+    assert len(receiver.requests) == 2
+    assert set(Delivery.objects.filter(status=S).values_list("pk", flat=True)) == {
+        d.pk for d in recent
+    }
+    assert DeliveryAttempt.objects.filter(trigger="manual").count() == 2
+
+
+def test_resend_failed_since_refuses_a_future_or_missing_date(admin_client, subscribe, receiver):
+    sub = subscribe(receiver, ["article.created"])
+    future = (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = admin_client.post(f"{change_url(sub)[:-7]}recover/", {"since": future}, follow=True)
+    assert messages_of(response) == ["Pick a moment in the past."]
+    response = admin_client.post(f"{change_url(sub)[:-7]}recover/", {}, follow=True)
+    assert messages_of(response) == ["This field is required."]
+
+
+@pytest.mark.parametrize("action", ["send-test", "rotate-secret", "recover"])
+def test_actions_need_a_post(admin_client, subscribe, receiver, action):
+    sub = subscribe(receiver, ["article.created"])
+    assert admin_client.get(f"{change_url(sub)[:-7]}{action}/").status_code == 405
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize("action", ["send-test", "rotate-secret", "recover"])
+def test_staff_who_may_only_view_cannot_act(viewer_client, subscribe, receiver, acme, action):
+    sub = subscribe(receiver, ["article.created"], scope=acme.scope)
+    secret = sub.secret
+    page = viewer_client.get(change_url(sub))
+    assert page.status_code == 200
+    assert b"wh-send-test" not in page.content and b"wh-rotate-secret" not in page.content
+    response = viewer_client.post(f"{change_url(sub)[:-7]}{action}/", {"since": "2020-01-01"})
+    assert response.status_code == 403
+    sub.refresh_from_db()
+    assert receiver.requests == [] and sub.secret == secret

@@ -1,0 +1,327 @@
+"""Webhooks through the REST API: create, read, change, delete, and the three actions."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from tests.api.conftest import API
+from tests.receiver import Answer
+from tests.test_signing import independent_signature
+from tests.testapp.models import Article
+from webhooks.models import Delivery, Subscription
+
+pytestmark = pytest.mark.django_db
+
+SUBS = API + "subscriptions/"
+
+
+def test_create_returns_the_secret_once_and_files_the_webhook_under_the_tenant(tenant_a, receiver):
+    response = tenant_a.client.post(
+        SUBS,
+        {
+            "url": receiver.url,
+            "description": "orders",
+            "event_types": ["article.created", "article.deleted"],
+            "headers": {"X-Team": "payments"},
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    sub = Subscription.objects.get(pk=body["id"])
+    assert body["secret"] == sub.secret and sub.secret.startswith("whsec_")
+    assert body["event_types"] == ["article.created", "article.deleted"]
+    assert body["scope"] == tenant_a.scope == sub.scope
+    assert sub.owner == tenant_a.user
+    assert sub.headers == {"X-Team": "payments"} and sub.description == "orders"
+
+    for read in (
+        tenant_a.client.get(SUBS + f"{sub.pk}/"),
+        tenant_a.client.get(SUBS),
+        tenant_a.client.patch(SUBS + f"{sub.pk}/", {"description": "x"}, format="json"),
+    ):
+        assert read.status_code == 200
+        assert sub.secret not in read.content.decode() and "secret" not in read.json()
+
+
+def test_the_basic_auth_password_is_write_only(tenant_a, receiver, caplog):
+    caplog.set_level(logging.DEBUG)
+    password = "correct-horse-battery-staple"
+    created = tenant_a.client.post(
+        SUBS,
+        {
+            "url": receiver.url,
+            "all_events": True,
+            "basic_auth_username": "hook",
+            "basic_auth_password": password,
+        },
+        format="json",
+    )
+    assert created.status_code == 201
+    sub = Subscription.objects.get(pk=created.json()["id"])
+    assert sub.basic_auth_password == password
+    reads = [
+        created,
+        tenant_a.client.get(SUBS + f"{sub.pk}/"),
+        tenant_a.client.get(SUBS),
+        tenant_a.client.put(
+            SUBS + f"{sub.pk}/",
+            {"url": receiver.url, "all_events": True, "basic_auth_username": "hook"},
+            format="json",
+        ),
+    ]
+    ping = tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
+    reads += [ping, tenant_a.client.get(API + f"deliveries/{ping.json()['id']}/")]
+    for read in reads:
+        assert read.status_code < 300
+        assert password not in read.content.decode()
+        assert "basic_auth_password" not in read.json()
+    assert created.json()["basic_auth_username"] == "hook"
+    # A PUT without the password keeps it; the receiver really got it.
+    assert Subscription.objects.get(pk=sub.pk).basic_auth_password == password
+    assert receiver.requests[-1].headers["Authorization"].startswith("Basic ")
+    assert password not in caplog.text and sub.secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "url,words",
+    [
+        ("ftp://example.com/hook", "Use an http:// or https:// URL"),
+        ("javascript:alert(1)", "Use an http:// or https:// URL"),
+        ("https://user:pw@example.com/hook", "Remove the user name and password"),
+        ("http://10.0.0.8/hook", "a private network address"),
+        ("http://169.254.169.254/latest/meta-data", "link-local"),
+        ("https://no-such-host.invalid/hook", "could not be resolved"),
+        ("http://exa mple.com/hook", "Enter a valid URL"),
+    ],
+)
+def test_a_refused_url_says_why_and_nothing_is_written(tenant_a, settings, url, words):
+    settings.WEBHOOKS_ALLOWED_NETWORKS = []
+    response = tenant_a.client.post(SUBS, {"url": url, "all_events": True}, format="json")
+    assert response.status_code == 400
+    assert words in " ".join(response.json()["url"])
+    assert Subscription.objects.count() == 0
+
+
+def test_an_unknown_event_type_lists_the_valid_names(tenant_a, receiver):
+    response = tenant_a.client.post(
+        SUBS, {"url": receiver.url, "event_types": ["article.created", "nope"]}, format="json"
+    )
+    assert response.status_code == 400
+    (message,) = response.json()["event_types"]
+    assert "Unknown event type: nope." in message
+    assert "article.created" in message and "article.deleted" in message
+    assert Subscription.objects.count() == 0
+
+
+def test_reserved_headers_are_named(tenant_a, receiver):
+    response = tenant_a.client.post(
+        SUBS,
+        {"url": receiver.url, "all_events": True, "headers": {"Webhook-Signature": "x"}},
+        format="json",
+    )
+    assert response.status_code == 400
+    (message,) = response.json()["headers"]
+    assert "“Webhook-Signature” is set by the webhook system" in message
+    assert Subscription.objects.count() == 0
+
+
+def test_a_webhook_needs_event_types_or_all_events(tenant_a, receiver):
+    response = tenant_a.client.post(SUBS, {"url": receiver.url}, format="json")
+    assert response.status_code == 400
+    assert "Choose at least one event type" in response.json()["event_types"][0]
+    sub = tenant_a.subscription(receiver, ["article.created"])
+    response = tenant_a.client.patch(
+        SUBS + f"{sub.pk}/", {"event_types": [], "all_events": False}, format="json"
+    )
+    assert response.status_code == 400
+    assert list(sub.event_types.values_list("name", flat=True)) == ["article.created"]
+
+
+def test_a_password_needs_a_user_name(tenant_a, receiver):
+    response = tenant_a.client.post(
+        SUBS,
+        {"url": receiver.url, "all_events": True, "basic_auth_password": "pw"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "Give a user name" in response.json()["basic_auth_username"][0]
+    assert Subscription.objects.count() == 0
+
+
+def test_a_failed_update_changes_nothing(tenant_a, receiver):
+    sub = tenant_a.subscription(receiver, ["article.created"], description="before")
+    before = Subscription.objects.filter(pk=sub.pk).values().get()
+    response = tenant_a.client.put(
+        SUBS + f"{sub.pk}/",
+        {"url": "http://10.0.0.1/", "description": "after", "event_types": ["article.deleted"]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert Subscription.objects.filter(pk=sub.pk).values().get() == before
+    assert list(sub.event_types.values_list("name", flat=True)) == ["article.created"]
+
+
+def test_update_partial_update_and_delete(tenant_a, receiver, other_receiver):
+    sub = tenant_a.subscription(receiver, ["article.created"])
+    response = tenant_a.client.put(
+        SUBS + f"{sub.pk}/",
+        {"url": other_receiver.url, "event_types": ["article.deleted"], "description": "new"},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    sub.refresh_from_db()
+    assert sub.url == other_receiver.url and sub.description == "new"
+    assert list(sub.event_types.values_list("name", flat=True)) == ["article.deleted"]
+
+    response = tenant_a.client.patch(SUBS + f"{sub.pk}/", {"is_active": False}, format="json")
+    assert response.json()["is_active"] is False
+    assert response.json()["event_types"] == ["article.deleted"]
+
+    assert tenant_a.client.delete(SUBS + f"{sub.pk}/").status_code == 204
+    assert not Subscription.objects.filter(pk=sub.pk).exists()
+
+
+def test_switching_a_disabled_webhook_back_on_clears_its_failure_streak(tenant_a, receiver):
+    sub = tenant_a.subscription(receiver)
+    Subscription.objects.filter(pk=sub.pk).update(
+        is_active=False,
+        disabled_reason="410 Gone",
+        disabled_at=timezone.now(),
+        consecutive_failures=9,
+        failing_since=timezone.now() - timedelta(days=9),
+    )
+    body = tenant_a.client.patch(SUBS + f"{sub.pk}/", {"is_active": True}, format="json").json()
+    assert body["is_active"] is True and body["disabled_reason"] == ""
+    sub.refresh_from_db()
+    assert sub.consecutive_failures == 0 and sub.failing_since is None
+
+
+def test_list_shows_the_tenants_webhooks(tenant_a, receiver):
+    subs = [tenant_a.subscription(receiver) for _ in range(3)]
+    body = tenant_a.client.get(SUBS).json()
+    assert body["count"] == 3
+    assert {r["id"] for r in body["results"]} == {str(s.pk) for s in subs}
+
+
+def test_a_tenant_user_cannot_choose_another_scope(tenant_a, receiver):
+    response = tenant_a.client.post(
+        SUBS, {"url": receiver.url, "all_events": True, "scope": "org:999"}, format="json"
+    )
+    assert response.status_code == 400 and "scope" in response.json()
+    assert Subscription.objects.count() == 0
+
+
+def test_a_user_who_sees_every_tenant_may_choose_the_scope(superuser_client, receiver):
+    response = superuser_client.post(
+        SUBS, {"url": receiver.url, "all_events": True, "scope": "org:7"}, format="json"
+    )
+    assert response.status_code == 201
+    assert Subscription.objects.get().scope == "org:7"
+    response = superuser_client.post(SUBS, {"url": receiver.url, "all_events": True}, format="json")
+    assert Subscription.objects.get(pk=response.json()["id"]).scope == ""
+    assert superuser_client.get(SUBS).json()["count"] == 2
+
+
+def test_ping_sends_a_test_event_and_returns_the_delivery(tenant_a, receiver):
+    sub = tenant_a.subscription(receiver, ["article.created"])
+    response = tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
+    assert response.status_code == 201
+    body = response.json()
+    assert receiver.types() == ["webhook.test"]
+    assert body["status"] == "succeeded" and body["event_type"] == "webhook.test"
+    assert body["subscription"] == str(sub.pk)
+    (attempt,) = body["attempts"]
+    assert attempt["response_status_code"] == 200 and attempt["trigger"] == "manual"
+    assert receiver.requests[0].headers["webhook-id"] == body["webhook_id"]
+
+
+def test_rotate_secret_returns_the_new_secret_once_and_the_old_keeps_signing(tenant_a, receiver):
+    sub = tenant_a.subscription(receiver)
+    old = sub.secret
+    response = tenant_a.client.post(SUBS + f"{sub.pk}/rotate-secret/")
+    assert response.status_code == 200
+    new = response.json()["secret"]
+    sub.refresh_from_db()
+    assert new == sub.secret != old and sub.previous_secret == old
+    assert sub.previous_secret_expires_at > timezone.now() + timedelta(hours=23)
+    assert new not in tenant_a.client.get(SUBS + f"{sub.pk}/").content.decode()
+
+    tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
+    request = receiver.requests[-1]
+    msg_id, ts = request.headers["webhook-id"], int(request.headers["webhook-timestamp"])
+    assert request.headers["webhook-signature"].split(" ") == [
+        independent_signature(new, msg_id, ts, request.body),
+        independent_signature(old, msg_id, ts, request.body),
+    ]
+
+
+def test_recover_resends_the_failed_deliveries_of_the_window(tenant_a, receiver, commit, settings):
+    settings.WEBHOOKS_RETRY_SCHEDULE = []
+    sub = tenant_a.subscription(receiver, ["article.created"])
+    receiver.default = Answer(500)
+    with commit():
+        for title in "abc":
+            Article.objects.create(title=title, tenant=tenant_a.scope)
+    old = Delivery.objects.order_by("created_at").first()
+    Delivery.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
+    receiver.default = Answer(200)
+    since = (timezone.now() - timedelta(days=1)).isoformat()
+    with commit():
+        response = tenant_a.client.post(
+            SUBS + f"{sub.pk}/recover/", {"since": since}, format="json"
+        )
+    assert response.status_code == 202 and response.json() == {"resent": 2}
+    assert Delivery.objects.filter(status="succeeded").count() == 2
+    assert Delivery.objects.get(pk=old.pk).status == "failed"
+
+    until = (timezone.now() - timedelta(days=2)).isoformat()
+    since = (timezone.now() - timedelta(days=4)).isoformat()
+    with commit():
+        response = tenant_a.client.post(
+            SUBS + f"{sub.pk}/recover/", {"since": since, "until": until}, format="json"
+        )
+    assert response.json() == {"resent": 1}
+    assert Delivery.objects.get(pk=old.pk).status == "succeeded"
+
+
+def test_recover_needs_a_sensible_window(tenant_a, receiver):
+    sub = tenant_a.subscription(receiver)
+    url = SUBS + f"{sub.pk}/recover/"
+    assert "since" in tenant_a.client.post(url, {}, format="json").json()
+    now = timezone.now()
+    window = {"since": now.isoformat(), "until": (now - timedelta(hours=1)).isoformat()}
+    response = tenant_a.client.post(url, window, format="json")
+    assert response.status_code == 400 and "later than since" in response.json()["until"][0]
+
+
+def test_the_api_speaks_json(tenant_a, receiver):
+    response = tenant_a.client.post(SUBS, {"url": receiver.url, "all_events": "true"})
+    assert response.status_code == 415 and "Unsupported media type" in response.json()["detail"]
+    assert Subscription.objects.count() == 0
+
+
+def test_anonymous_requests_are_refused(db):
+    response = APIClient().get(SUBS)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_session_authentication_works(tenant_a, receiver):
+    tenant_a.subscription(receiver)
+    client = APIClient()
+    client.force_login(tenant_a.user)
+    assert client.get(SUBS).json()["count"] == 1
+
+
+def test_the_permission_classes_are_a_setting(tenant_a, receiver, settings):
+    settings.WEBHOOKS_API_PERMISSION_CLASSES = ["rest_framework.permissions.IsAdminUser"]
+    assert tenant_a.client.get(SUBS).status_code == 403
+    tenant_a.user.is_staff = True
+    tenant_a.user.save()
+    assert tenant_a.client.get(SUBS).status_code == 200

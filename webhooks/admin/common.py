@@ -1,0 +1,83 @@
+"""What the admin classes share: the tenant of the request, JSON shown as text."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from django.utils.html import format_html
+
+from .. import tenancy
+
+
+def request_scope(request) -> str | None:
+    """The scope this request's user is tied to (None: every scope), resolved once."""
+    if not hasattr(request, "_webhooks_scope"):
+        request._webhooks_scope = tenancy.scope_for_user(request.user)
+    return request._webhooks_scope
+
+
+def sees_all(request) -> bool:
+    return request_scope(request) is tenancy.ALL_SCOPES
+
+
+def restrict(request, queryset, scope_field: str = "scope"):
+    """``queryset`` limited to the request user's tenant (as ``tenancy.restrict``)."""
+    if not request.user.is_authenticated:
+        return queryset.none()
+    scope = request_scope(request)
+    if scope is tenancy.ALL_SCOPES:
+        return queryset
+    return queryset.filter(**{scope_field: scope})
+
+
+def plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def pretty_json(value) -> str:
+    if value in (None, "", {}, []):
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return format_html('<pre class="wh-pre">{}</pre>', value)
+    return format_html(
+        '<pre class="wh-pre">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False)
+    )
+
+
+def as_uuid(text: str) -> uuid.UUID | None:
+    text = text.strip()
+    if text.startswith("msg_"):
+        text = text[4:]
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def describe_attempt(delivery) -> tuple[bool, str]:
+    """(succeeded, "HTTP 200 in 12 ms") for the last attempt of a delivery."""
+    attempt = delivery.attempts.order_by("-number").first()
+    if attempt is None:
+        return False, "nothing was sent (the delivery is busy; try again in a moment)"
+    what = (
+        f"HTTP {attempt.response_status_code}"
+        if attempt.response_status_code
+        else attempt.get_error_kind_display()
+    )
+    text = f"{what} in {attempt.duration_ms} ms"
+    if not attempt.succeeded and attempt.error_message:
+        text += f" — {attempt.error_message}"
+    return attempt.succeeded, text
+
+
+class TenantAdminMixin:
+    """Staff tied to a tenant see and reach only that tenant's rows."""
+
+    scope_field = "scope"
+
+    def get_queryset(self, request):
+        return restrict(request, super().get_queryset(request), self.scope_field)

@@ -1,0 +1,345 @@
+"""Settings > Integrations > Webhooks: add, change, test, rotate, recover."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.module_loading import import_string
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from .. import actions
+from ..conf import conf
+from ..forms import RecoverForm, SubscriptionForm
+from ..models import Delivery, DeliveryAttempt, Subscription
+from .common import (
+    TenantAdminMixin,
+    as_uuid,
+    describe_attempt,
+    plural,
+    request_scope,
+    sees_all,
+)
+from .health import health
+
+SECRET_SESSION_KEY = "webhooks:reveal-secret:{}"
+
+
+def scope_choices() -> list[tuple[str, str]] | None:
+    """``WEBHOOKS_SCOPE_CHOICES`` called, or None when scopes are typed as free text."""
+    if not conf.SCOPE_CHOICES:
+        return None
+    return [(str(value), str(label)) for value, label in import_string(conf.SCOPE_CHOICES)()]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
+    form = SubscriptionForm
+    list_display = [
+        "__str__",
+        "url",
+        "scope",
+        "events_summary",
+        "state",
+        "failures",
+        "created",
+    ]
+    list_filter = ["is_active", "all_events"]
+    search_fields = ["description", "url"]
+    search_help_text = "Description, URL or the webhook's id."
+    raw_id_fields = ["owner"]
+    readonly_fields = ["secret_hint", "password_state", "created_at", "updated_at"]
+
+    class Media:
+        css = {"all": ["webhooks/admin.css"]}
+
+    # -- list ---------------------------------------------------------------------------
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(event_type_count=Count("event_types"))
+
+    @admin.display(description="Events")
+    def events_summary(self, obj):
+        if obj.all_events:
+            return "All events"
+        count = getattr(obj, "event_type_count", None)
+        if count is None:
+            count = obj.event_types.count()
+        return f"{count} event{'s' if count != 1 else ''}"
+
+    @admin.display(description="State", ordering="is_active")
+    def state(self, obj):
+        if obj.is_active:
+            if obj.consecutive_failures:
+                return mark_safe('<span class="wh-bad">Active, failing</span>')
+            return mark_safe('<span class="wh-good">Active</span>')
+        return format_html(
+            '<span class="wh-bad" title="{}">Disabled</span>', obj.disabled_reason or "Switched off"
+        )
+
+    @admin.display(description="Failures", ordering="consecutive_failures")
+    def failures(self, obj):
+        return obj.consecutive_failures
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj):
+        return f"{timezone.localtime(obj.created_at):%Y-%m-%d %H:%M}"
+
+    def get_list_display(self, request):
+        if not sees_all(request):  # all of one organisation: no column for it
+            return [name for name in self.list_display if name != "scope"]
+        labels = dict(scope_choices() or [])
+
+        @admin.display(description="Organisation", ordering="scope")
+        def organisation(obj):
+            return labels.get(obj.scope, obj.scope) or "—"
+
+        return [organisation if name == "scope" else name for name in self.list_display]
+
+    def get_search_results(self, request, queryset, search_term):
+        found = as_uuid(search_term)
+        if found is not None:
+            return queryset.filter(pk=found), False
+        return super().get_search_results(request, queryset, search_term)
+
+    # -- form -----------------------------------------------------------------------------
+
+    def get_fieldsets(self, request, obj=None):
+        owner = ["owner", "scope"] if sees_all(request) else ["owner_name", "organisation_name"]
+        signing = ["secret_hint", "created_at", "updated_at"] if obj else []
+        # Read-only pages show model values as text: never the password itself.
+        editable = self.has_change_permission(request, obj) if obj else True
+        password = "basic_auth_password" if editable else "password_state"
+        sets = [
+            (None, {"fields": ["description", "url", "is_active"]}),
+            ("Events", {"fields": ["all_events", "event_types"]}),
+            (
+                "Authentication and headers",
+                {"fields": ["basic_auth_username", password, "headers"]},
+            ),
+            ("Owner", {"fields": owner}),
+        ]
+        if signing:
+            sets.append(("Signing", {"fields": signing}))
+        return sets
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not sees_all(request):
+            fields += ["owner_name", "organisation_name"]
+        return fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        request._webhooks_scope_choices = scope_choices() if sees_all(request) else None
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_changeform_initial_data(self, request):
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "scope":
+            choices = getattr(request, "_webhooks_scope_choices", None)
+            if choices is not None:
+                return forms.ChoiceField(
+                    label="Organisation",
+                    choices=[("", "— none —"), *choices],
+                    required=False,
+                    help_text="Whose events this webhook receives.",
+                )
+            kwargs["label"] = "Scope"
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description="Basic-auth password")
+    def password_state(self, obj):
+        return "(set)" if obj and obj.basic_auth_password else "(none)"
+
+    @admin.display(description="Owner")
+    def owner_name(self, obj):
+        return str(obj.owner) if obj and obj.owner_id else "—"
+
+    @admin.display(description="Organisation")
+    def organisation_name(self, obj):
+        return (getattr(obj, "scope_label", obj.scope) if obj else "") or "—"
+
+    @admin.display(description="Signing secret")
+    def secret_hint(self, obj):
+        if not obj or not obj.pk:
+            return "—"
+        hint = f"whsec_…{obj.secret[-4:]}"
+        if obj.signing_secrets() != [obj.secret]:
+            until = timezone.localtime(obj.previous_secret_expires_at)
+            return f"{hint} (the previous secret also signs until {until:%Y-%m-%d %H:%M %Z})"
+        return f"{hint} (shown in full only when it is made)"
+
+    def save_model(self, request, obj, form, change):
+        scope = request_scope(request)
+        if scope is not None:
+            obj.scope = scope  # a tenant's staff cannot move a webhook elsewhere
+        if not change and not obj.owner_id:
+            obj.owner = request.user
+        if change and "is_active" in form.changed_data:
+            if obj.is_active:  # switched back on: forget the failure streak
+                obj.disabled_reason, obj.disabled_at = "", None
+                obj.consecutive_failures, obj.failing_since = 0, None
+            else:
+                obj.disabled_reason = f"Switched off by {request.user} in the admin."
+                obj.disabled_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        request.session[SECRET_SESSION_KEY.format(obj.pk)] = obj.secret
+        response = super().response_add(request, obj, post_url_continue)
+        if "_popup" in request.POST:
+            return response
+        # Always the new webhook's page, where its secret is shown this once.
+        return HttpResponseRedirect(self._change_url(obj))
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # "Save and add another" would skip the page that shows the new secret.
+        extra_context = {"show_save_and_add_another": False, **(extra_context or {})}
+        return super().add_view(request, form_url, extra_context)
+
+    def get_deleted_objects(self, objs, request):
+        """Summarise instead of listing every delivery (a log can hold millions).
+
+        The log goes with its webhook: deleting one needs only the permission to delete
+        webhooks, not the (never granted) permission to delete deliveries by hand.
+        """
+        objs = list(objs)
+        deliveries = Delivery.objects.filter(subscription__in=objs)
+        counts = {
+            str(Subscription._meta.verbose_name_plural): len(objs),
+            "deliveries": deliveries.count(),
+            "delivery attempts": DeliveryAttempt.objects.filter(delivery__in=deliveries).count(),
+        }
+        listed = [
+            format_html('{} <span class="wh-muted">({})</span>', obj, obj.url) for obj in objs
+        ]
+        listed.append(
+            f"its delivery log: {plural(counts['deliveries'], 'delivery', 'deliveries')}, "
+            f"{plural(counts['delivery attempts'], 'attempt', 'attempts')}"
+        )
+        return listed, counts, set(), []
+
+    # -- the webhook's page -------------------------------------------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None:
+            if request.method == "GET":
+                extra_context["revealed_secret"] = request.session.pop(
+                    SECRET_SESSION_KEY.format(obj.pk), None
+                )
+            extra_context["health"] = health(obj)
+            extra_context["recover_form"] = RecoverForm()
+            extra_context["can_act"] = self.has_change_permission(request, obj)
+            extra_context["overlap_hours"] = round(conf.SECRET_ROTATION_OVERLAP / 3600, 1)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_object(self, request, object_id, from_field=None):
+        # One lookup per request, however many times the admin asks.
+        cache = request.__dict__.setdefault("_webhooks_objects", {})
+        if object_id not in cache:
+            obj = super().get_object(request, object_id, from_field)
+            if obj is not None and not sees_all(request):
+                obj.scope_label = dict(scope_choices() or []).get(obj.scope, obj.scope)
+            cache[object_id] = obj
+        return cache[object_id]
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "<path:object_id>/send-test/",
+                wrap(self.send_test_view),
+                name=f"{name}_send_test",
+            ),
+            path(
+                "<path:object_id>/rotate-secret/",
+                wrap(self.rotate_secret_view),
+                name=f"{name}_rotate_secret",
+            ),
+            path("<path:object_id>/recover/", wrap(self.recover_view), name=f"{name}_recover"),
+            *super().get_urls(),
+        ]
+
+    def _change_url(self, obj) -> str:
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+            args=[obj.pk],
+            current_app=self.admin_site.name,
+        )
+
+    def _object_to_act_on(self, request, object_id) -> Subscription:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:  # missing, or another tenant's
+            raise Http404("No such webhook.")
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    @staticmethod
+    def _event_link(delivery):
+        return reverse("admin:webhooks_delivery_change", args=[delivery.pk])
+
+    def send_test_view(self, request, object_id):
+        return require_POST(self._send_test)(request, object_id)
+
+    def _send_test(self, request, object_id):
+        obj = self._object_to_act_on(request, object_id)
+        delivery = actions.send_test_event(obj, wait=True)
+        ok, text = describe_attempt(delivery)
+        link = self._event_link(delivery)
+        if ok:
+            messages.success(
+                request, format_html('Test event delivered: {} (<a href="{}">log</a>).', text, link)
+            )
+        else:
+            messages.error(
+                request, format_html('Test event failed: {} (<a href="{}">log</a>).', text, link)
+            )
+        return HttpResponseRedirect(self._change_url(obj))
+
+    def rotate_secret_view(self, request, object_id):
+        return require_POST(self._rotate_secret)(request, object_id)
+
+    def _rotate_secret(self, request, object_id):
+        obj = self._object_to_act_on(request, object_id)
+        request.session[SECRET_SESSION_KEY.format(obj.pk)] = actions.rotate_secret(obj)
+        obj.refresh_from_db()
+        until = timezone.localtime(obj.previous_secret_expires_at)
+        messages.success(
+            request,
+            f"A new signing secret was made. The old one keeps signing too until "
+            f"{until:%Y-%m-%d %H:%M %Z}.",
+        )
+        self.log_change(request, obj, "Rotated the signing secret.")
+        return HttpResponseRedirect(self._change_url(obj))
+
+    def recover_view(self, request, object_id):
+        return require_POST(self._recover)(request, object_id)
+
+    def _recover(self, request, object_id):
+        obj = self._object_to_act_on(request, object_id)
+        form = RecoverForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(form.errors.get("since", ["Give a date and time."])))
+            return HttpResponseRedirect(self._change_url(obj))
+        since = form.cleaned_data["since"]
+        count = actions.recover(obj, since)
+        when = f"{timezone.localtime(since):%Y-%m-%d %H:%M %Z}"
+        if count:
+            what = plural(count, "failed delivery is", "failed deliveries are")
+            messages.success(request, f"{what} being resent (failed since {when}).")
+        else:
+            messages.info(request, f"No failed deliveries since {when} to resend.")
+        return HttpResponseRedirect(self._change_url(obj))

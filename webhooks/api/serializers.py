@@ -1,0 +1,315 @@
+"""What the API reads and writes. Validation reuses the core's checks, so the API refuses
+exactly what the admin refuses, with the same words."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .. import tenancy
+from ..models import Delivery, DeliveryAttempt, Event, EventType, Subscription
+from ..security import validate_target_url
+from ..validation import validate_basic_auth, validate_headers
+
+
+def _messages(exc: DjangoValidationError) -> list[str]:
+    return list(exc.messages)
+
+
+class EventTypeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EventType
+        fields = ["name", "category", "description", "example_payload", "schema"]
+        read_only_fields = fields
+
+
+class EventTypeNamesField(serializers.ListField):
+    """The subscribed event types, read and written as a list of names."""
+
+    child = serializers.CharField(max_length=100)
+
+    def get_attribute(self, instance):
+        return sorted(t.name for t in instance.event_types.all())
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "maxLength": 1000},
+        "maxProperties": 20,
+        "example": {"X-Team": "payments"},
+    }
+)
+class HeadersField(serializers.JSONField):
+    """Extra request headers, name → value; the core's rules say which are allowed."""
+
+
+@extend_schema_field({"type": "string", "format": "uri", "maxLength": 2000})
+class TargetURLField(serializers.CharField):
+    """A webhook's URL; checked by ``validate_url`` below, before any DNS look-up."""
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    url = TargetURLField(
+        max_length=2000,
+        help_text="Where events are POSTed: an http(s) URL on the public internet.",
+    )
+    event_types = EventTypeNamesField(
+        required=False,
+        help_text="Names of the event types to receive (see event-types/).",
+    )
+    headers = HeadersField(required=False, help_text="Extra headers sent with every request.")
+    basic_auth_password = serializers.CharField(
+        max_length=150,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        trim_whitespace=False,
+        style={"input_type": "password"},
+        help_text="Sent as HTTP basic auth with the user name; never shown again.",
+    )
+    scope = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="The tenant this webhook belongs to. Set for you from your account; only "
+        "users who may see every tenant choose it.",
+    )
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "id",
+            "url",
+            "description",
+            "event_types",
+            "all_events",
+            "is_active",
+            "basic_auth_username",
+            "basic_auth_password",
+            "headers",
+            "scope",
+            "disabled_reason",
+            "disabled_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "disabled_reason", "disabled_at", "created_at", "updated_at"]
+
+    # -- field checks ------------------------------------------------------------------
+
+    def validate_url(self, value: str) -> str:
+        value = value.strip()
+        try:
+            scheme = urlsplit(value).scheme
+        except ValueError:
+            scheme = ""
+        try:
+            if scheme in ("http", "https"):
+                # Plain syntax first, so that nothing malformed is ever looked up in DNS.
+                try:
+                    URLValidator(schemes=["http", "https"])(value)
+                except DjangoValidationError:
+                    parts = urlsplit(value)
+                    if parts.username is None and parts.password is None:
+                        # (credentials in a URL: the core below says so more usefully)
+                        raise DjangoValidationError(
+                            "Enter a valid URL, e.g. https://example.com/webhooks."
+                        ) from None
+            validate_target_url(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_messages(exc)) from exc
+        return value
+
+    def validate_event_types(self, names: list[str]) -> list[str]:
+        names = list(dict.fromkeys(names))
+        valid = set(EventType.objects.filter(is_active=True).values_list("name", flat=True))
+        unknown = [name for name in names if name not in valid]
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown event type{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. "
+                f"Valid names: {', '.join(sorted(valid))}."
+            )
+        return names
+
+    def validate_headers(self, value):
+        try:
+            validate_headers(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_messages(exc)) from exc
+        return value
+
+    def validate_scope(self, value: str) -> str:
+        allowed = tenancy.scope_for_user(self.context["request"].user)
+        if allowed is not tenancy.ALL_SCOPES and value != allowed:
+            raise serializers.ValidationError(
+                "You can only manage webhooks of your own account; leave scope out."
+            )
+        return value
+
+    def validate(self, attrs):
+        instance = self.instance
+
+        def current(name, default=None):
+            if name in attrs:
+                return attrs[name]
+            return getattr(instance, name) if instance is not None else default
+
+        try:
+            validate_basic_auth(
+                current("basic_auth_username", ""), current("basic_auth_password", "")
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+
+        if "event_types" in attrs:
+            has_types = bool(attrs["event_types"])
+        else:
+            has_types = instance is not None and instance.event_types.exists()
+        if not current("all_events", False) and not has_types:
+            raise serializers.ValidationError(
+                {
+                    "event_types": [
+                        "Choose at least one event type, or set all_events to true to "
+                        "receive every event."
+                    ]
+                }
+            )
+        return attrs
+
+    # -- writes ------------------------------------------------------------------------
+
+    def create(self, validated_data):
+        names = validated_data.pop("event_types", [])
+        user = self.context["request"].user
+        scope = tenancy.scope_for_user(user)
+        if scope is tenancy.ALL_SCOPES:
+            scope = validated_data.get("scope", "")
+        validated_data["scope"] = scope
+        validated_data["owner"] = user
+        subscription = Subscription.objects.create(**validated_data)
+        subscription.event_types.set(EventType.objects.filter(name__in=names))
+        return subscription
+
+    def update(self, instance, validated_data):
+        names = validated_data.pop("event_types", None)
+        if validated_data.get("is_active") and not instance.is_active:
+            # Switched back on: start afresh, or the old failure streak disables it again.
+            validated_data.update(
+                disabled_reason="", disabled_at=None, consecutive_failures=0, failing_since=None
+            )
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        # Only the fields sent: a worker may be updating the failure counters meanwhile.
+        instance.save(update_fields=[*validated_data, "updated_at"])
+        if names is not None:
+            instance.event_types.set(EventType.objects.filter(name__in=names))
+        return instance
+
+
+class SubscriptionCreatedSerializer(SubscriptionSerializer):
+    """The create answer: the only time the signing secret is shown."""
+
+    secret = serializers.CharField(
+        read_only=True,
+        help_text="The signing secret (whsec_…). Store it now: it is never shown again.",
+    )
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = [*SubscriptionSerializer.Meta.fields, "secret"]
+
+
+class RotatedSecretSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="The new signing secret; never shown again.")
+    previous_secret_expires_at = serializers.DateTimeField(
+        help_text="Until then the old secret signs too, so receivers can switch over."
+    )
+
+
+class RecoverSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="Resend failed deliveries created from then…")
+    until = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="…until then (default: now)."
+    )
+
+    def validate(self, attrs):
+        until = attrs.get("until")
+        if until is not None and until <= attrs["since"]:
+            raise serializers.ValidationError({"until": ["until must be later than since."]})
+        return attrs
+
+
+class RecoveredSerializer(serializers.Serializer):
+    resent = serializers.IntegerField(help_text="How many failed deliveries are being resent.")
+
+
+class DeliveryAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryAttempt
+        fields = [
+            "number",
+            "trigger",
+            "request_url",
+            "request_headers",
+            "request_body",
+            "response_status_code",
+            "response_headers",
+            "response_body",
+            "duration_ms",
+            "succeeded",
+            "error_kind",
+            "error_message",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    webhook_id = serializers.CharField(
+        read_only=True, help_text="The webhook-id header: the same on every attempt."
+    )
+    event_type = serializers.CharField(source="event.type", read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "webhook_id",
+            "subscription",
+            "event",
+            "event_type",
+            "status",
+            "attempt_count",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "last_attempt_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class DeliveryDetailSerializer(DeliverySerializer):
+    attempts = DeliveryAttemptSerializer(many=True, read_only=True)
+    payload = serializers.SerializerMethodField(help_text="The event's data, as sent.")
+
+    class Meta(DeliverySerializer.Meta):
+        fields = [*DeliverySerializer.Meta.fields, "payload", "attempts"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.ANY)
+    def get_payload(self, delivery):
+        return delivery.event.data
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = ["id", "type", "data", "scope", "source_model", "source_id", "occurred_at"]
+        read_only_fields = fields

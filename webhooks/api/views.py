@@ -1,0 +1,210 @@
+"""The API's views. Each queryset is the caller's tenant only, so the objects of another
+tenant are a 404 — the same answer as for an object that does not exist."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from .. import actions, tenancy
+from ..exceptions import DeliveryBusy
+from ..models import Delivery, Event, EventType, Subscription
+from . import serializers as s
+from .filters import DeliveryFilter, EventFilter
+from .permissions import ConfiguredPermissionsMixin
+from .schema import WebhooksAutoSchema
+
+
+class PagePagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class NewestFirstCursorPagination(CursorPagination):
+    """Stable pages over a table that grows while it is read."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = "-created_at"
+
+
+class EventCursorPagination(NewestFirstCursorPagination):
+    ordering = "-occurred_at"
+
+
+CONFLICT = OpenApiResponse(description="The delivery is being sent right now; try again shortly.")
+
+
+class BaseViewSet(ConfiguredPermissionsMixin, viewsets.GenericViewSet):
+    # Tenant-restricted: ``scope_field`` is the path from the model to its tenant.
+    scope_field = "scope"
+    parser_classes = [JSONParser]  # an API for programs: JSON in, JSON out
+    schema = WebhooksAutoSchema()
+    # Any path segment reaches the view, so a malformed id is a JSON 404 like any other.
+    lookup_value_regex = r"[^/]+"
+
+    def restrict(self, queryset):
+        return tenancy.restrict(queryset, self.request.user, self.scope_field)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the event types a webhook can subscribe to"),
+    retrieve=extend_schema(summary="One event type, with an example payload"),
+)
+class EventTypeViewSet(BaseViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """The kinds of event this platform sends."""
+
+    serializer_class = s.EventTypeSerializer
+    queryset = EventType.objects.filter(is_active=True)
+    lookup_field = "name"
+    pagination_class = None  # a short catalogue
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List webhooks"),
+    retrieve=extend_schema(summary="One webhook"),
+    create=extend_schema(
+        summary="Add a webhook",
+        description="The answer carries the signing secret: the only time it is shown.",
+        responses={201: s.SubscriptionCreatedSerializer},
+    ),
+    update=extend_schema(summary="Replace a webhook's settings"),
+    partial_update=extend_schema(summary="Change some of a webhook's settings"),
+    destroy=extend_schema(summary="Delete a webhook and its delivery log"),
+)
+class SubscriptionViewSet(
+    BaseViewSet,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+):
+    """Webhooks: where to send which events. Yours only."""
+
+    serializer_class = s.SubscriptionSerializer
+    pagination_class = PagePagination
+
+    def get_queryset(self):
+        return self.restrict(Subscription.objects.prefetch_related("event_types"))
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return s.SubscriptionCreatedSerializer
+        return super().get_serializer_class()
+
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            serializer.save()
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            serializer.save()
+
+    @extend_schema(
+        summary="Send a test event to this webhook now",
+        description="A `webhook.test` event goes through the normal path (signing, logging); "
+        "the answer is the delivery with its attempt.",
+        request=None,
+        responses={201: s.DeliveryDetailSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def ping(self, request, pk=None):
+        delivery = actions.send_test_event(self.get_object(), wait=True)
+        delivery = Delivery.objects.prefetch_related("attempts").get(pk=delivery.pk)
+        return Response(s.DeliveryDetailSerializer(delivery).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Replace the signing secret",
+        description="The new secret is shown once. The old one keeps signing, next to the "
+        "new, until previous_secret_expires_at.",
+        request=None,
+        responses={200: s.RotatedSecretSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        subscription = self.get_object()
+        secret = actions.rotate_secret(subscription)
+        data = {
+            "secret": secret,
+            "previous_secret_expires_at": subscription.previous_secret_expires_at,
+        }
+        return Response(s.RotatedSecretSerializer(data).data)
+
+    @extend_schema(
+        summary="Resend the failed deliveries of a time window",
+        request=s.RecoverSerializer,
+        responses={202: s.RecoveredSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def recover(self, request, pk=None):
+        subscription = self.get_object()
+        window = s.RecoverSerializer(data=request.data)
+        window.is_valid(raise_exception=True)
+        count = actions.recover(
+            subscription, window.validated_data["since"], window.validated_data.get("until")
+        )
+        return Response(s.RecoveredSerializer({"resent": count}).data, status=202)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List deliveries, newest first"),
+    retrieve=extend_schema(summary="One delivery, with every attempt"),
+)
+class DeliveryViewSet(BaseViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """One event owed to one webhook, and every attempt to send it."""
+
+    scope_field = "subscription__scope"
+    pagination_class = NewestFirstCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = DeliveryFilter
+
+    def get_queryset(self):
+        queryset = Delivery.objects.select_related("event")
+        if self.action != "list":
+            queryset = queryset.prefetch_related("attempts")
+        return self.restrict(queryset)
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return s.DeliverySerializer
+        return s.DeliveryDetailSerializer
+
+    @extend_schema(
+        summary="Send this delivery again now (same webhook-id)",
+        request=None,
+        responses={202: s.DeliveryDetailSerializer, 409: CONFLICT},
+    )
+    @action(detail=True, methods=["post"])
+    def resend(self, request, pk=None):
+        delivery = self.get_object()
+        try:
+            actions.resend_one(delivery)
+        except DeliveryBusy as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        delivery = self.get_queryset().get(pk=delivery.pk)
+        return Response(s.DeliveryDetailSerializer(delivery).data, status=202)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List events, newest first, matched by a webhook or not"),
+    retrieve=extend_schema(summary="One event and its payload"),
+)
+class EventViewSet(BaseViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """What happened in your account, whether or not a webhook wanted it."""
+
+    serializer_class = s.EventSerializer
+    pagination_class = EventCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = EventFilter
+
+    def get_queryset(self):
+        return self.restrict(Event.objects.all())

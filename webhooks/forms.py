@@ -1,0 +1,187 @@
+"""Admin forms: the "Add webhook" configurator and the "resend failed since…" form."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from .models import EventType, Subscription
+from .validation import validate_headers
+
+#: Suffix of the per-category "select all" checkboxes of the events widget.
+CATEGORY_SUFFIX = "__category"
+ALL_EVENTS_HELP = "Every event type, including those added later."
+
+
+class GroupedEventTypesWidget(forms.CheckboxSelectMultiple):
+    """Event types as checkboxes grouped by category, each group with a "select all" box.
+
+    A ticked "select all" box selects every type of its category on the server too, so
+    it works with JavaScript switched off. It is rendered unticked (the script ticks it
+    when all its types are), so it never re-adds a type the user has just unticked.
+    """
+
+    template_name = "admin/webhooks/widgets/event_types.html"
+
+    class Media:
+        js = ["webhooks/admin.js"]
+        css = {"all": ["webhooks/admin.css"]}
+
+    def _types(self):
+        return [value.instance for value, _label in self.choices if hasattr(value, "instance")]
+
+    def value_from_datadict(self, data, files, name):
+        values = list(super().value_from_datadict(data, files, name) or [])
+        getlist = getattr(data, "getlist", None)
+        categories = set(getlist(name + CATEGORY_SUFFIX)) if getlist else set()
+        if categories:
+            values += [str(t.pk) for t in self._types() if (t.category or "Other") in categories]
+        return list(dict.fromkeys(values))
+
+    def get_context(self, name, value, attrs):
+        # Widget's, not ChoiceWidget's: its option groups would query the types once more.
+        context = forms.Widget.get_context(self, name, value, attrs)
+        selected = {str(v) for v in (value or [])}
+        groups: dict[str, list[dict]] = {}
+        for index, event_type in enumerate(self._types()):
+            groups.setdefault(event_type.category or "Other", []).append(
+                {
+                    "id": f"{context['widget']['attrs'].get('id', 'id_' + name)}_{index}",
+                    "value": str(event_type.pk),
+                    "name": event_type.name,
+                    "description": event_type.description,
+                    "is_active": event_type.is_active,
+                    "checked": str(event_type.pk) in selected,
+                }
+            )
+        context["groups"] = [
+            {
+                "category": category,
+                "options": options,
+                "slug": f"{name}_group_{number}",
+            }
+            for number, (category, options) in enumerate(groups.items())
+        ]
+        context["category_name"] = name + CATEGORY_SUFFIX
+        return context
+
+
+class HeadersField(forms.JSONField):
+    """JSON object of extra headers; shown empty rather than as ``null`` or ``{}``."""
+
+    def prepare_value(self, value):
+        if value in (None, {}):
+            return ""
+        return super().prepare_value(value)
+
+
+class SubscriptionForm(forms.ModelForm):
+    """Add or change a webhook. The password is write-only; an empty one keeps the old."""
+
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"class": "vURLField", "size": 80}),
+        help_text="Where the events are POSTed. It must be reachable on the public internet.",
+    )
+    event_types = forms.ModelMultipleChoiceField(
+        label="Events",
+        queryset=EventType.objects.order_by("category", "name"),
+        widget=GroupedEventTypesWidget,
+        required=False,
+    )
+    basic_auth_password = forms.CharField(
+        label="Basic-auth password",
+        required=False,
+        strip=False,
+        max_length=150,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    headers = HeadersField(
+        label="Extra headers",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text='Sent with every request, as JSON, e.g. {"X-Team": "payments"}. '
+        "The signature, content and authorization headers cannot be overridden.",
+        error_messages={"invalid": 'Write the headers as JSON, e.g. {"X-Team": "payments"}.'},
+    )
+
+    class Meta:
+        model = Subscription
+        fields = [
+            "description",
+            "url",
+            "is_active",
+            "all_events",
+            "event_types",
+            "basic_auth_username",
+            "basic_auth_password",
+            "headers",
+            "owner",
+            "scope",
+        ]
+        labels = {
+            "is_active": "Active",
+            "all_events": "All events",
+            "basic_auth_username": "Basic-auth user name",
+        }
+        help_texts = {"all_events": ALL_EVENTS_HELP}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        password = self.fields["basic_auth_password"]
+        if self.instance.pk and self.instance.basic_auth_password:
+            password.help_text = (
+                "A password is set. Leave this empty to keep it; "
+                "empty the user name as well to remove basic auth."
+            )
+        else:
+            password.help_text = "Sent as HTTP basic auth with the user name."
+        scope = self.fields.get("scope")
+        if isinstance(scope, forms.ChoiceField) and self.instance.scope:
+            known = {value for value, _ in scope.choices}
+            if self.instance.scope not in known:  # keep a scope the choices no longer list
+                scope.choices = [*scope.choices, (self.instance.scope, self.instance.scope)]
+
+    def clean_headers(self):
+        headers = self.cleaned_data.get("headers")
+        if headers in (None, ""):
+            return {}
+        validate_headers(headers)
+        return headers
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("all_events") and not data.get("event_types"):
+            if "event_types" not in self.errors:
+                self.add_error("event_types", "Choose at least one event, or “All events”.")
+        if "basic_auth_password" in data and not data["basic_auth_password"]:
+            # Write-only: an empty field keeps the stored password, unless basic auth is
+            # being removed (no user name).
+            keep = self.instance.basic_auth_password if self.instance.pk else ""
+            data["basic_auth_password"] = keep if data.get("basic_auth_username") else ""
+        return data
+
+
+class RecoverForm(forms.Form):
+    """ "Resend all failed since…" on a webhook's page."""
+
+    since = forms.DateTimeField(
+        label="Resend every failed delivery since",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("initial", {"since": timezone.now() - timedelta(days=1)})
+        super().__init__(*args, **kwargs)
+
+    def clean_since(self):
+        since = self.cleaned_data["since"]
+        if since > timezone.now():
+            raise ValidationError("Pick a moment in the past.")
+        return since
