@@ -134,9 +134,10 @@ def test_requests_to_one_endpoint_run_concurrently_up_to_the_cap(receivers):
 
 
 @override_settings(WEBHOOKS_BATCH_SIZE=50)
-def test_one_on_commit_task_picks_up_the_events_queued_behind_it(receiver, subscribe):
-    """A burst: the first fan-out task also fans out and sends the events whose own tasks are
-    still queued; those tasks then send nothing twice."""
+def test_one_on_commit_task_picks_up_the_events_queued_behind_it(receiver, subscribe, monkeypatch):
+    """A burst: the first fan-out task a worker runs also fans out and sends the events whose
+    own tasks are still queued; those tasks then send nothing twice."""
+    monkeypatch.setattr("django_q.conf.Conf.SYNC", False)  # as in a worker
     subscribe(receiver, all_events=True)
     subscribe(receiver, all_events=True)
     articles = [Article.objects.create(title=f"a{n}") for n in range(10)]  # no commit: queued
@@ -151,6 +152,15 @@ def test_one_on_commit_task_picks_up_the_events_queued_behind_it(receiver, subsc
     ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
     assert len(ids) == 20 and max(ids.values()) == 1
     assert Delivery.objects.filter(status="succeeded").count() == 20
+
+
+def test_inline_tasks_send_only_their_own_event(receiver, subscribe, commit):
+    """In sync mode the task runs in the host's request: it does not take on other work."""
+    subscribe(receiver, all_events=True)
+    Article.objects.create(title="left for the sweeper")  # its on-commit task never ran
+    with commit():
+        Article.objects.create(title="mine")
+    assert [r.json()["data"]["title"] for r in receiver.requests] == ["mine"]
 
 
 @override_settings(WEBHOOKS_BATCH_SIZE=4)

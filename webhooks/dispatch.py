@@ -36,10 +36,10 @@ AUTOMATIC = DeliveryAttempt.Trigger.AUTOMATIC
 def process_event(event_id) -> None:
     """Fan an event out and send its first attempts (the on-commit path).
 
-    Under load many of these tasks wait in the queue at once, so each one also fans out
-    other events still waiting for theirs and fills its batch with other due deliveries:
-    the first tasks of a burst do the work in batches of ``WEBHOOKS_BATCH_SIZE``, the later
-    ones find nothing left and end at once. Claims keep every delivery single-sent.
+    Under load many of these tasks wait in the queue at once, so each one run by a worker
+    also fans out other events still waiting for theirs and fills its batch with other due
+    deliveries: the first tasks of a burst do the work in batches of ``WEBHOOKS_BATCH_SIZE``,
+    the later ones find nothing left and end at once. Claims keep every delivery single-sent.
     """
     own = outbox.fan_out(event_id)
     batch = max(1, conf.BATCH_SIZE)
@@ -49,12 +49,20 @@ def process_event(event_id) -> None:
         if claimed:
             send_claimed(claimed, token)
     token, claimed = outbox.claim(chunks[-1]) if chunks[-1] else (None, [])
-    outbox.fan_out_pending(limit=batch)
-    if len(claimed) < batch:
-        token, more = outbox.claim_due(batch - len(claimed), token=token)
-        claimed = [*claimed, *more]
+    if _run_by_workers():  # inline (sync mode) there is no queue, and it is the host's time
+        outbox.fan_out_pending(limit=batch)
+        if len(claimed) < batch:
+            token, more = outbox.claim_due(batch - len(claimed), token=token)
+            claimed = [*claimed, *more]
     if claimed:
         send_claimed(claimed, token)
+
+
+def _run_by_workers() -> bool:
+    """True when tasks go through the broker to workers, False in django-q2's sync mode."""
+    from django_q.conf import Conf
+
+    return not Conf.SYNC
 
 
 def send_claimed(ids, token, trigger: str = AUTOMATIC) -> list[DeliveryAttempt]:
