@@ -70,6 +70,9 @@ DATABASES = {
 }
 # With 0, an idle ORM-broker cluster opens a new connection per poll.
 DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+# A request's saves and the Events they raise commit together (outside a transaction,
+# Django commits a row before its post_save receivers write the Event).
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web server and workers share one file: wait for a lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

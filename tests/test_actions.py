@@ -113,3 +113,12 @@ def test_a_resend_through_the_task_queue_releases_its_lease(receiver, subscribe)
     assert delivery.lease_token is None and delivery.leased_until is None
     actions.resend_one(delivery)  # not "being sent right now"
     assert len(receiver.requests) == 3
+
+
+def test_a_failed_test_event_is_failed_and_never_retried(receiver, subscribe, run_due):
+    sub = subscribe(receiver, ["article.created"])
+    receiver.default = Answer(500)
+    delivery = actions.send_test_event(sub)
+    assert delivery.status == Delivery.Status.FAILED and delivery.next_attempt_at is None
+    run_due()
+    assert len(receiver.requests) == 1

@@ -21,6 +21,11 @@ def ids(**kwargs):
         ("WEBHOOKS_LEASE_SECONDS", 1, "webhooks.E004"),
         ("WEBHOOKS_RESPONSE_BODY_LIMIT", -5, "webhooks.E005"),
         ("WEBHOOKS_SCOPE_RESOLVER", "nowhere.resolver", "webhooks.E006"),
+        ("WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT", 0, "webhooks.E007"),
+        ("WEBHOOKS_BATCH_SIZE", 2.5, "webhooks.E007"),
+        ("WEBHOOKS_BROKER_BACKOFF", -1, "webhooks.E008"),
+        ("WEBHOOKS_SCOPE_CHOICES", "nowhere.choices", "webhooks.E009"),
+        ("WEBHOOKS_API_PERMISSION_CLASSES", ["nowhere.Permission"], "webhooks.E009"),
     ],
 )
 def test_wrong_setting_is_reported(settings, setting, value, check_id):

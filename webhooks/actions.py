@@ -23,6 +23,7 @@ def send_test_event(subscription: Subscription, *, wait: bool = True) -> Deliver
     """Send a ``webhook.test`` event to this one webhook through the normal path.
 
     With ``wait`` the request is made now and the delivery comes back with its attempt.
+    A test is one attempt: it is never retried, so it ends succeeded or failed.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -33,10 +34,11 @@ def send_test_event(subscription: Subscription, *, wait: bool = True) -> Deliver
             occurred_at=now,
             fanned_out_at=now,
         )
+        # No next_attempt_at: the sweeper never picks it up, only this manual attempt sends it.
         delivery = Delivery.objects.create(
-            event=event, subscription=subscription, next_attempt_at=now
+            event=event, subscription=subscription, next_attempt_at=None
         )
-    _send_manually([delivery.pk], wait=wait, due_only=True)
+    _send_manually([delivery.pk], wait=wait)
     delivery.refresh_from_db()
     return delivery
 

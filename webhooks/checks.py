@@ -69,6 +69,27 @@ def check_settings(app_configs=None, **kwargs):
                 id="webhooks.E006",
             )
         )
+    for name in ("BATCH_SIZE", "MAX_CONCURRENCY", "MAX_CONCURRENCY_PER_ENDPOINT"):
+        value = getattr(conf, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            errors.append(Error(f"WEBHOOKS_{name} must be a whole number ≥ 1.", id="webhooks.E007"))
+    if not _number(conf.BROKER_BACKOFF) or conf.BROKER_BACKOFF < 0:
+        errors.append(
+            Error("WEBHOOKS_BROKER_BACKOFF must be a number of seconds ≥ 0.", id="webhooks.E008")
+        )
+    dotted = [("SCOPE_CHOICES", conf.SCOPE_CHOICES)] if conf.SCOPE_CHOICES else []
+    dotted += [("API_PERMISSION_CLASSES", path) for path in conf.API_PERMISSION_CLASSES]
+    for name, path in dotted:
+        try:
+            import_string(path)
+        except ImportError as exc:
+            errors.append(
+                Error(
+                    f"WEBHOOKS_{name} names something that cannot be imported: {exc}.",
+                    hint="Give dotted paths, e.g. 'myproject.tenancy.organisation_choices'.",
+                    id="webhooks.E009",
+                )
+            )
     if not settings.DEBUG and not errors:
         private = [str(n) for n in conf.ALLOWED_NETWORKS if not n.is_global]
         if private:

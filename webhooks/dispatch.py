@@ -268,7 +268,10 @@ def record_outcome(
                 row.status, row.next_attempt_at = Delivery.Status.FAILED, None
             else:
                 row.next_attempt_at = now + timedelta(seconds=delay)
-        # A failed manual attempt leaves the delivery's own state and schedule as they were.
+        elif row.status == Delivery.Status.PENDING and row.next_attempt_at is None:
+            # A one-shot delivery (a test event) has no schedule to go back to: it failed.
+            row.status = Delivery.Status.FAILED
+        # Otherwise a failed manual attempt leaves the delivery's state and schedule as they were.
         row.save()
         _update_health(subscription, outcome.succeeded, now)
         if (
