@@ -92,7 +92,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # django-q2 is the worker pool and the clock; the webhooks app owns retries.
 Q_CLUSTER = {
     "name": env.str("Q_NAME", default="webhooks"),
-    "workers": env.int("Q_WORKERS", default=2),
+    # One worker is usually busy with the sweep (it polls for due retries for ~50 s a minute).
+    "workers": env.int("Q_WORKERS", default=4),
     "timeout": 90,  # per task; > HTTP timeout and > one sweep
     "retry": 120,  # re-delivery of an unacknowledged task; must exceed timeout
     "max_attempts": 1,  # never re-run a failed task: the app retries deliveries itself

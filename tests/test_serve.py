@@ -96,6 +96,8 @@ def test_serve_delivers_through_a_real_worker_and_stops_on_ctrl_c(project_env, r
     assert server.returncode is not None
     for pid in pids:
         wait_for(lambda pid=pid: _gone(pid), 20, f"pid {pid} to exit")
+        # and every process it forked (qcluster's workers, monitor, pusher)
+        wait_for(lambda pid=pid: not _group_members(pid), 20, f"process group {pid} to empty")
 
 
 def _gone(pid: int) -> bool:
@@ -104,3 +106,16 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
     except OSError:
         return True
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
