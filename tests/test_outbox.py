@@ -181,3 +181,20 @@ def test_rollback_inside_a_larger_transaction_discards_only_its_events(receiver,
         except RuntimeError:
             pass
     assert [r.json()["data"]["title"] for r in receiver.requests] == ["kept"]
+
+
+def test_a_scheduled_sweep_ends_before_the_next_one_is_due(settings):
+    """django-q2 may fire the schedule early (it did at start-up): sweeps must not overlap."""
+    import time
+
+    from django_q.models import Schedule
+
+    settings.WEBHOOKS_SWEEP_DURATION = 60
+    settings.WEBHOOKS_POLL_INTERVAL = 0.1
+    sweeper.ensure_schedule()
+    Schedule.objects.filter(name=sweeper.SCHEDULE_NAME).update(
+        next_run=timezone.now() + timedelta(seconds=1)
+    )
+    started = time.monotonic()
+    sweeper.run_scheduled()
+    assert time.monotonic() - started < 30  # not the 60 s a lone sweep would poll

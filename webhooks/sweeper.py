@@ -76,6 +76,19 @@ def run(duration: float | None = None) -> SweepReport:
         close_old_connections()
 
 
+def run_scheduled() -> SweepReport:
+    """The scheduled sweep: poll until the next scheduled sweep is due, at most
+    ``WEBHOOKS_SWEEP_DURATION`` seconds, so two sweeps never hold two workers at once."""
+    from django_q.models import Schedule
+
+    duration = conf.SWEEP_DURATION
+    next_run = Schedule.objects.filter(name=SCHEDULE_NAME).values_list("next_run", flat=True)
+    if next_run and next_run[0] is not None:
+        until_next = (next_run[0] - timezone.now()).total_seconds() - conf.POLL_INTERVAL
+        duration = max(0.0, min(duration, until_next))
+    return run(duration)
+
+
 def ensure_schedule(**kwargs) -> None:
     """Create (or repair) the periodic sweep in django-q2's scheduler; safe to call often."""
     from django_q.models import Schedule

@@ -17,4 +17,4 @@ def deliver(delivery_ids: list[str], token: str, trigger: str = "automatic") -> 
 
 
 def sweep() -> None:
-    sweeper.run()
+    sweeper.run_scheduled()
