@@ -23,14 +23,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def project_env(tmp_path):
+def example_env(tmp_path) -> dict:
+    """The example settings on a SQLite file of this test's own and a queue of its own
+    (the broker follows ``REDIS_URL``, as for a user)."""
     env = {**os.environ}
     env["DJANGO_SETTINGS_MODULE"] = "example_project.settings"
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'example.sqlite3'}"
     env["Q_NAME"] = f"webhooks-test-{uuid.uuid4().hex[:8]}"
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@pytest.fixture
+def project_env(tmp_path):
+    return example_env(tmp_path)
 
 
 def manage(env, *args, **kwargs):

@@ -2,27 +2,20 @@
 `simulate_activity` in another terminal, and every event arriving signature-checked at the
 demo receiver — through real processes, the ORM broker and HTTP."""
 
-import os
 import re
 import signal
 import subprocess
 import sys
 import urllib.request
-import uuid
 
 import pytest
 
-from tests.test_serve import ROOT, _gone, free_port, manage, wait_for
+from tests.test_serve import ROOT, _gone, example_env, free_port, manage, wait_for
 
 
 @pytest.fixture
 def project_env(tmp_path):
-    """As in test_serve: the example settings on a SQLite file and queue of this test's own."""
-    env = {**os.environ}
-    env["DJANGO_SETTINGS_MODULE"] = "example_project.settings"
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    env["Q_NAME"] = f"webhooks-demo-{uuid.uuid4().hex[:8]}"
-    env["PYTHONUNBUFFERED"] = "1"
+    env = example_env(tmp_path)
     env.pop("REDIS_URL", None)  # what `make run` uses: the ORM broker
     return env
 
