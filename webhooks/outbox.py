@@ -109,17 +109,6 @@ def enqueue(func: str, *args) -> bool:
     return True
 
 
-def matching_subscriptions(event: Event):
-    active_type = EventType.objects.filter(name=event.type, is_active=True)
-    if not active_type.exists():
-        return Subscription.objects.none()
-    return (
-        Subscription.objects.filter(is_active=True, scope=event.scope)
-        .filter(Q(all_events=True) | Q(event_types__name=event.type))
-        .distinct()
-    )
-
-
 def fan_out(event_id) -> list:
     """Create one Delivery per matching subscription, once. Returns the new deliveries' ids."""
     return fan_out_many([event_id])
