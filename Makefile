@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# `make run PORT=8001`: the web server, the demo webhooks and the printed links follow it.
+PORT ?= 8000
 
 .PHONY: install run test lint format migrate clean
 
@@ -20,8 +22,8 @@ migrate: install
 
 run: migrate
 	$(PY) manage.py webhooks_sync_event_types
-	$(PY) manage.py seed_demo
-	$(PY) manage.py serve
+	$(PY) manage.py seed_demo --receiver-base http://127.0.0.1:$(PORT)
+	$(PY) manage.py serve 127.0.0.1:$(PORT)
 
 test: install
 	$(PY) -m pytest

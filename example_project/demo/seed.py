@@ -9,10 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
 from example_project.authoring.models import Subject, TagGroup
-from example_project.organisations.models import Organisation
+from example_project.organisations.models import Membership, Organisation
 from example_project.store.models import Product
 from webhooks.models import Subscription
 
@@ -26,6 +27,10 @@ PRODUCTS = [("Exam voucher", Decimal("25.00")), ("Revision course", Decimal("49.
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin"
 DEFAULT_RECEIVER_BASE = "http://127.0.0.1:8000"
+#: One member of staff per demo organisation, who manages its webhooks (the README's API
+#: examples log in as them): (username, password, organisation slug).
+STAFF = [("alice", "alice", "northwind"), ("bob", "bob", "contoso")]
+WEBHOOK_MANAGERS = "Webhook managers"
 
 
 def receiver_url(base: str, organisation: Organisation) -> str:
@@ -60,18 +65,56 @@ def ensure_admin() -> tuple[object, bool]:
 
 
 @transaction.atomic
+def ensure_staff() -> list[tuple[object, Organisation, bool]]:
+    """A member of staff of each demo organisation, in the "Webhook managers" group (every
+    permission of the webhooks app: they see and manage their organisation's webhooks in the
+    admin and through the API). Returns [(user, organisation, created)]."""
+    managers, _ = Group.objects.get_or_create(name=WEBHOOK_MANAGERS)
+    managers.permissions.add(*Permission.objects.filter(content_type__app_label="webhooks"))
+    User = get_user_model()
+    staff = []
+    for username, password, slug in STAFF:
+        org = Organisation.objects.get(slug=slug)
+        user = User.objects.filter(username=username).first()
+        created = user is None
+        if created:
+            user = User.objects.create_user(
+                username, f"{username}@{slug}.example", password, is_staff=True
+            )
+            # bulk_create sends no post_save: staff accounts are not platform sign-ups, so
+            # seeding raises no `user.registered` (nothing here raises an event).
+            Membership.objects.bulk_create([Membership(user=user, organisation=org)])
+        user.groups.add(managers)
+        staff.append((user, org, created))
+    return staff
+
+
+@transaction.atomic
 def ensure_subscriptions(base: str = DEFAULT_RECEIVER_BASE, owner=None) -> list[Subscription]:
-    """One webhook per demo organisation, to its inbox on the demo receiver, for all events."""
+    """One webhook per demo organisation, to its inbox on the demo receiver, for all events.
+
+    The demo webhook of an organisation is the one pointing at its inbox path; seeding again
+    with another ``base`` (``make run PORT=8001``) moves it there rather than adding one.
+    """
     subscriptions = []
     for org in Organisation.objects.filter(slug__in=[slug for _, slug in DEMO_ORGANISATIONS]):
-        sub, _ = Subscription.objects.get_or_create(
-            scope=org.scope,
-            url=receiver_url(base, org),
-            defaults={
-                "description": f"Demo receiver of {org.name}",
-                "all_events": True,
-                "owner": owner,
-            },
+        url = receiver_url(base, org)
+        inbox = f"/demo-receiver/{org.slug}/"
+        sub = (
+            Subscription.objects.filter(scope=org.scope, url__endswith=inbox)
+            .order_by("created_at")
+            .first()
         )
+        if sub is None:
+            sub = Subscription.objects.create(
+                scope=org.scope,
+                url=url,
+                description=f"Demo receiver of {org.name}",
+                all_events=True,
+                owner=owner,
+            )
+        elif sub.url != url:
+            sub.url = url
+            sub.save(update_fields=["url", "updated_at"])
         subscriptions.append(sub)
     return subscriptions

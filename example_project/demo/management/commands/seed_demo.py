@@ -21,6 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args, receiver_base, **options):
         organisations = seed.ensure_organisations()
         admin, created = seed.ensure_admin()
+        staff = seed.ensure_staff()
         subscriptions = seed.ensure_subscriptions(receiver_base, owner=admin)
         base = receiver_base.rstrip("/")
         self.stdout.write(f"Demo organisations: {', '.join(o.name for o in organisations)}.")
@@ -34,6 +35,16 @@ class Command(BaseCommand):
                 f"Demo admin: username {seed.ADMIN_USERNAME!r} (already there; its password "
                 f"was {seed.ADMIN_PASSWORD!r} unless you changed it)."
             )
+        for user, org, created in staff:
+            login = f"username {user.username!r}"
+            password = next(p for name, p, _ in seed.STAFF if name == user.username)
+            if created:
+                self.stdout.write(f"Staff of {org.name} created: {login}, password {password!r}.")
+            else:
+                self.stdout.write(
+                    f"Staff of {org.name}: {login} (already there; its password was "
+                    f"{password!r} unless you changed it)."
+                )
         for sub in subscriptions:
             self.stdout.write(f"Webhook for {sub.scope}: all events -> {sub.url}")
         self.stdout.write(
@@ -41,6 +52,8 @@ class Command(BaseCommand):
             f"  admin           {base}/admin/  (login {seed.ADMIN_USERNAME} / "
             f"{seed.ADMIN_PASSWORD})\n"
             f"  demo receiver   {base}/demo-receiver/{organisations[0].slug}/\n"
+            f"  API             {base}/api/webhooks/  (docs {base}/api/docs/; a token: "
+            f".venv/bin/python manage.py drf_create_token {seed.STAFF[0][0]})\n"
             "  make events     .venv/bin/python manage.py simulate_activity   "
             "(in another terminal)\n"
         )

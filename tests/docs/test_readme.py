@@ -1,0 +1,78 @@
+"""The README's shell examples run as written against a live `serve` (`make run`'s state)."""
+
+import json
+import shlex
+import subprocess
+import sys
+import urllib.request
+
+from .codeblocks import ROOT, json_documents, runnable
+from .conftest import token_for, wait_for
+
+README = ROOT / "README.md"
+SEPARATOR = "----- next README block -----"
+
+
+def run_readme_blocks(live) -> str:
+    blocks = runnable(README, "sh")
+    script = "\n".join(f'echo "{SEPARATOR}"\n{block.code}' for block in blocks)
+    # The README speaks of `make run`'s port and virtualenv; this test has its own of each.
+    script = script.replace("http://127.0.0.1:8000", live.base)
+    script = script.replace(".venv/bin/python", shlex.quote(sys.executable))
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=ROOT,
+        env=live.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"a README block failed:\n{result.stdout}\n{result.stderr}"
+    assert result.stdout.count(SEPARATOR) == len(blocks)
+    return result.stdout
+
+
+def api_get(live, path, token):
+    request = urllib.request.Request(
+        f"{live.base}/api/webhooks/{path}", headers={"Authorization": f"Token {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_readme_shell_examples_run_as_written(live_example):
+    output = run_readme_blocks(live_example)
+    documents = json_documents(output)
+
+    assert "events in all" in output  # simulate_activity ran
+    event_type = next(d for d in documents if d.get("name") == "attempt.submitted")
+    assert event_type["category"] == "Attempts" and event_type["example_payload"]
+    webhook = next(d for d in documents if "secret" in d)
+    assert webhook["secret"].startswith("whsec_")
+    assert webhook["url"] == f"{live_example.base}/demo-receiver/alice/"
+    assert webhook["event_types"] == ["attempt.submitted"]
+    assert webhook["scope"] == "org:1"  # Northwind Academy, alice's organisation
+    assert "\n404\n" in output  # bob, of Contoso, cannot see it
+    deliveries, events = [d for d in documents if "results" in d][-2:]
+    for delivery in deliveries["results"]:
+        assert (delivery["event_type"], delivery["status"]) == ("attempt.submitted", "succeeded")
+        assert delivery["subscription"] == webhook["id"]
+    assert events["results"]
+    assert {e["type"] for e in events["results"]} == {"attempt.submitted"}
+
+    # What the README says happens in the background: the webhook's deliveries succeed and
+    # arrive, signature-checked, in the inbox it points at.
+    token = token_for(live_example.env, "alice")
+    query = f"deliveries/?subscription={webhook['id']}&status=succeeded"
+    wait_for(lambda: api_get(live_example, query, token)["results"], 90, "a delivery")
+    with urllib.request.urlopen(f"{live_example.base}/demo-receiver/alice/") as response:
+        inbox = response.read().decode()
+    assert 'class="ok"' in inbox and 'class="bad"' not in inbox
+
+
+def test_every_shell_example_of_the_readme_is_run():
+    """Only the two `make` commands (tested through `serve`) may go without the marker."""
+    from .codeblocks import code_blocks
+
+    unmarked = [b for b in code_blocks(README) if b.language == "sh" and not b.run]
+    assert [b.code.split()[:2] for b in unmarked] == [["make", "run"]]
