@@ -13,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_MARKER = "<!-- run -->"
+FILE_MARKER = re.compile(r"^<!-- file: (\S+) -->$")
 FENCE = re.compile(r"^```(\w*)\s*$")
 
 
@@ -22,6 +23,7 @@ class CodeBlock:
     code: str
     line: int  # 1-based line of the opening fence
     run: bool
+    file: str | None = None  # ``<!-- file: PATH -->``: the block is (part of) this file
 
     def __str__(self) -> str:
         return f"{self.language} block at line {self.line}"
@@ -36,8 +38,12 @@ def code_blocks(path: Path) -> list[CodeBlock]:
             i += 1
             continue
         end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
-        run = i > 0 and lines[i - 1].strip() == RUN_MARKER
-        blocks.append(CodeBlock(opening.group(1), "\n".join(lines[i + 1 : end]) + "\n", i + 1, run))
+        before = lines[i - 1].strip() if i else ""
+        file = FILE_MARKER.match(before)
+        code = "\n".join(lines[i + 1 : end]) + "\n"
+        blocks.append(
+            CodeBlock(opening.group(1), code, i + 1, before == RUN_MARKER, file and file.group(1))
+        )
         i = end + 1
     return blocks
 
@@ -48,6 +54,16 @@ def runnable(path: Path, *languages: str) -> list[CodeBlock]:
     wrong = [str(b) for b in blocks if b.language not in languages]
     assert not wrong, f"{path.name}: {RUN_MARKER} before a block this test cannot run: {wrong}"
     return blocks
+
+
+def files(path: Path) -> dict[str, str]:
+    """The files a guide's ``<!-- file: PATH -->`` blocks make, blocks of one file joined."""
+    made: dict[str, str] = {}
+    for block in code_blocks(path):
+        if block.file:
+            made[block.file] = made.get(block.file, "") + f"\n# {path.name}, {block}\n" + block.code
+    assert made, f"{path.name} has no <!-- file: PATH --> blocks"
+    return made
 
 
 def json_documents(text: str) -> list:

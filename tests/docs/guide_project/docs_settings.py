@@ -1,0 +1,8 @@
+"""The guides' host project: the test settings plus ``myapp``. Guide blocks marked
+``<!-- file: docs_settings.py -->`` are appended below."""
+
+from tests.settings import *  # noqa: F403
+from tests.settings import INSTALLED_APPS
+
+# The suite's own test app declares article.* events of its own: leave it out.
+INSTALLED_APPS = [*(app for app in INSTALLED_APPS if app != "tests.testapp"), "myapp"]
