@@ -23,7 +23,7 @@ WAGTAIL_STUB = {
 }
 
 # What the guide claims beyond its own tests: the Wagtail receiver and the tenancy resolver.
-HOST_CHECKS = '''
+HOST_CHECKS = """
 import pytest
 from types import SimpleNamespace
 
@@ -54,7 +54,7 @@ def test_the_resolver_keeps_organisations_apart(db):
     assert [s.scope for s in restrict(Subscription.objects.all(), alice)] == [str(north.pk)]
     assert scope_for_user(users.create_superuser("root")) is None
     assert not restrict(Subscription.objects.all(), users.create_user("outsider")).exists()
-'''
+"""
 
 
 def build_guide_project(tmp_path: Path, guide: str) -> Path:
