@@ -3,27 +3,34 @@ copy of ``guide_project/`` (the host project the guides speak of) and then used 
 developers' declarations and tests under pytest, the receivers' code against real signed
 deliveries, the operators' commands and settings against the example project."""
 
+import configparser
 import importlib.util
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from django.utils import timezone
 
 import webhooks
 from webhooks import actions
 from webhooks.delivery import session
-from webhooks.models import Subscription
+from webhooks.models import Delivery, Event, Subscription
 from webhooks.signing import generate_secret, signature_header
 
-from .codeblocks import ROOT, files
+from ..test_serve import _group_members, example_env
+from .codeblocks import ROOT, files, runnable
+from .conftest import answers, free_port, manage, wait_for
 
 DOCS = ROOT / "docs"
 GUIDE_PROJECT = Path(__file__).parent / "guide_project"
@@ -212,3 +219,134 @@ def test_receivers_guide_accepts_both_secrets_while_one_is_rotated(db, guide_rec
     for secret in (old_secret, new_secret):
         assert guide.verify_with_library(secret, headers, body)["data"] == {"rotating": True}
         assert guide.verify_with_hmac(secret, headers, body)["data"] == {"rotating": True}
+
+
+# -- operators --------------------------------------------------------------------------------
+
+
+def deployment_command(command: str, port: int) -> list[str]:
+    """A command of the guide's unit files, for this checkout: the example project stands in
+    for mysite, this interpreter's directory for /srv/mysite/.venv/bin, a free port for 8000."""
+    command = command.replace("/srv/mysite/.venv/bin/", f"{Path(sys.executable).parent}/")
+    command = command.replace("mysite.wsgi", "example_project.wsgi")
+    command = command.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    return shlex.split(command)
+
+
+def unit(project: Path, name: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # systemd keys are case-sensitive
+    parser.read(project / "deploy" / name)
+    return parser
+
+
+def test_operators_guide_deployment_serves_delivers_and_stops(tmp_path, receiver):
+    project = build_guide_project(tmp_path, "operators.md")
+    web_unit, workers_unit = (
+        unit(project, "mysite-web.service"),
+        unit(project, "mysite-workers.service"),
+    )
+    supervisor = unit(project, "supervisor-mysite.conf")
+    # The supervisor programs run what the systemd units run.
+    assert supervisor["program:mysite-web"]["command"] == web_unit["Service"]["ExecStart"]
+    assert supervisor["program:mysite-workers"]["command"] == workers_unit["Service"]["ExecStart"]
+    assert workers_unit["Service"]["KillMode"] == "mixed"
+    grace = float(workers_unit["Service"]["TimeoutStopSec"])
+
+    # The guide's settings on top of the example project's, with a short sweep so the test
+    # does not wait a whole one out when it stops the workers.
+    (project / "mysite" / "__init__.py").touch()
+    (project / "prod_settings.py").write_text(
+        "from example_project.settings import *  # noqa\n"
+        "from mysite.webhooks_settings import *  # noqa\n"
+        "WEBHOOKS_ALLOWED_NETWORKS = ['127.0.0.0/8']  # the test's receiver\n"
+        "WEBHOOKS_SWEEP_DURATION = 5\n"
+    )
+    env = example_env(tmp_path)
+    env["DJANGO_SETTINGS_MODULE"] = "prod_settings"
+    env["PYTHONPATH"] = os.pathsep.join([str(project), str(ROOT)])
+    checked = manage(env, "check", capture_output=True, text=True)
+    assert "webhooks." not in checked.stdout + checked.stderr
+    manage(env, "migrate", "--noinput", capture_output=True)
+    manage(
+        env,
+        "shell",
+        "-c",
+        f"from webhooks.models import Subscription; "
+        f"Subscription.objects.create(url='{receiver.url}', all_events=True)",
+    )
+
+    port = free_port()
+    processes = {
+        name: subprocess.Popen(
+            deployment_command(unit_file["Service"]["ExecStart"], port),
+            cwd=ROOT,  # the unit's WorkingDirectory
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for name, unit_file in (("web", web_unit), ("workers", workers_unit))
+    }
+    try:
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/admin/login/"), 60, "gunicorn")
+        manage(
+            env,
+            "shell",
+            "-c",
+            "import webhooks; webhooks.send_event('webhook.test', {'deployed': True})",
+        )
+        wait_for(lambda: receiver.requests, 60, "the workers to deliver")
+        assert receiver.requests[0].json()["data"] == {"deployed": True}
+
+        # KillMode=mixed: SIGTERM to the main qcluster process only; it stops in time.
+        workers = processes["workers"]
+        workers.send_signal(signal.SIGTERM)
+        workers.wait(timeout=grace)
+        wait_for(lambda: not _group_members(workers.pid), 20, "qcluster's processes to exit")
+    finally:
+        for process in processes.values():
+            if process.poll() is None or _group_members(process.pid):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def test_operators_guide_metrics(db, tmp_path):
+    project = build_guide_project(tmp_path, "operators.md")
+    metrics = load_module(project / "mysite" / "webhook_metrics.py").webhook_metrics
+    now = timezone.now()
+    sub = Subscription.objects.create(url="https://example.com/hook", all_events=True)
+    Subscription.objects.create(
+        url="https://example.com/gone", is_active=False, disabled_reason="410 Gone"
+    )
+    for minutes_ago, status in [(30, "pending"), (1, "pending"), (-5, "pending"), (0, "failed")]:
+        Delivery.objects.create(
+            event=Event.objects.create(type="webhook.test", data={}, occurred_at=now),
+            subscription=sub,
+            status=status,
+            next_attempt_at=now - timedelta(minutes=minutes_ago),
+        )
+    assert metrics(now) == {
+        "backlog": 2,  # the one due in 5 minutes is not late
+        "oldest_due_seconds": 30 * 60,
+        "failed_last_hour": 1,
+        "disabled_webhooks": 1,
+    }
+
+
+def test_operators_guide_commands_run(tmp_path):
+    env = example_env(tmp_path)
+    for block in runnable(DOCS / "operators.md", "sh"):
+        script = block.code.replace("python manage.py", f"{shlex.quote(sys.executable)} manage.py")
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"{block}: {result.stdout}\n{result.stderr}"
+        if "webhooks_sweep" in script:
+            assert "deliveries enqueued" in result.stdout
+            assert "| `webhook.test` | Webhooks |" in result.stdout
