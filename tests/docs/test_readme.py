@@ -76,3 +76,16 @@ def test_every_shell_example_of_the_readme_is_run():
 
     unmarked = [b for b in code_blocks(README) if b.language == "sh" and not b.run]
     assert [b.code.split()[:2] for b in unmarked] == [["make", "run"]]
+
+
+def test_the_readme_documents_the_example_projects_api_settings():
+    """The authentication the README documents is the one its examples run against."""
+    from example_project import settings
+
+    from .codeblocks import code_blocks
+
+    block = next(b for b in code_blocks(README) if b.code.startswith("REST_FRAMEWORK = {"))
+    documented = {}
+    exec(block.code, documented)
+    assert documented["REST_FRAMEWORK"] == settings.REST_FRAMEWORK
+    assert "rest_framework.authtoken" in settings.INSTALLED_APPS
