@@ -43,7 +43,6 @@ WAGTAIL_STUB = {
 
 # What the guide claims beyond its own tests: the Wagtail receiver and the tenancy resolver.
 HOST_CHECKS = """
-import pytest
 from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
@@ -90,7 +89,7 @@ def build_guide_project(tmp_path: Path, guide: str) -> Path:
     return project
 
 
-def run_pytest(project: Path, *extra) -> subprocess.CompletedProcess:
+def run_pytest(project: Path) -> subprocess.CompletedProcess:
     (project / "pytest.ini").write_text(
         "[pytest]\nDJANGO_SETTINGS_MODULE = docs_settings\naddopts = -p no:cacheprovider\n"
     )
@@ -100,7 +99,7 @@ def run_pytest(project: Path, *extra) -> subprocess.CompletedProcess:
     env.pop("REDIS_URL", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", *extra],
+        [sys.executable, "-m", "pytest", "-q"],
         cwd=project,
         env=env,
         capture_output=True,
