@@ -6,6 +6,7 @@ deliveries, the operators' commands and settings against the example project."""
 import configparser
 import importlib.util
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -349,3 +350,22 @@ def test_operators_guide_commands_run(tmp_path):
         if "webhooks_sweep" in script:
             assert "deliveries enqueued" in result.stdout
             assert "| `webhook.test` | Webhooks |" in result.stdout
+
+
+def test_host_developers_guide_shows_the_models_its_code_runs_against():
+    from .codeblocks import code_blocks
+
+    listing = next(b for b in code_blocks(DOCS / "host-developers.md") if "class Book(" in b.code)
+    fields = re.compile(r"^\s*(\w+) = models\.(\w+)\(|^class (\w+)\(", re.MULTILINE)
+    shown = set(fields.findall(listing.code))
+    assert shown <= set(fields.findall((GUIDE_PROJECT / "myapp" / "models.py").read_text()))
+    assert len(shown) > 10  # classes and fields were found at all
+
+
+def test_operators_guide_lists_every_setting():
+    from webhooks.conf import Settings
+
+    names = {n for n, v in vars(Settings).items() if isinstance(v, property)}
+    guide = (DOCS / "operators.md").read_text()
+    missing = sorted(n for n in names if f"`WEBHOOKS_{n}`" not in guide)
+    assert not missing, f"docs/operators.md's settings table lacks {missing}"
