@@ -128,6 +128,20 @@ class Settings:
         return self._get("API_PERMISSION_CLASSES", ("rest_framework.permissions.IsAuthenticated",))
 
     @property
+    def MAX_PAYLOAD_BYTES(self) -> int:
+        """Largest event ``data`` accepted, in bytes of JSON (UTF-8); bigger is ``InvalidPayload``.
+
+        The payload is copied into the log of every attempt to every webhook, and receivers
+        commonly refuse large bodies; 256 KiB is about what hosted webhook services accept.
+        """
+        return self._get("MAX_PAYLOAD_BYTES", 256 * 1024)
+
+    @property
+    def MAX_PAYLOAD_DEPTH(self) -> int:
+        """Deepest nesting of lists and objects accepted in event ``data``."""
+        return self._get("MAX_PAYLOAD_DEPTH", 32)
+
+    @property
     def QUEUE_NAME(self) -> str | None:
         """django-q2 cluster name to enqueue on (None: the default cluster)."""
         return self._get("QUEUE_NAME", None)

@@ -1,11 +1,16 @@
-"""Checks on what a customer configures: target URL, extra headers, basic auth."""
+"""Checks on what goes out: a customer's target URL, extra headers and basic auth, and the
+data of an event raised by the host."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 
+from .conf import conf
+from .exceptions import InvalidPayload
 from .security import validate_target_url
 
 #: Headers the system sets itself; a subscription may not replace them.
@@ -84,3 +89,82 @@ def validate_subscription(subscription) -> None:
             errors.setdefault(field, []).extend(messages)
     if errors:
         raise ValidationError(errors)
+
+
+# -- event data ------------------------------------------------------------------------------
+
+
+def _too_deep(data, limit: int) -> bool:
+    """Whether lists/objects nest deeper than ``limit`` (iterative: no RecursionError)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _strings(data):
+    """Every key and string value of plain JSON data (iterative)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            yield from value.keys()
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def to_json_data(data, *, event_type: str):
+    """``data`` as plain JSON values, or :class:`InvalidPayload` saying what is wrong.
+
+    Everything a database (PostgreSQL's jsonb is the strictest) or a receiver's JSON parser
+    would refuse is refused here, before anything is written: values that are not JSON
+    (NaN, ±Infinity, objects), NUL characters, lone surrogates, nesting deeper than
+    ``WEBHOOKS_MAX_PAYLOAD_DEPTH`` and more than ``WEBHOOKS_MAX_PAYLOAD_BYTES``.
+    """
+    where = f"The data of a {event_type!r} event"
+    depth = conf.MAX_PAYLOAD_DEPTH
+    if _too_deep(data, depth):
+        raise InvalidPayload(
+            f"{where} nests lists/objects more than {depth} deep (WEBHOOKS_MAX_PAYLOAD_DEPTH)."
+        )
+    try:
+        text = json.dumps(data, cls=DjangoJSONEncoder, allow_nan=False, ensure_ascii=False)
+    except ValueError as exc:
+        raise InvalidPayload(
+            f"{where} is not valid JSON: {exc} (NaN and ±Infinity have no JSON form; "
+            "send null or a string)."
+        ) from exc
+    except (TypeError, RecursionError) as exc:
+        raise InvalidPayload(f"{where} is not JSON-serialisable: {exc}") from exc
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidPayload(
+            f"{where} holds a lone surrogate character ({exc.object[exc.start]!a}), which is "
+            "not valid Unicode text; decode the text properly first."
+        ) from exc
+    limit = conf.MAX_PAYLOAD_BYTES
+    if size > limit:
+        raise InvalidPayload(
+            f"{where} is {size} bytes of JSON; at most {limit} are accepted "
+            "(WEBHOOKS_MAX_PAYLOAD_BYTES). Send ids and let receivers fetch the rest."
+        )
+    plain = json.loads(text)
+    if any("\x00" in string for string in _strings(plain)):
+        raise InvalidPayload(
+            f"{where} holds a NUL character (\\x00) in a text, which JSON databases refuse; "
+            "remove it."
+        )
+    return plain
