@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -202,6 +203,13 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             # Switched back on: start afresh, or the old failure streak disables it again.
             validated_data.update(
                 disabled_reason="", disabled_at=None, consecutive_failures=0, failing_since=None
+            )
+        elif validated_data.get("is_active") is False and instance.is_active:
+            # Who, when and why, as the admin records it.
+            user = self.context["request"].user
+            validated_data.update(
+                disabled_reason=f"Switched off by {user} through the API.",
+                disabled_at=timezone.now(),
             )
         for name, value in validated_data.items():
             setattr(instance, name, value)

@@ -8,7 +8,6 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
@@ -17,28 +16,9 @@ from ..exceptions import DeliveryBusy
 from ..models import Delivery, Event, EventType, Subscription
 from . import serializers as s
 from .filters import DeliveryFilter, EventFilter
+from .pagination import EventCursorPagination, NewestFirstCursorPagination, PagePagination
 from .permissions import ConfiguredPermissionsMixin
 from .schema import WebhooksAutoSchema
-
-
-class PagePagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
-class NewestFirstCursorPagination(CursorPagination):
-    """Stable pages over a table that grows while it is read."""
-
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-    ordering = "-created_at"
-
-
-class EventCursorPagination(NewestFirstCursorPagination):
-    ordering = "-occurred_at"
-
 
 CONFLICT = OpenApiResponse(description="The delivery is being sent right now; try again shortly.")
 
