@@ -103,7 +103,11 @@ class Settings:
 
     @property
     def SCOPE_RESOLVER(self) -> str:
-        """Dotted path of ``f(user) -> str | None``: the tenant a user may see (None: all)."""
+        """Dotted path of ``f(user) -> scope``: the tenant a user may see.
+
+        A string (a tenant), ``tenancy.ALL_SCOPES`` (None: every tenant) or
+        ``tenancy.NO_SCOPE`` (nothing). The default is single-tenant and denies by default.
+        """
         return self._get("SCOPE_RESOLVER", "webhooks.tenancy.default_scope_for_user")
 
     @property
@@ -124,8 +128,12 @@ class Settings:
 
     @property
     def API_PERMISSION_CLASSES(self) -> Sequence[str]:
-        """Dotted paths of the DRF permission classes guarding the REST API."""
-        return self._get("API_PERMISSION_CLASSES", ("rest_framework.permissions.IsAuthenticated",))
+        """Dotted paths of the DRF permission classes guarding the REST API.
+
+        Default: the caller needs this app's model permissions, as in the admin."""
+        return self._get(
+            "API_PERMISSION_CLASSES", ("webhooks.api.permissions.WebhooksModelPermissions",)
+        )
 
     @property
     def MAX_PAYLOAD_BYTES(self) -> int:

@@ -23,12 +23,7 @@ def sees_all(request) -> bool:
 
 def restrict(request, queryset, scope_field: str = "scope"):
     """``queryset`` limited to the request user's tenant (as ``tenancy.restrict``)."""
-    if not request.user.is_authenticated:
-        return queryset.none()
-    scope = request_scope(request)
-    if scope is tenancy.ALL_SCOPES:
-        return queryset
-    return queryset.filter(**{scope_field: scope})
+    return tenancy.restrict_to(queryset, request_scope(request), scope_field)
 
 
 def plural(count: int, one: str, many: str) -> str:

@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from .. import actions
+from .. import actions, tenancy
 from ..conf import conf
 from ..forms import RecoverForm, SubscriptionForm
 from ..models import Delivery, DeliveryAttempt, Subscription
@@ -180,6 +180,8 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         scope = request_scope(request)
+        if scope is tenancy.NO_SCOPE:
+            raise PermissionDenied
         if scope is not None:
             obj.scope = scope  # a tenant's staff cannot move a webhook elsewhere
         if not change and not obj.owner_id:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 
 from .. import tenancy
 from ..models import Delivery, DeliveryAttempt, Event, EventType, Subscription
@@ -189,6 +190,8 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         names = validated_data.pop("event_types", [])
         user = self.context["request"].user
         scope = tenancy.scope_for_user(user)
+        if scope is tenancy.NO_SCOPE:
+            raise PermissionDenied("You have no account whose webhooks you may manage.")
         if scope is tenancy.ALL_SCOPES:
             scope = validated_data.get("scope", "")
         validated_data["scope"] = scope
