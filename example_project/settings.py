@@ -113,6 +113,12 @@ else:
 WEBHOOKS_ALLOWED_NETWORKS = env.list(
     "WEBHOOKS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
+# Webhook secrets are encrypted at rest with these Fernet keys (first encrypts, all
+# decrypt). The default is for this example only: a real site sets its own, e.g.
+# WEBHOOKS_ENCRYPTION_KEYS=<new key>,<old key> in the environment.
+WEBHOOKS_ENCRYPTION_KEYS = env.list(
+    "WEBHOOKS_ENCRYPTION_KEYS", default=["8ZYKMrRVX1Ch4k_gFGUCi0Nb1WBra9miBaGVmTUf6xE="]
+)
 WEBHOOKS_SCOPE_RESOLVER = "example_project.organisations.tenancy.scope_for_user"
 WEBHOOKS_SCOPE_CHOICES = "example_project.organisations.webhook_scopes.scope_choices"
 

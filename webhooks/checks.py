@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
+from . import encryption
 from .conf import conf
 
 
@@ -90,6 +91,18 @@ def check_settings(app_configs=None, **kwargs):
                     id="webhooks.E009",
                 )
             )
+    problem = encryption.keys_problem(conf.ENCRYPTION_KEYS)
+    if problem:
+        errors.append(
+            Error(
+                problem + " Webhook secrets (signing secrets, basic-auth passwords, extra "
+                "headers) are stored encrypted with them.",
+                hint="Add WEBHOOKS_ENCRYPTION_KEYS = [<key>] (from the environment, not the "
+                "code). " + encryption.GENERATE_HINT + ". To rotate, put a new key first, "
+                "run manage.py webhooks_reencrypt, then remove the old one.",
+                id="webhooks.E010",
+            )
+        )
     if not settings.DEBUG and not errors:
         private = [str(n) for n in conf.ALLOWED_NETWORKS if not n.is_global]
         if private:

@@ -150,6 +150,11 @@ class Settings:
         return self._get("MAX_PAYLOAD_DEPTH", 32)
 
     @property
+    def ENCRYPTION_KEYS(self) -> Sequence[str]:
+        """Fernet keys encrypting secrets at rest: the first encrypts, all decrypt. Required."""
+        return self._get("ENCRYPTION_KEYS", ())
+
+    @property
     def QUEUE_NAME(self) -> str | None:
         """django-q2 cluster name to enqueue on (None: the default cluster)."""
         return self._get("QUEUE_NAME", None)

@@ -30,6 +30,18 @@ RESERVED_HEADERS = frozenset(
         "webhook-timestamp",
     }
 )
+#: Header names that carry credentials: their values are write-only and never logged.
+SENSITIVE_HEADER_NAME = re.compile(
+    r"auth|token|key|secret|passw|cookie|session|credential|signature|api-?key", re.IGNORECASE
+)
+#: How a secret header value is shown: sending it back unchanged keeps the stored value.
+MASK = "********"
+
+
+def is_sensitive_header_name(name: str) -> bool:
+    return bool(SENSITIVE_HEADER_NAME.search(name))
+
+
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 MAX_HEADERS = 20
 
