@@ -46,6 +46,20 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 MAX_HEADERS = 20
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # HTTP allows a tab, no other control
+
+
+def _sendable(text: str) -> str | None:
+    """Why ``text`` cannot go in an HTTP header (latin-1 text, no control characters)."""
+    if _CONTROL.search(text):
+        return "control characters (line breaks, NUL…)"
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return "characters outside Latin-1 (e.g. emoji or non-Latin scripts)"
+    return None
+
+
 def validate_headers(headers) -> None:
     if headers in (None, ""):
         return
@@ -68,20 +82,82 @@ def validate_headers(headers) -> None:
                 f"Reserved: {', '.join(sorted(RESERVED_HEADERS))}.",
                 code="reserved_header",
             )
-        if not isinstance(value, str) or "\r" in value or "\n" in value or len(value) > 1000:
+        if not isinstance(value, str) or len(value) > 1000:
             raise ValidationError(
                 f"The value of “{name}” must be text of at most 1000 characters, on one line.",
                 code="header_value",
             )
+        problem = _sendable(value)
+        if problem:
+            raise ValidationError(
+                f"The value of “{name}” cannot be sent in an HTTP header: it holds {problem}. "
+                "Use printable Latin-1 text (e.g. ASCII letters, digits and punctuation).",
+                code="header_value",
+            )
+
+
+def validate_sensitive_headers(names) -> None:
+    if names in (None, ""):
+        return
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValidationError(
+            'Sensitive headers must be a list of header names, e.g. ["X-Signature-Key"].',
+            code="sensitive_headers",
+        )
+    for name in names:
+        if not _TOKEN.match(name):
+            raise ValidationError(
+                f"“{name}” is not a valid header name (letters, digits and - only).",
+                code="header_name",
+            )
 
 
 def validate_basic_auth(username: str, password: str) -> None:
-    if ":" in (username or ""):
-        raise ValidationError({"basic_auth_username": "A basic-auth user name cannot contain “:”."})
-    if password and not username:
-        raise ValidationError(
-            {"basic_auth_username": "Give a user name to go with the basic-auth password."}
+    username, password = username or "", password or ""
+    errors = {}
+    if ":" in username:
+        errors["basic_auth_username"] = "A basic-auth user name cannot contain “:”."
+    elif _sendable(username):
+        errors["basic_auth_username"] = (
+            f"The basic-auth user name cannot be sent: it holds {_sendable(username)}. "
+            "Use printable Latin-1 text."
         )
+    if password and not username:
+        errors["basic_auth_username"] = "Give a user name to go with the basic-auth password."
+    if password and _sendable(password):
+        # Never echo the password, nor the offending character: it is part of a secret.
+        errors["basic_auth_password"] = (
+            f"The basic-auth password cannot be sent: it holds {_sendable(password)}. "
+            "Use printable Latin-1 text."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def unmask_headers(headers: dict, previous: dict) -> dict:
+    """Headers as submitted, with each masked secret value (sent back unchanged from a read)
+    replaced by the value stored before."""
+    result = {}
+    for name, value in (headers or {}).items():
+        if value == MASK:
+            stored = {k.lower(): v for k, v in (previous or {}).items()}.get(name.lower())
+            if stored is None:
+                raise ValidationError(
+                    f"Give a value for the header “{name}”: “{MASK}” stands for a stored "
+                    "secret value, and this webhook has none.",
+                    code="header_value",
+                )
+            value = stored
+        result[name] = value
+    return result
+
+
+def masked_headers(subscription) -> dict:
+    """A subscription's extra headers as shown to people: secret values masked."""
+    return {
+        name: MASK if subscription.is_sensitive_header(name) else value
+        for name, value in (subscription.headers or {}).items()
+    }
 
 
 def validate_subscription(subscription) -> None:
@@ -89,6 +165,7 @@ def validate_subscription(subscription) -> None:
     for field, check in (
         ("url", lambda: validate_target_url(subscription.url)),
         ("headers", lambda: validate_headers(subscription.headers)),
+        ("sensitive_headers", lambda: validate_sensitive_headers(subscription.sensitive_headers)),
     ):
         try:
             check()

@@ -7,11 +7,11 @@ from django.db.models import Count, Q
 
 from .. import tenancy
 from ..models import EventType, Subscription
-from .common import pretty_json, request_scope, restrict, sees_all
+from .common import NoSecretLookupsMixin, pretty_json, request_scope, restrict, sees_all
 
 
 @admin.register(EventType)
-class EventTypeAdmin(admin.ModelAdmin):
+class EventTypeAdmin(NoSecretLookupsMixin, admin.ModelAdmin):
     list_display = ["name", "category", "description", "subscribers", "is_active"]
     list_editable = ["is_active"]
     list_filter = ["is_active", "category"]

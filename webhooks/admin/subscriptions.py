@@ -19,11 +19,13 @@ from .. import actions, tenancy
 from ..conf import conf
 from ..forms import RecoverForm, SubscriptionForm
 from ..models import Delivery, DeliveryAttempt, Subscription
+from ..validation import masked_headers
 from .common import (
     TenantAdminMixin,
     as_uuid,
     describe_attempt,
     plural,
+    pretty_json,
     request_scope,
     sees_all,
 )
@@ -55,7 +57,13 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     search_fields = ["description", "url"]
     search_help_text = "Description, URL or the webhook's id."
     raw_id_fields = ["owner"]
-    readonly_fields = ["secret_hint", "password_state", "created_at", "updated_at"]
+    readonly_fields = [
+        "secret_hint",
+        "password_state",
+        "headers_shown",
+        "created_at",
+        "updated_at",
+    ]
 
     class Media:
         css = {"all": ["webhooks/admin.css"]}
@@ -117,12 +125,13 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         # Read-only pages show model values as text: never the password itself.
         editable = self.has_change_permission(request, obj) if obj else True
         password = "basic_auth_password" if editable else "password_state"
+        headers = ["headers", "sensitive_headers"] if editable else ["headers_shown"]
         sets = [
             (None, {"fields": ["description", "url", "is_active"]}),
             ("Events", {"fields": ["all_events", "event_types"]}),
             (
                 "Authentication and headers",
-                {"fields": ["basic_auth_username", password, "headers"]},
+                {"fields": ["basic_auth_username", password, *headers]},
             ),
             ("Owner", {"fields": owner}),
         ]
@@ -159,6 +168,10 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     @admin.display(description="Basic-auth password")
     def password_state(self, obj):
         return "(set)" if obj and obj.basic_auth_password else "(none)"
+
+    @admin.display(description="Extra headers")
+    def headers_shown(self, obj):
+        return pretty_json(masked_headers(obj)) if obj else "—"
 
     @admin.display(description="Owner")
     def owner_name(self, obj):
