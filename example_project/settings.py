@@ -74,9 +74,15 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 # Django commits a row before its post_save receivers write the Event).
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web server and workers share one file: wait for a lock instead of failing.
+    # Web server and workers share one file: take the write lock at BEGIN and wait for it
+    # instead of failing with "database is locked"; WAL lets readers run beside a writer.
+    # (webhooks.E011 names these if they are missing.)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
