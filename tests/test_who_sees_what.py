@@ -159,3 +159,8 @@ def test_a_tenant_member_sees_only_their_tenant(webhook):
     assert scopes == {acme.scope}  # its own (mia joined), none of Globex's
     outsider = api(user_with("otto"))  # in no organisation
     assert outsider.get(API + "subscriptions/").json()["results"] == []
+    assert outsider.get(API + "events/").json()["results"] == []
+    response = outsider.post(
+        API + "subscriptions/", {"url": "https://x.example/", "all_events": True}, format="json"
+    )
+    assert response.status_code == 403
