@@ -130,3 +130,14 @@ def test_scope_too_long_for_its_column_is_refused_not_a_database_error():
     with pytest.raises(InvalidPayload, match="scope"):
         webhooks.send_event("article.shared", {}, scope="t" * 101)
     assert Event.objects.count() == 0
+
+
+def test_missing_encryption_keys_do_not_break_a_save(receiver, subscribe, settings):
+    """A deployment that forgot WEBHOOKS_ENCRYPTION_KEYS (and skipped `manage.py check`):
+    the webhooks cannot be read, but the host's saves still go through."""
+    subscribe(receiver, all_events=True)
+    del settings.WEBHOOKS_ENCRYPTION_KEYS
+    with transaction.atomic():
+        Article.objects.create(title="saved")
+        webhooks.send_event("article.shared", {"id": 3})
+    assert Article.objects.count() == 1 and Event.objects.count() == 2
