@@ -74,9 +74,15 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 # Django commits a row before its post_save receivers write the Event).
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web server and workers share one file: wait for a lock instead of failing.
+    # Web server and workers share one file: take the write lock at BEGIN and wait for it
+    # instead of failing with "database is locked"; WAL lets readers run beside a writer.
+    # (webhooks.E011 names these if they are missing.)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
@@ -112,6 +118,12 @@ else:
 # The demo receiver lives on this machine; real deployments allow nothing private.
 WEBHOOKS_ALLOWED_NETWORKS = env.list(
     "WEBHOOKS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)
+# Webhook secrets are encrypted at rest with these Fernet keys (first encrypts, all
+# decrypt). The default is for this example only: a real site sets its own, e.g.
+# WEBHOOKS_ENCRYPTION_KEYS=<new key>,<old key> in the environment.
+WEBHOOKS_ENCRYPTION_KEYS = env.list(
+    "WEBHOOKS_ENCRYPTION_KEYS", default=["8ZYKMrRVX1Ch4k_gFGUCi0Nb1WBra9miBaGVmTUf6xE="]
 )
 WEBHOOKS_SCOPE_RESOLVER = "example_project.organisations.tenancy.scope_for_user"
 WEBHOOKS_SCOPE_CHOICES = "example_project.organisations.webhook_scopes.scope_choices"

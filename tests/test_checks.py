@@ -3,6 +3,7 @@
 import pytest
 from django.core.management import call_command
 
+from webhooks import checks
 from webhooks.checks import check_settings
 
 
@@ -53,3 +54,33 @@ def test_manage_py_check_runs_the_checks(settings):
 
     with pytest.raises(SystemCheckError, match="webhooks.E001"):
         call_command("check")
+
+
+def sqlite_errors(settings, options, name="/srv/site/db.sqlite3"):
+    databases = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": options}
+    }
+    return [
+        e for e in checks.sqlite_errors(databases, {"orm": "default"}) if e.id == "webhooks.E011"
+    ]
+
+
+def test_sqlite_without_locking_options_is_refused_and_the_fix_is_named(settings):
+    [error] = sqlite_errors(settings, {})
+    assert "database is locked" in error.msg
+    for words in ("'transaction_mode': 'IMMEDIATE'", "'timeout': 20", "journal_mode=WAL"):
+        assert words in error.hint
+    # Partly configured: only what is missing is named.
+    [error] = sqlite_errors(settings, {"transaction_mode": "IMMEDIATE", "timeout": 30})
+    assert "init_command" in error.hint and "transaction_mode" not in error.hint
+
+
+def test_sqlite_with_the_options_passes(settings):
+    from webhooks.checks import SQLITE_OPTIONS
+
+    assert sqlite_errors(settings, dict(SQLITE_OPTIONS)) == []
+    assert sqlite_errors(settings, {}, name=":memory:") == []  # one process, nothing to share
+
+
+def test_the_example_and_test_settings_pass_the_sqlite_check():
+    assert [e for e in checks.check_sqlite() if e.id == "webhooks.E011"] == []

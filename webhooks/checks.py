@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
+from . import encryption
 from .conf import conf
 
 
@@ -90,6 +91,18 @@ def check_settings(app_configs=None, **kwargs):
                     id="webhooks.E009",
                 )
             )
+    problem = encryption.keys_problem(conf.ENCRYPTION_KEYS)
+    if problem:
+        errors.append(
+            Error(
+                problem + " Webhook secrets (signing secrets, basic-auth passwords, extra "
+                "headers) are stored encrypted with them.",
+                hint="Add WEBHOOKS_ENCRYPTION_KEYS = [<key>] (from the environment, not the "
+                "code). " + encryption.GENERATE_HINT + ". To rotate, put a new key first, "
+                "run manage.py webhooks_reencrypt, then remove the old one.",
+                id="webhooks.E010",
+            )
+        )
     if not settings.DEBUG and not errors:
         private = [str(n) for n in conf.ALLOWED_NETWORKS if not n.is_global]
         if private:
@@ -111,4 +124,63 @@ def check_settings(app_configs=None, **kwargs):
                 id="webhooks.W002",
             )
         )
+    return errors
+
+
+#: What SQLite needs so that a web save waits for a worker's write instead of failing with
+#: "database is locked": take the write lock at BEGIN (a deferred transaction that later
+#: writes cannot wait for it), wait long enough, and let readers run beside a writer.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+SQLITE_MIN_TIMEOUT = 10
+
+
+def _sqlite_missing(database: dict) -> dict:
+    if not database.get("ENGINE", "").endswith("sqlite3"):
+        return {}
+    name = str(database.get("NAME", ""))
+    if name in ("", ":memory:") or "mode=memory" in name or name.startswith("file::memory:"):
+        return {}  # one process: nothing to wait for
+    options = database.get("OPTIONS") or {}
+    missing = {}
+    if options.get("transaction_mode") != "IMMEDIATE":
+        missing["transaction_mode"] = SQLITE_OPTIONS["transaction_mode"]
+    timeout = options.get("timeout", 5)
+    if not _number(timeout) or timeout < SQLITE_MIN_TIMEOUT:
+        missing["timeout"] = SQLITE_OPTIONS["timeout"]
+    init = str(options.get("init_command", "")).lower().replace(" ", "")
+    if "journal_mode=wal" not in init:
+        missing["init_command"] = SQLITE_OPTIONS["init_command"]
+    return missing
+
+
+@register(Tags.compatibility)
+def check_sqlite(app_configs=None, **kwargs):
+    """SQLite shared by web processes and workers needs three options, or saves fail."""
+    return sqlite_errors(settings.DATABASES, getattr(settings, "Q_CLUSTER", {}))
+
+
+def sqlite_errors(databases: dict, q_cluster: dict) -> list:
+    aliases = {"default"}
+    if q_cluster.get("orm"):
+        aliases.add(q_cluster["orm"])
+    errors = []
+    for alias in sorted(aliases):
+        database = databases.get(alias)
+        missing = _sqlite_missing(database or {})
+        if missing:
+            wanted = ", ".join(f"{key!r}: {value!r}" for key, value in missing.items())
+            errors.append(
+                Error(
+                    f"DATABASES[{alias!r}] is a SQLite file shared by web requests and webhook "
+                    "workers, without the options that make a save wait for a worker's write: "
+                    "host saves will fail with 'database is locked'.",
+                    hint=f"Add to DATABASES[{alias!r}]['OPTIONS']: {{{wanted}}} "
+                    "(Django 5.1+), or use PostgreSQL.",
+                    id="webhooks.E011",
+                )
+            )
     return errors

@@ -103,7 +103,11 @@ class Settings:
 
     @property
     def SCOPE_RESOLVER(self) -> str:
-        """Dotted path of ``f(user) -> str | None``: the tenant a user may see (None: all)."""
+        """Dotted path of ``f(user) -> scope``: the tenant a user may see.
+
+        A string (a tenant), ``tenancy.ALL_SCOPES`` (None: every tenant) or
+        ``tenancy.NO_SCOPE`` (nothing). The default is single-tenant and denies by default.
+        """
         return self._get("SCOPE_RESOLVER", "webhooks.tenancy.default_scope_for_user")
 
     @property
@@ -124,8 +128,31 @@ class Settings:
 
     @property
     def API_PERMISSION_CLASSES(self) -> Sequence[str]:
-        """Dotted paths of the DRF permission classes guarding the REST API."""
-        return self._get("API_PERMISSION_CLASSES", ("rest_framework.permissions.IsAuthenticated",))
+        """Dotted paths of the DRF permission classes guarding the REST API.
+
+        Default: the caller needs this app's model permissions, as in the admin."""
+        return self._get(
+            "API_PERMISSION_CLASSES", ("webhooks.api.permissions.WebhooksModelPermissions",)
+        )
+
+    @property
+    def MAX_PAYLOAD_BYTES(self) -> int:
+        """Largest event ``data`` accepted, in bytes of JSON (UTF-8); bigger is ``InvalidPayload``.
+
+        The payload is copied into the log of every attempt to every webhook, and receivers
+        commonly refuse large bodies; 256 KiB is about what hosted webhook services accept.
+        """
+        return self._get("MAX_PAYLOAD_BYTES", 256 * 1024)
+
+    @property
+    def MAX_PAYLOAD_DEPTH(self) -> int:
+        """Deepest nesting of lists and objects accepted in event ``data``."""
+        return self._get("MAX_PAYLOAD_DEPTH", 32)
+
+    @property
+    def ENCRYPTION_KEYS(self) -> Sequence[str]:
+        """Fernet keys encrypting secrets at rest: the first encrypts, all decrypt. Required."""
+        return self._get("ENCRYPTION_KEYS", ())
 
     @property
     def QUEUE_NAME(self) -> str | None:

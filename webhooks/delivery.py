@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from .security import BlockedTargetError, GuardedAdapter
 ErrorKind = DeliveryAttempt.ErrorKind
 
 REDACTED = "[redacted]"
-_SENSITIVE_HEADER = re.compile(r"auth|token|key|secret|password|cookie|session", re.IGNORECASE)
 
 
 @functools.cache
@@ -50,13 +48,16 @@ class OutgoingRequest:
     body: bytes
     auth: tuple[str, str] | None = None
 
-    def logged_headers(self, extra_header_names=()) -> dict[str, str]:
-        """The headers as stored in the attempt log: credentials and secrets redacted."""
-        extra = {name.lower() for name in extra_header_names}
+    def logged_headers(self, secret_header_names=()) -> dict[str, str]:
+        """The headers as stored in the attempt log: credentials and secrets redacted.
+
+        ``secret_header_names``: the subscription's extra headers whose values are secret
+        (``Subscription.sensitive_header_names()``: marked so, or named like a credential).
+        """
+        secret_names = {name.lower() for name in secret_header_names}
         logged = {}
         for name, value in self.headers.items():
-            secret = name.lower() in extra and _SENSITIVE_HEADER.search(name)
-            logged[name] = REDACTED if secret else value
+            logged[name] = REDACTED if name.lower() in secret_names else value
         if self.auth:
             logged["Authorization"] = f"Basic {REDACTED}"
         return logged

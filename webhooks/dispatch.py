@@ -236,7 +236,7 @@ def record_outcome(
             number=row.attempt_count + 1,
             trigger=trigger,
             request_url=request.url,
-            request_headers=request.logged_headers(subscription.headers or {}),
+            request_headers=request.logged_headers(subscription.sensitive_header_names()),
             request_body=request.body.decode(),
             response_status_code=outcome.status_code,
             response_headers=outcome.headers,
@@ -319,7 +319,9 @@ def _record_successes(items, *, token, trigger) -> list[DeliveryAttempt | None]:
                     number=row.attempt_count + 1,
                     trigger=trigger,
                     request_url=request.url,
-                    request_headers=request.logged_headers(delivery.subscription.headers or {}),
+                    request_headers=request.logged_headers(
+                        delivery.subscription.sensitive_header_names()
+                    ),
                     request_body=request.body.decode(),
                     response_status_code=outcome.status_code,
                     response_headers=outcome.headers,

@@ -10,7 +10,7 @@ class WebhooksError(Exception):
 
 
 class UnknownEventType(WebhooksError, ImproperlyConfigured):
-    """``send_event`` was given a type that is not declared, or is switched off."""
+    """``send_event`` was given a type that is not declared in code."""
 
 
 class InvalidPayload(WebhooksError, TypeError):

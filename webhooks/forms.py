@@ -9,7 +9,13 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from .models import EventType, Subscription
-from .validation import validate_headers
+from .validation import (
+    MASK,
+    masked_headers,
+    unmask_headers,
+    validate_headers,
+    validate_sensitive_headers,
+)
 
 #: Suffix of the per-category "select all" checkboxes of the events widget.
 CATEGORY_SUFFIX = "__category"
@@ -78,6 +84,25 @@ class HeadersField(forms.JSONField):
         return super().prepare_value(value)
 
 
+class HeaderNamesField(forms.CharField):
+    """A list of header names, typed as ``X-Key, X-Other``."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [name.strip() for name in text.split(",") if name.strip()]
+
+
+#: Shown next to the password after a form error: the page never carries it back.
+RETYPE_PASSWORD = (
+    "Type the password again: for safety it is not sent back to the page after an error."
+)
+
+
 class SubscriptionForm(forms.ModelForm):
     """Add or change a webhook. The password is write-only; an empty one keeps the old."""
 
@@ -106,8 +131,17 @@ class SubscriptionForm(forms.ModelForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text='Sent with every request, as JSON, e.g. {"X-Team": "payments"}. '
-        "The signature, content and authorization headers cannot be overridden.",
+        "The signature, content and authorization headers cannot be overridden. "
+        f"Secret values show as {MASK}; leave them so to keep them.",
         error_messages={"invalid": 'Write the headers as JSON, e.g. {"X-Team": "payments"}.'},
+    )
+    sensitive_headers = HeaderNamesField(
+        label="Secret headers",
+        required=False,
+        help_text="Names of extra headers whose values are secrets, comma-separated: they "
+        "are never shown again, nor logged. Names like Authorization, *token*, *key*, "
+        "*secret* or cookie are secret anyway.",
+        widget=forms.TextInput(attrs={"size": 60}),
     )
 
     class Meta:
@@ -121,6 +155,7 @@ class SubscriptionForm(forms.ModelForm):
             "basic_auth_username",
             "basic_auth_password",
             "headers",
+            "sensitive_headers",
             "owner",
             "scope",
         ]
@@ -141,6 +176,8 @@ class SubscriptionForm(forms.ModelForm):
             )
         else:
             password.help_text = "Sent as HTTP basic auth with the user name."
+        if self.instance.pk and "headers" in self.fields:
+            self.initial["headers"] = masked_headers(self.instance)
         scope = self.fields.get("scope")
         if isinstance(scope, forms.ChoiceField) and self.instance.scope:
             known = {value for value, _ in scope.choices}
@@ -152,7 +189,20 @@ class SubscriptionForm(forms.ModelForm):
         if headers in (None, ""):
             return {}
         validate_headers(headers)
-        return headers
+        return unmask_headers(headers, self.instance.headers if self.instance.pk else {})
+
+    def clean_sensitive_headers(self):
+        names = self.cleaned_data.get("sensitive_headers") or []
+        validate_sensitive_headers(names)
+        return names
+
+    def _post_clean(self):
+        super()._post_clean()
+        # After any error the page comes back without the password typed: say so, so
+        # that it is not saved without one by the next submit.
+        typed = self.data.get(self.add_prefix("basic_auth_password"))
+        if self.errors and typed and "basic_auth_password" not in self.errors:
+            self.add_error("basic_auth_password", RETYPE_PASSWORD)
 
     def clean(self):
         data = super().clean()
@@ -163,7 +213,15 @@ class SubscriptionForm(forms.ModelForm):
             # Write-only: an empty field keeps the stored password, unless basic auth is
             # being removed (no user name).
             keep = self.instance.basic_auth_password if self.instance.pk else ""
-            data["basic_auth_password"] = keep if data.get("basic_auth_username") else ""
+            username = data.get("basic_auth_username")
+            data["basic_auth_password"] = keep if username else ""
+            unchanged = self.instance.pk and username == self.instance.basic_auth_username
+            if username and not keep and not unchanged:
+                # A new user name with no password is most likely a password lost on the
+                # way (e.g. by an earlier form error): ask rather than save without it.
+                self.add_error(
+                    "basic_auth_password", "Enter the basic-auth password for this user name."
+                )
         return data
 
 

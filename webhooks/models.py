@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import signing
+from .encryption import EncryptedJSONField, EncryptedTextField
 
 
 class EventType(models.Model):
@@ -58,12 +59,21 @@ class Subscription(models.Model):
     is_active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
-    secret = models.CharField(max_length=100, default=signing.generate_secret, editable=False)
-    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    # Secrets are encrypted at rest (WEBHOOKS_ENCRYPTION_KEYS) and cannot be filtered on.
+    secret = EncryptedTextField(default=signing.generate_secret, editable=False)
+    previous_secret = EncryptedTextField(blank=True, editable=False)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     basic_auth_username = models.CharField(max_length=150, blank=True)
-    basic_auth_password = models.CharField(max_length=150, blank=True)
-    headers = models.JSONField(default=dict, blank=True)
+    basic_auth_password = EncryptedTextField(blank=True)
+    headers = EncryptedJSONField(default=dict, blank=True)
+    sensitive_headers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            "Names of extra headers whose values are secrets: write-only, like those "
+            "named like a credential (Authorization, *token*, *key*, *secret*, cookie…)."
+        ),
+    )
     consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -80,6 +90,16 @@ class Subscription(models.Model):
         from .validation import validate_subscription
 
         validate_subscription(self)
+
+    def is_sensitive_header(self, name: str) -> bool:
+        """Whether the value of extra header ``name`` is a secret (write-only, redacted)."""
+        from .validation import is_sensitive_header_name
+
+        marked = {str(n).lower() for n in (self.sensitive_headers or [])}
+        return name.lower() in marked or is_sensitive_header_name(name)
+
+    def sensitive_header_names(self) -> list[str]:
+        return [name for name in (self.headers or {}) if self.is_sensitive_header(name)]
 
     def signing_secrets(self, now=None) -> list[str]:
         """The secrets signing a request now: the current one, and the previous while rotating."""

@@ -7,7 +7,6 @@ killed) the sweeper finds the Event by its empty ``fanned_out_at``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -15,7 +14,6 @@ import uuid
 from datetime import datetime, timedelta
 from functools import partial
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -24,28 +22,34 @@ from .conf import conf
 from .exceptions import InvalidPayload, UnknownEventType
 from .models import Delivery, Event, EventType, Subscription
 from .registry import registry
+from .validation import to_json_data
 
 logger = logging.getLogger("webhooks")
 
-
-def to_json_data(data, *, event_type: str):
-    """``data`` as plain JSON values; raise :class:`InvalidPayload` before anything is written."""
-    try:
-        return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-    except (TypeError, ValueError) as exc:
-        raise InvalidPayload(
-            f"The data of a {event_type!r} event is not JSON-serialisable: {exc}"
-        ) from exc
+SCOPE_LENGTH = Event._meta.get_field("scope").max_length
+SOURCE_ID_LENGTH = Event._meta.get_field("source_id").max_length
 
 
 def record_event(event_type: str, data, *, scope="", source=None) -> Event:
-    """Write one Event in the current transaction and fan it out after commit."""
+    """Write one Event in the current transaction and fan it out after commit.
+
+    Raises :class:`InvalidPayload` (before writing) for data that is not JSON; nothing the
+    webhooks' configuration or state can be makes it fail.
+    """
+    data = to_json_data(data, event_type=event_type)
+    scope = "" if scope is None else str(scope)
+    if len(scope) > SCOPE_LENGTH:
+        raise InvalidPayload(
+            f"The scope of a {event_type!r} event is {len(scope)} characters long; "
+            f"at most {SCOPE_LENGTH} are stored."
+        )
     event = Event(
         type=event_type,
-        data=to_json_data(data, event_type=event_type),
-        scope="" if scope is None else str(scope),
+        data=data,
+        scope=scope,
         source_model=source._meta.label_lower if source is not None else "",
-        source_id=str(source.pk) if source is not None else "",
+        # A very long primary key (a natural key) is cut rather than failing the host's save.
+        source_id=str(source.pk)[:SOURCE_ID_LENGTH] if source is not None else "",
     )
     event.save(force_insert=True)
     transaction.on_commit(
@@ -55,17 +59,18 @@ def record_event(event_type: str, data, *, scope="", source=None) -> Event:
 
 
 def send_event(event_type: str, data, *, scope=None) -> Event:
-    """Record an event raised from code rather than by a model save (e.g. ``invite.sent``)."""
+    """Record an event raised from code rather than by a model save (e.g. ``invite.sent``).
+
+    Raises only for a mistake at the call site, before anything is written:
+    :class:`UnknownEventType` for a type not declared in code, :class:`InvalidPayload` for
+    data that is not JSON (see ``validation.to_json_data``).
+    """
     if event_type not in registry.event_types:
         raise UnknownEventType(
             f"Unknown event type {event_type!r}. Declared types: {', '.join(registry.names())}."
         )
-    if not EventType.objects.filter(name=event_type, is_active=True).exists():
-        active = EventType.objects.filter(is_active=True).values_list("name", flat=True)
-        raise UnknownEventType(
-            f"Event type {event_type!r} is switched off (or not yet synced: run migrate or "
-            f"webhooks_sync_event_types). Active types: {', '.join(sorted(active))}."
-        )
+    # Whether the type is switched on (or synced at all) is the webhooks' state, not a
+    # mistake of the caller: the event is recorded and the fan-out delivers it to nobody.
     return record_event(event_type, data, scope=scope)
 
 

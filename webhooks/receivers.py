@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db.models.signals import m2m_changed, post_delete, post_init, post_save
+from django.db.models.signals import (
+    class_prepared,
+    m2m_changed,
+    post_delete,
+    post_init,
+    post_save,
+)
 
 from . import outbox
 from .registry import MISSING, Binding
@@ -24,21 +30,60 @@ _tracked_fields: dict[type, set[str]] = defaultdict(set)
 
 def connect(binding: Binding) -> None:
     model = binding.model
-    uid = model._meta.label
     if binding.kind.startswith("m2m_"):
+        # An inherited m2m keeps its parent's through table: one sender covers the family.
         through = model._meta.get_field(binding.m2m_field).remote_field.through
         _by_through[through].append(binding)
+        uid = model._meta.label
         m2m_changed.connect(_on_m2m_changed, sender=through, dispatch_uid=f"webhooks.m2m.{uid}")
         return
     _by_model[model].append(binding)
-    if binding.kind == "deleted":
-        post_delete.connect(_on_post_delete, sender=model, dispatch_uid=f"webhooks.delete.{uid}")
-        return
-    post_save.connect(_on_post_save, sender=model, dispatch_uid=f"webhooks.save.{uid}")
     watched = (binding.field,) if binding.kind == "changed" else binding.fields
-    if watched:
-        _tracked_fields[model].update(watched)
-        post_init.connect(_on_post_init, sender=model, dispatch_uid=f"webhooks.init.{uid}")
+    _tracked_fields[model].update(watched or ())
+    # Django names the concrete class as the sender (a BlogPage save is not a Page save),
+    # so a binding listens to its model, its multi-table subclasses and its proxies.
+    for sender in _family(model):
+        _connect_sender(sender)
+
+
+def _family(model) -> list[type]:
+    from django.apps import apps
+    from django.core.exceptions import AppRegistryNotReady
+
+    try:
+        models = apps.get_models()
+    except AppRegistryNotReady:  # bound while models load: class_prepared adds the rest
+        models = []
+    return list(dict.fromkeys([model, *(m for m in models if issubclass(m, model))]))
+
+
+def _connect_sender(sender) -> None:
+    uid = sender._meta.label
+    kinds = {b.kind for b in _bindings_for(sender)}
+    if "deleted" in kinds:
+        post_delete.connect(_on_post_delete, sender=sender, dispatch_uid=f"webhooks.delete.{uid}")
+    if kinds - {"deleted"}:
+        post_save.connect(_on_post_save, sender=sender, dispatch_uid=f"webhooks.save.{uid}")
+    if _tracked_for(sender):
+        post_init.connect(_on_post_init, sender=sender, dispatch_uid=f"webhooks.init.{uid}")
+
+
+def _on_class_prepared(sender, **kwargs) -> None:
+    """A subclass of a bound model defined after the binding is covered too."""
+    if any(issubclass(sender, model) for model in _by_model if model is not sender):
+        _connect_sender(sender)
+
+
+class_prepared.connect(_on_class_prepared, dispatch_uid="webhooks.class_prepared")
+
+
+def _bindings_for(sender) -> list[Binding]:
+    """The bindings of ``sender`` and of every model it inherits from (MRO order)."""
+    return [b for model in sender.__mro__ for b in _by_model.get(model, ())]
+
+
+def _tracked_for(sender) -> set[str]:
+    return set().union(*(_tracked_fields.get(model, ()) for model in sender.__mro__))
 
 
 def previous_value(instance, field_name: str):
@@ -54,7 +99,7 @@ def previous_value(instance, field_name: str):
 
 def _snapshot(instance) -> None:
     # Read __dict__ directly: a deferred field must not cost a query here.
-    fields = _tracked_fields.get(type(instance), ())
+    fields = _tracked_for(type(instance))
     setattr(instance, _SNAPSHOT, {f: instance.__dict__.get(f, MISSING) for f in fields})
 
 
@@ -92,7 +137,7 @@ def _field_changed(binding: Binding, instance, created: bool) -> bool:
 def _on_post_save(sender, instance, created, raw=False, **kwargs) -> None:
     if raw:  # loaddata: fixtures are not events
         return
-    for binding in _by_model.get(sender, ()):
+    for binding in _bindings_for(sender):
         if binding.kind == "created" and created:
             _raise(binding, instance)
         elif binding.kind == "updated" and not created:
@@ -100,13 +145,16 @@ def _on_post_save(sender, instance, created, raw=False, **kwargs) -> None:
                 _raise(binding, instance)
         elif binding.kind == "changed" and _field_changed(binding, instance, created):
             _raise(binding, instance)
-    if sender in _tracked_fields:
+    if _tracked_for(sender):
         _snapshot(instance)
 
 
 def _on_post_delete(sender, instance, **kwargs) -> None:
-    for binding in _by_model.get(sender, ()):
-        if binding.kind == "deleted":
+    concrete = sender._meta.concrete_model
+    for binding in _bindings_for(sender):
+        # Deleting a multi-table child deletes its parent row too, and Django signals
+        # both: the parent's signal is the one for a binding on the parent (once).
+        if binding.kind == "deleted" and binding.model._meta.concrete_model is concrete:
             _raise(binding, instance)
 
 

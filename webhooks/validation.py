@@ -1,11 +1,16 @@
-"""Checks on what a customer configures: target URL, extra headers, basic auth."""
+"""Checks on what goes out: a customer's target URL, extra headers and basic auth, and the
+data of an event raised by the host."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 
+from .conf import conf
+from .exceptions import InvalidPayload
 from .security import validate_target_url
 
 #: Headers the system sets itself; a subscription may not replace them.
@@ -25,8 +30,34 @@ RESERVED_HEADERS = frozenset(
         "webhook-timestamp",
     }
 )
+#: Header names that carry credentials: their values are write-only and never logged.
+SENSITIVE_HEADER_NAME = re.compile(
+    r"auth|token|key|secret|passw|cookie|session|credential|signature|api-?key", re.IGNORECASE
+)
+#: How a secret header value is shown: sending it back unchanged keeps the stored value.
+MASK = "********"
+
+
+def is_sensitive_header_name(name: str) -> bool:
+    return bool(SENSITIVE_HEADER_NAME.search(name))
+
+
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 MAX_HEADERS = 20
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # HTTP allows a tab, no other control
+
+
+def _sendable(text: str) -> str | None:
+    """Why ``text`` cannot go in an HTTP header (latin-1 text, no control characters)."""
+    if _CONTROL.search(text):
+        return "control characters (line breaks, NUL…)"
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return "characters outside Latin-1 (e.g. emoji or non-Latin scripts)"
+    return None
 
 
 def validate_headers(headers) -> None:
@@ -51,20 +82,82 @@ def validate_headers(headers) -> None:
                 f"Reserved: {', '.join(sorted(RESERVED_HEADERS))}.",
                 code="reserved_header",
             )
-        if not isinstance(value, str) or "\r" in value or "\n" in value or len(value) > 1000:
+        if not isinstance(value, str) or len(value) > 1000:
             raise ValidationError(
                 f"The value of “{name}” must be text of at most 1000 characters, on one line.",
                 code="header_value",
             )
+        problem = _sendable(value)
+        if problem:
+            raise ValidationError(
+                f"The value of “{name}” cannot be sent in an HTTP header: it holds {problem}. "
+                "Use printable Latin-1 text (e.g. ASCII letters, digits and punctuation).",
+                code="header_value",
+            )
+
+
+def validate_sensitive_headers(names) -> None:
+    if names in (None, ""):
+        return
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValidationError(
+            'Sensitive headers must be a list of header names, e.g. ["X-Signature-Key"].',
+            code="sensitive_headers",
+        )
+    for name in names:
+        if not _TOKEN.match(name):
+            raise ValidationError(
+                f"“{name}” is not a valid header name (letters, digits and - only).",
+                code="header_name",
+            )
 
 
 def validate_basic_auth(username: str, password: str) -> None:
-    if ":" in (username or ""):
-        raise ValidationError({"basic_auth_username": "A basic-auth user name cannot contain “:”."})
-    if password and not username:
-        raise ValidationError(
-            {"basic_auth_username": "Give a user name to go with the basic-auth password."}
+    username, password = username or "", password or ""
+    errors = {}
+    if ":" in username:
+        errors["basic_auth_username"] = "A basic-auth user name cannot contain “:”."
+    elif _sendable(username):
+        errors["basic_auth_username"] = (
+            f"The basic-auth user name cannot be sent: it holds {_sendable(username)}. "
+            "Use printable Latin-1 text."
         )
+    if password and not username:
+        errors["basic_auth_username"] = "Give a user name to go with the basic-auth password."
+    if password and _sendable(password):
+        # Never echo the password, nor the offending character: it is part of a secret.
+        errors["basic_auth_password"] = (
+            f"The basic-auth password cannot be sent: it holds {_sendable(password)}. "
+            "Use printable Latin-1 text."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def unmask_headers(headers: dict, previous: dict) -> dict:
+    """Headers as submitted, with each masked secret value (sent back unchanged from a read)
+    replaced by the value stored before."""
+    result = {}
+    for name, value in (headers or {}).items():
+        if value == MASK:
+            stored = {k.lower(): v for k, v in (previous or {}).items()}.get(name.lower())
+            if stored is None:
+                raise ValidationError(
+                    f"Give a value for the header “{name}”: “{MASK}” stands for a stored "
+                    "secret value, and this webhook has none.",
+                    code="header_value",
+                )
+            value = stored
+        result[name] = value
+    return result
+
+
+def masked_headers(subscription) -> dict:
+    """A subscription's extra headers as shown to people: secret values masked."""
+    return {
+        name: MASK if subscription.is_sensitive_header(name) else value
+        for name, value in (subscription.headers or {}).items()
+    }
 
 
 def validate_subscription(subscription) -> None:
@@ -72,6 +165,7 @@ def validate_subscription(subscription) -> None:
     for field, check in (
         ("url", lambda: validate_target_url(subscription.url)),
         ("headers", lambda: validate_headers(subscription.headers)),
+        ("sensitive_headers", lambda: validate_sensitive_headers(subscription.sensitive_headers)),
     ):
         try:
             check()
@@ -84,3 +178,82 @@ def validate_subscription(subscription) -> None:
             errors.setdefault(field, []).extend(messages)
     if errors:
         raise ValidationError(errors)
+
+
+# -- event data ------------------------------------------------------------------------------
+
+
+def _too_deep(data, limit: int) -> bool:
+    """Whether lists/objects nest deeper than ``limit`` (iterative: no RecursionError)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _strings(data):
+    """Every key and string value of plain JSON data (iterative)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            yield from value.keys()
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def to_json_data(data, *, event_type: str):
+    """``data`` as plain JSON values, or :class:`InvalidPayload` saying what is wrong.
+
+    Everything a database (PostgreSQL's jsonb is the strictest) or a receiver's JSON parser
+    would refuse is refused here, before anything is written: values that are not JSON
+    (NaN, ±Infinity, objects), NUL characters, lone surrogates, nesting deeper than
+    ``WEBHOOKS_MAX_PAYLOAD_DEPTH`` and more than ``WEBHOOKS_MAX_PAYLOAD_BYTES``.
+    """
+    where = f"The data of a {event_type!r} event"
+    depth = conf.MAX_PAYLOAD_DEPTH
+    if _too_deep(data, depth):
+        raise InvalidPayload(
+            f"{where} nests lists/objects more than {depth} deep (WEBHOOKS_MAX_PAYLOAD_DEPTH)."
+        )
+    try:
+        text = json.dumps(data, cls=DjangoJSONEncoder, allow_nan=False, ensure_ascii=False)
+    except ValueError as exc:
+        raise InvalidPayload(
+            f"{where} is not valid JSON: {exc} (NaN and ±Infinity have no JSON form; "
+            "send null or a string)."
+        ) from exc
+    except (TypeError, RecursionError) as exc:
+        raise InvalidPayload(f"{where} is not JSON-serialisable: {exc}") from exc
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidPayload(
+            f"{where} holds a lone surrogate character ({exc.object[exc.start]!a}), which is "
+            "not valid Unicode text; decode the text properly first."
+        ) from exc
+    limit = conf.MAX_PAYLOAD_BYTES
+    if size > limit:
+        raise InvalidPayload(
+            f"{where} is {size} bytes of JSON; at most {limit} are accepted "
+            "(WEBHOOKS_MAX_PAYLOAD_BYTES). Send ids and let receivers fetch the rest."
+        )
+    plain = json.loads(text)
+    if any("\x00" in string for string in _strings(plain)):
+        raise InvalidPayload(
+            f"{where} holds a NUL character (\\x00) in a text, which JSON databases refuse; "
+            "remove it."
+        )
+    return plain

@@ -31,7 +31,9 @@ def form_data(**overrides) -> dict:
 
 
 def test_adding_a_webhook_saves_it_and_shows_its_secret_once(admin_client, superuser):
-    response = admin_client.post(ADD_URL, form_data(basic_auth_username="hooks"))
+    response = admin_client.post(
+        ADD_URL, form_data(basic_auth_username="hooks", basic_auth_password="pw")
+    )
     sub = Subscription.objects.get()
     assert response.status_code == 302 and response["Location"] == change_url(sub)
     assert sorted(sub.event_types.values_list("name", flat=True)) == [
@@ -233,3 +235,66 @@ def test_staff_who_may_only_view_never_see_the_password(viewer_client, acme):
     html = page.content.decode()
     assert "hunter2" not in html and sub.secret not in html
     assert "Basic-auth password" in html and "(set)" in html
+
+
+@pytest.mark.parametrize(
+    "headers, words",
+    [
+        ('{"X-Team": "caf\\u00e9 \\ud83d\\ude00"}', "outside Latin-1"),
+        ('{"X-Team": "a\\u0000b"}', "control characters"),
+    ],
+    ids=["emoji", "nul"],
+)
+def test_header_values_that_cannot_be_sent_are_a_field_error(admin_client, headers, words):
+    response = admin_client.post(ADD_URL, form_data(headers=headers))
+    assert response.status_code == 200
+    assert words in " ".join(form_errors(response)["headers"])
+    assert Subscription.objects.count() == 0
+
+
+def test_a_password_that_cannot_be_sent_is_refused_without_echoing_it(admin_client):
+    response = admin_client.post(
+        ADD_URL, form_data(basic_auth_username="u", basic_auth_password="zq\U0001f511xv")
+    )
+    message = " ".join(form_errors(response)["basic_auth_password"])
+    assert "outside Latin-1" in message
+    html = response.content.decode()
+    assert "zq\U0001f511xv" not in html and "\U0001f511" not in html
+    assert Subscription.objects.count() == 0
+
+
+def test_a_form_error_never_silently_drops_the_password(admin_client):
+    # An error elsewhere: the page comes back without the password, and says so.
+    response = admin_client.post(
+        ADD_URL,
+        form_data(basic_auth_username="hooks", basic_auth_password="s3cret-pw", url="not a url"),
+    )
+    assert "s3cret-pw" not in response.content.decode()
+    assert "Type the password again" in " ".join(form_errors(response)["basic_auth_password"])
+    # Submitted again as it came back (URL fixed, password empty): asked for, not dropped.
+    response = admin_client.post(ADD_URL, form_data(basic_auth_username="hooks"))
+    assert "Enter the basic-auth password" in " ".join(form_errors(response)["basic_auth_password"])
+    assert Subscription.objects.count() == 0
+    admin_client.post(ADD_URL, form_data(basic_auth_username="hooks", basic_auth_password="pw2"))
+    assert Subscription.objects.get().basic_auth_password == "pw2"
+
+
+def test_secret_header_values_are_masked_and_kept(admin_client):
+    sub = SubscriptionFactory(
+        all_events=True, headers={"X-Api-Key": "k-123", "X-Team": "a"}, sensitive_headers=[]
+    )
+    page = admin_client.get(change_url(sub)).content.decode()
+    assert "k-123" not in page and "********" in page
+    admin_client.post(
+        change_url(sub),
+        form_data(
+            all_events="on",
+            headers='{"X-Api-Key": "********", "X-Team": "b", "X-Partner": "p-1"}',
+            sensitive_headers="X-Partner",
+        ),
+    )
+    sub.refresh_from_db()
+    assert sub.headers == {"X-Api-Key": "k-123", "X-Team": "b", "X-Partner": "p-1"}
+    assert sub.sensitive_headers == ["X-Partner"]
+    page = admin_client.get(change_url(sub)).content.decode()
+    assert "p-1" not in page and "k-123" not in page

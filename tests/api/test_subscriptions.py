@@ -325,3 +325,17 @@ def test_the_permission_classes_are_a_setting(tenant_a, receiver, settings):
     tenant_a.user.is_staff = True
     tenant_a.user.save()
     assert tenant_a.client.get(SUBS).status_code == 200
+
+
+def test_switching_a_webhook_off_records_who_when_and_why(tenant_a, receiver):
+    sub = tenant_a.subscription(receiver)
+    before = timezone.now()
+    body = tenant_a.client.patch(SUBS + f"{sub.pk}/", {"is_active": False}, format="json").json()
+    assert body["is_active"] is False
+    assert body["disabled_reason"] == f"Switched off by {tenant_a.user} through the API."
+    sub.refresh_from_db()
+    assert sub.disabled_at is not None and sub.disabled_at >= before
+    # Saying "off" again keeps the first record.
+    tenant_a.client.patch(SUBS + f"{sub.pk}/", {"is_active": False}, format="json")
+    sub2 = Subscription.objects.get(pk=sub.pk)
+    assert sub2.disabled_at == sub.disabled_at

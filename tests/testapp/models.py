@@ -21,3 +21,23 @@ class Unbound(models.Model):
     """A model with no webhooks: the baseline for overhead measurements."""
 
     title = models.CharField(max_length=200)
+
+
+class Page(models.Model):
+    """A Wagtail-like page tree: bindings on Page must cover every kind of page."""
+
+    title = models.CharField(max_length=200)
+    live = models.BooleanField(default=False)
+
+
+class BlogPage(Page):
+    """A multi-table subclass: Django signals a save with BlogPage as the sender."""
+
+    body = models.TextField(blank=True)
+
+
+class DraftPage(Page):
+    """A proxy: saved through it, the sender is DraftPage."""
+
+    class Meta:
+        proxy = True

@@ -55,3 +55,18 @@ webhooks.on_m2m(
     payload=tag_payload,
     scope=tenant,
 )
+
+# A page tree, bound on its base class only (as a host would bind Wagtail's Page).
+from .models import Page  # noqa: E402
+
+
+def page_payload(page):
+    return {"id": page.pk, "title": page.title, "kind": type(page).__name__}
+
+
+for name in ("page.created", "page.renamed", "page.published", "page.deleted"):
+    webhooks.event_type(name, category="Pages", description=f"{name}.", example={"id": 1})
+webhooks.on_create(Page, "page.created", payload=page_payload)
+webhooks.on_update(Page, "page.renamed", fields=["title"], payload=page_payload)
+webhooks.on_change(Page, "live", "page.published", to=True, payload=page_payload)
+webhooks.on_delete(Page, "page.deleted", payload=page_payload)

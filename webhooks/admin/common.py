@@ -23,12 +23,7 @@ def sees_all(request) -> bool:
 
 def restrict(request, queryset, scope_field: str = "scope"):
     """``queryset`` limited to the request user's tenant (as ``tenancy.restrict``)."""
-    if not request.user.is_authenticated:
-        return queryset.none()
-    scope = request_scope(request)
-    if scope is tenancy.ALL_SCOPES:
-        return queryset
-    return queryset.filter(**{scope_field: scope})
+    return tenancy.restrict_to(queryset, request_scope(request), scope_field)
 
 
 def plural(count: int, one: str, many: str) -> str:
@@ -74,7 +69,27 @@ def describe_attempt(delivery) -> tuple[bool, str]:
     return attempt.succeeded, text
 
 
-class TenantAdminMixin:
+#: Fields no admin URL may filter, search or order by, on any path (``subscription__secret``):
+#: "does the secret start with whsec_X?" answered with 1 or 0 rows reveals it in ~1,500 tries.
+SECRET_FIELDS = frozenset(
+    {"secret", "previous_secret", "basic_auth_password", "password", "headers", "request_headers"}
+)
+
+
+def touches_a_secret(lookup: str) -> bool:
+    return any(part in SECRET_FIELDS for part in lookup.split("__"))
+
+
+class NoSecretLookupsMixin:
+    """Refuse (400) a changelist URL filtering on a secret, whatever the user's rights."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if touches_a_secret(lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+
+class TenantAdminMixin(NoSecretLookupsMixin):
     """Staff tied to a tenant see and reach only that tenant's rows."""
 
     scope_field = "scope"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Count, Q
 
+from .. import tenancy
 from ..models import EventType, Subscription
-from .common import pretty_json, request_scope, restrict, sees_all
+from .common import NoSecretLookupsMixin, pretty_json, request_scope, restrict, sees_all
 
 
 @admin.register(EventType)
-class EventTypeAdmin(admin.ModelAdmin):
+class EventTypeAdmin(NoSecretLookupsMixin, admin.ModelAdmin):
     list_display = ["name", "category", "description", "subscribers", "is_active"]
     list_editable = ["is_active"]
     list_filter = ["is_active", "category"]
@@ -38,7 +39,10 @@ class EventTypeAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         scope = request_scope(request)
-        visible = Q() if scope is None else Q(subscriptions__scope=scope)
+        if scope is tenancy.NO_SCOPE:
+            visible = Q(pk__in=[])
+        else:
+            visible = Q() if scope is None else Q(subscriptions__scope=scope)
         return (
             super()
             .get_queryset(request)

@@ -15,15 +15,17 @@ from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from .. import actions
+from .. import actions, tenancy
 from ..conf import conf
 from ..forms import RecoverForm, SubscriptionForm
 from ..models import Delivery, DeliveryAttempt, Subscription
+from ..validation import masked_headers
 from .common import (
     TenantAdminMixin,
     as_uuid,
     describe_attempt,
     plural,
+    pretty_json,
     request_scope,
     sees_all,
 )
@@ -55,7 +57,13 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     search_fields = ["description", "url"]
     search_help_text = "Description, URL or the webhook's id."
     raw_id_fields = ["owner"]
-    readonly_fields = ["secret_hint", "password_state", "created_at", "updated_at"]
+    readonly_fields = [
+        "secret_hint",
+        "password_state",
+        "headers_shown",
+        "created_at",
+        "updated_at",
+    ]
 
     class Media:
         css = {"all": ["webhooks/admin.css"]}
@@ -117,12 +125,13 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         # Read-only pages show model values as text: never the password itself.
         editable = self.has_change_permission(request, obj) if obj else True
         password = "basic_auth_password" if editable else "password_state"
+        headers = ["headers", "sensitive_headers"] if editable else ["headers_shown"]
         sets = [
             (None, {"fields": ["description", "url", "is_active"]}),
             ("Events", {"fields": ["all_events", "event_types"]}),
             (
                 "Authentication and headers",
-                {"fields": ["basic_auth_username", password, "headers"]},
+                {"fields": ["basic_auth_username", password, *headers]},
             ),
             ("Owner", {"fields": owner}),
         ]
@@ -160,6 +169,10 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     def password_state(self, obj):
         return "(set)" if obj and obj.basic_auth_password else "(none)"
 
+    @admin.display(description="Extra headers")
+    def headers_shown(self, obj):
+        return pretty_json(masked_headers(obj)) if obj else "—"
+
     @admin.display(description="Owner")
     def owner_name(self, obj):
         return str(obj.owner) if obj and obj.owner_id else "—"
@@ -180,6 +193,8 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         scope = request_scope(request)
+        if scope is tenancy.NO_SCOPE:
+            raise PermissionDenied
         if scope is not None:
             obj.scope = scope  # a tenant's staff cannot move a webhook elsewhere
         if not change and not obj.owner_id:

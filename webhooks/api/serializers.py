@@ -7,14 +7,22 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 
 from .. import tenancy
 from ..models import Delivery, DeliveryAttempt, Event, EventType, Subscription
 from ..security import validate_target_url
-from ..validation import validate_basic_auth, validate_headers
+from ..validation import (
+    masked_headers,
+    unmask_headers,
+    validate_basic_auth,
+    validate_headers,
+    validate_sensitive_headers,
+)
 
 
 def _messages(exc: DjangoValidationError) -> list[str]:
@@ -63,7 +71,20 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         required=False,
         help_text="Names of the event types to receive (see event-types/).",
     )
-    headers = HeadersField(required=False, help_text="Extra headers sent with every request.")
+    headers = HeadersField(
+        required=False,
+        help_text="Extra headers sent with every request. The values of sensitive headers "
+        "(see sensitive_headers) read as ******** and are never shown again; sending "
+        "******** back keeps the stored value.",
+    )
+    sensitive_headers = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        max_length=20,
+        help_text="Names of extra headers whose values are secrets (write-only). Headers "
+        "named like a credential (Authorization, *token*, *key*, *secret*, cookie…) are "
+        "treated so anyway.",
+    )
     basic_auth_password = serializers.CharField(
         max_length=150,
         required=False,
@@ -93,6 +114,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "basic_auth_username",
             "basic_auth_password",
             "headers",
+            "sensitive_headers",
             "scope",
             "disabled_reason",
             "disabled_at",
@@ -144,6 +166,19 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(_messages(exc)) from exc
         return value
 
+    def validate_sensitive_headers(self, value):
+        try:
+            validate_sensitive_headers(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_messages(exc)) from exc
+        return value
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if "headers" in data:
+            data["headers"] = masked_headers(instance)
+        return data
+
     def validate_scope(self, value: str) -> str:
         allowed = tenancy.scope_for_user(self.context["request"].user)
         if allowed is not tenancy.ALL_SCOPES and value != allowed:
@@ -166,6 +201,13 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
+        if "headers" in attrs:
+            try:
+                attrs["headers"] = unmask_headers(
+                    attrs["headers"], instance.headers if instance is not None else {}
+                )
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"headers": _messages(exc)}) from exc
 
         if "event_types" in attrs:
             has_types = bool(attrs["event_types"])
@@ -188,6 +230,8 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         names = validated_data.pop("event_types", [])
         user = self.context["request"].user
         scope = tenancy.scope_for_user(user)
+        if scope is tenancy.NO_SCOPE:
+            raise PermissionDenied("You have no account whose webhooks you may manage.")
         if scope is tenancy.ALL_SCOPES:
             scope = validated_data.get("scope", "")
         validated_data["scope"] = scope
@@ -202,6 +246,13 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             # Switched back on: start afresh, or the old failure streak disables it again.
             validated_data.update(
                 disabled_reason="", disabled_at=None, consecutive_failures=0, failing_since=None
+            )
+        elif validated_data.get("is_active") is False and instance.is_active:
+            # Who, when and why, as the admin records it.
+            user = self.context["request"].user
+            validated_data.update(
+                disabled_reason=f"Switched off by {user} through the API.",
+                disabled_at=timezone.now(),
             )
         for name, value in validated_data.items():
             setattr(instance, name, value)

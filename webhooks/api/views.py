@@ -8,7 +8,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
@@ -17,28 +17,9 @@ from ..exceptions import DeliveryBusy
 from ..models import Delivery, Event, EventType, Subscription
 from . import serializers as s
 from .filters import DeliveryFilter, EventFilter
+from .pagination import EventCursorPagination, NewestFirstCursorPagination, PagePagination
 from .permissions import ConfiguredPermissionsMixin
 from .schema import WebhooksAutoSchema
-
-
-class PagePagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
-class NewestFirstCursorPagination(CursorPagination):
-    """Stable pages over a table that grows while it is read."""
-
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-    ordering = "-created_at"
-
-
-class EventCursorPagination(NewestFirstCursorPagination):
-    ordering = "-occurred_at"
-
 
 CONFLICT = OpenApiResponse(description="The delivery is being sent right now; try again shortly.")
 
@@ -46,6 +27,8 @@ CONFLICT = OpenApiResponse(description="The delivery is being sent right now; tr
 class BaseViewSet(ConfiguredPermissionsMixin, viewsets.GenericViewSet):
     # Tenant-restricted: ``scope_field`` is the path from the model to its tenant.
     scope_field = "scope"
+    # Whose model permissions let a caller in (WebhooksModelPermissions): none by default.
+    permission_models: tuple = ()
     parser_classes = [JSONParser]  # an API for programs: JSON in, JSON out
     schema = WebhooksAutoSchema()
     # Any path segment reaches the view, so a malformed id is a JSON 404 like any other.
@@ -61,6 +44,9 @@ class BaseViewSet(ConfiguredPermissionsMixin, viewsets.GenericViewSet):
 )
 class EventTypeViewSet(BaseViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """The kinds of event this platform sends."""
+
+    # The catalogue is for whoever may look at event types or at webhooks.
+    permission_models = (EventType, Subscription)
 
     serializer_class = s.EventTypeSerializer
     queryset = EventType.objects.filter(is_active=True)
@@ -90,6 +76,9 @@ class SubscriptionViewSet(
 ):
     """Webhooks: where to send which events. Yours only."""
 
+    permission_models = (Subscription,)
+    action_permissions = {"ping": "change", "rotate_secret": "change", "recover": "change"}
+
     serializer_class = s.SubscriptionSerializer
     pagination_class = PagePagination
 
@@ -100,6 +89,11 @@ class SubscriptionViewSet(
         if self.action == "create":
             return s.SubscriptionCreatedSerializer
         return super().get_serializer_class()
+
+    def create(self, request, *args, **kwargs):
+        if tenancy.scope_for_user(request.user) is tenancy.NO_SCOPE:
+            raise PermissionDenied("You have no account whose webhooks you may manage.")
+        return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
         with transaction.atomic():
@@ -162,6 +156,9 @@ class SubscriptionViewSet(
 class DeliveryViewSet(BaseViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """One event owed to one webhook, and every attempt to send it."""
 
+    permission_models = (Delivery,)
+    action_permissions = {"resend": "change"}  # as the admin's "resend" action
+
     scope_field = "subscription__scope"
     pagination_class = NewestFirstCursorPagination
     filter_backends = [DjangoFilterBackend]
@@ -200,6 +197,8 @@ class DeliveryViewSet(BaseViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
 )
 class EventViewSet(BaseViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """What happened in your account, whether or not a webhook wanted it."""
+
+    permission_models = (Event,)
 
     serializer_class = s.EventSerializer
     pagination_class = EventCursorPagination
