@@ -53,3 +53,12 @@ def test_manage_py_check_runs_the_checks(settings):
 
     with pytest.raises(SystemCheckError, match="webhooks.E001"):
         call_command("check")
+
+
+def test_a_lease_must_outlast_a_whole_request_and_its_recording(settings):
+    """A request may take the timeout plus the deadline margin, then its outcome is recorded."""
+    settings.WEBHOOKS_TIMEOUT = 10
+    settings.WEBHOOKS_LEASE_SECONDS = 11  # longer than the timeout, shorter than all of it
+    assert "webhooks.E004" in ids()
+    settings.WEBHOOKS_LEASE_SECONDS = 12
+    assert "webhooks.E004" not in ids()

@@ -23,8 +23,8 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from . import deadline, outbox, retries, signals
 from . import delivery as http
-from . import outbox, retries, signals
 from .conf import conf
 from .models import Delivery, DeliveryAttempt, Subscription
 
@@ -99,8 +99,9 @@ def endpoint_key(url: str) -> str:
 def send_budget() -> float:
     """Seconds after the lease renewal during which a batch may still start requests.
 
-    A request started within it ends (connect + read timeouts) before the lease runs out
-    and before django-q2 kills the task; what is left is given back, still due.
+    A request started within it ends (its total deadline: ``WEBHOOKS_TIMEOUT`` plus
+    ``deadline.MARGIN``) and is recorded before the lease runs out and before django-q2
+    kills the task; what is left is given back, still due.
     """
     limit = conf.LEASE_SECONDS
     try:
@@ -110,7 +111,7 @@ def send_budget() -> float:
             limit = min(limit, float(Conf.TIMEOUT))
     except Exception:  # noqa: BLE001 - django-q2 not configured: the lease alone bounds it
         pass
-    return max(0.0, limit - 2 * conf.TIMEOUT - 1.0)
+    return max(0.0, limit - conf.TIMEOUT - deadline.MARGIN - deadline.RECORDING_ALLOWANCE)
 
 
 def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
