@@ -30,6 +30,7 @@ from .models import Delivery, DeliveryAttempt, Subscription
 logger = logging.getLogger("webhooks")
 
 AUTOMATIC = DeliveryAttempt.Trigger.AUTOMATIC
+MANUAL = DeliveryAttempt.Trigger.MANUAL
 
 
 def process_event(event_id) -> None:
@@ -302,6 +303,7 @@ _RECORDED_FIELDS = [
     "leased_until",
     "status",
     "next_attempt_at",
+    "resend_requested_at",
     "updated_at",
 ]
 
@@ -392,6 +394,8 @@ def _advance(row, outcome, token, trigger, at, automatic_tries: int) -> None:
     row.last_attempt_at = at
     if row.lease_token == token:
         row.lease_token = row.leased_until = None
+    if trigger == MANUAL:  # the requested attempt is made
+        row.resend_requested_at = None
     if outcome.succeeded:
         row.status, row.next_attempt_at = Delivery.Status.SUCCEEDED, None
     elif outcome.status_code == 410:
