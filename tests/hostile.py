@@ -12,6 +12,7 @@ import time
 
 BEHAVIOURS = (
     "nul_body",  # 200 with NUL bytes in the body
+    "nul_error",  # 500 with NUL bytes in the body
     "nul_header",  # 500 with a NUL in a header value
     "binary",  # 500 with an image/png-ish body
     "invalid_utf8",  # 500 with bytes that are not UTF-8, declared as UTF-8 text
@@ -117,6 +118,10 @@ class HostileReceiver:
                     "200 OK", b"ok \x00 a text answer with one NUL", b"Content-Type: text/plain"
                 )
             )
+        elif b == "nul_error":
+            conn.sendall(
+                response("500 Oops", b"error \x00\x00\x00 in text", b"Content-Type: text/plain")
+            )
         elif b == "nul_header":
             conn.sendall(response("500 Oops", b"bad", b"X-Trace: a\x00b"))
         elif b == "binary":
@@ -130,8 +135,14 @@ class HostileReceiver:
             body = b"x" * 200
             conn.sendall(response("200 OK", b"")[: -len(b"0\r\n\r\n")] + b"%d\r\n\r\n" % len(body))
             self._drip(conn, body)
-        elif b == "never_answers":
-            self._stopped.wait(600)
+        elif b == "never_answers":  # until the client gives up and closes
+            conn.settimeout(0.5)
+            while not self._stopped.is_set():
+                try:
+                    if not conn.recv(1024):
+                        return
+                except TimeoutError:
+                    continue
         elif b == "closes_mid_response":
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf an ans")
             conn.close()

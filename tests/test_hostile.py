@@ -100,3 +100,29 @@ def test_a_deadline_also_bounds_a_reused_keep_alive_connection(receiver, subscri
     outcome = http.post(request)
     assert outcome.error_kind == Kind.TIMEOUT
     assert time.monotonic() - started < 1.0 + deadline.MARGIN + 0.5
+
+
+def test_a_task_gives_back_the_rest_of_an_endpoint_that_timed_out(
+    hostile, receiver, subscribe, settings
+):
+    """One unanswering endpoint cannot keep a task (and the events queued behind it) busy
+    for a timeout per delivery: after its first timeout, its other deliveries go back."""
+    import webhooks
+    from webhooks import dispatch, outbox
+
+    settings.WEBHOOKS_TIMEOUT = 1.0
+    settings.WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT = 1
+    silent = hostile("never_answers")
+    for _ in range(5):
+        subscribe(silent, all_events=True)
+    healthy = subscribe(receiver, all_events=True)
+    event = webhooks.send_event("article.shared", {})
+    token, ids = outbox.claim(outbox.fan_out(event.pk))
+    started = time.monotonic()
+    dispatch.send_claimed(ids, token)
+    assert time.monotonic() - started < 2 * (1.0 + deadline.MARGIN)  # not 5 timeouts
+    assert silent.requests == 1
+    assert Delivery.objects.get(subscription=healthy).status == Delivery.Status.SUCCEEDED
+    given_back = Delivery.objects.filter(subscription__url=silent.url, attempt_count=0)
+    assert given_back.count() == 4
+    assert all(d.lease_token is None and d.status == "pending" for d in given_back)

@@ -166,7 +166,15 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
         for future in done:
             index, key = in_flight.pop(future)
             busy[key] -= 1
-            finished.append((index, future.result()))
+            outcome = future.result()
+            finished.append((index, outcome))
+            if outcome.error_kind == http.ErrorKind.TIMEOUT and key in waiting:
+                # This endpoint is not answering: its other deliveries would each hold a
+                # slot for the whole timeout, and this task (and the events queued behind
+                # it) with them. Give them back, still due, to be tried by another task.
+                slow = [deliveries[i] for i in waiting.pop(key)]
+                logger.info("%s timed out: %d deliveries given back, still due.", key, len(slow))
+                _release(slow, token)
         # The requests that ended together are recorded together (one transaction, a
         # constant number of queries); a recording that fails is isolated, never lost.
         items = [(deliveries[i], requests_[i], out, timezone.now()) for i, out in finished]
