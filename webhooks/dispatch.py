@@ -218,8 +218,6 @@ def _release(deliveries, token) -> None:
     )
 
 
-Item = tuple  # (delivery, request, outcome, when it ended)
-
 #: How often a recording is tried again after a transient database error, and the first pause.
 RECORDING_TRIES = 5
 RECORDING_BACKOFF = 0.1
@@ -227,6 +225,8 @@ RECORDING_BACKOFF = 0.1
 
 def record_outcomes(items, token, trigger: str = AUTOMATIC) -> list[DeliveryAttempt | None]:
     """Log each attempt and move its delivery on, without ever sending anything again.
+
+    ``items`` are (delivery, request, outcome, when the request ended) tuples.
 
     All of them go in one transaction. A transient database error (lock, deadlock, lost
     connection, SQLite's "database is locked") is retried as a recording. If the group
