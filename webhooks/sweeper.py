@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -84,13 +84,20 @@ def sweep_once(*, now=None) -> SweepReport:
     return report
 
 
+def _fresh_connections() -> None:
+    """Drop broken or expired connections between polls (a long-running task must, as a
+    request does); never inside a transaction (a caller's, or a test's)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 def _sweep_safely() -> SweepReport:
     """One poll that survives the database: an error is logged, and the next poll retries."""
     try:
         return sweep_once()
     except Exception:  # noqa: BLE001 - a sweeper that dies repairs nothing
         logger.exception("Sweep failed; trying again at the next poll.")
-        close_old_connections()
+        _fresh_connections()
         return SweepReport(errors=1)
 
 
@@ -118,7 +125,7 @@ def run(duration: float | None = None) -> SweepReport:
         if time.monotonic() + conf.POLL_INTERVAL >= deadline:
             return total
         time.sleep(conf.POLL_INTERVAL)
-        close_old_connections()
+        _fresh_connections()
 
 
 def run_slice(until: datetime) -> SweepReport:
@@ -132,7 +139,7 @@ def run_slice(until: datetime) -> SweepReport:
             ahead = timezone.now() < until and work_ahead(until)
         except Exception:  # noqa: BLE001 - when in doubt, keep sweeping
             logger.exception("Could not check for work ahead.")
-            close_old_connections()
+            _fresh_connections()
             ahead = timezone.now() < until
         if not ahead:
             return total
@@ -141,7 +148,7 @@ def run_slice(until: datetime) -> SweepReport:
             outbox.enqueue("webhooks.tasks.sweep_until", until.isoformat())
             return total
         time.sleep(conf.POLL_INTERVAL)
-        close_old_connections()
+        _fresh_connections()
 
 
 def run_scheduled() -> SweepReport:
@@ -157,7 +164,7 @@ def run_scheduled() -> SweepReport:
             until = min(until, next_run[0] - timedelta(seconds=conf.POLL_INTERVAL))
     except Exception:  # noqa: BLE001 - sweep once at least
         logger.exception("Could not read the sweep schedule.")
-        close_old_connections()
+        _fresh_connections()
     return run_slice(until)
 
 
