@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
@@ -79,8 +80,6 @@ class _Watchdog:
         self._pid = None
 
     def add(self, deadline: RequestDeadline) -> None:
-        import os
-
         with self._wake:
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._heap = []
@@ -103,8 +102,7 @@ class _Watchdog:
                     self._wake.wait(delay)
                     continue
                 heapq.heappop(self._heap)
-            if not deadline._done:
-                deadline._fire()
+            deadline._fire()  # a no-op for a request that has finished
 
 
 _watchdog = _Watchdog()
