@@ -1,6 +1,8 @@
 """Recording outcomes: one delivery's failure never touches another's, and a sent delivery
 is recorded once, even when the database fails while recording it."""
 
+import os
+
 import pytest
 from django.db import OperationalError
 
@@ -93,8 +95,8 @@ def test_a_recording_whose_commit_answer_was_lost_is_not_logged_twice(
 
 
 @pytest.mark.skipif(
-    not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="row locks: needs DATABASE_URL=postgres://…",
+    not os.environ.get("DATABASE_URL", "").startswith(("postgres", "mysql")),
+    reason="row locks: needs DATABASE_URL=postgres://… (or mysql:// for MariaDB)",
 )
 @pytest.mark.django_db(transaction=True)
 def test_workers_recording_the_same_subscriptions_in_opposite_orders_never_deadlock():

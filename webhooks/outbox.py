@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -198,11 +198,17 @@ def claim_due(
     sweepers pick disjoint sets instead of queueing behind each other.
     """
     now = now or timezone.now()
+    # A subquery, not a join: the lock must take delivery rows only (MariaDB has no
+    # FOR UPDATE OF, and locks no rows of a subquery).
+    active = Subscription.objects.filter(is_active=True).values("pk")
+    lock = {"skip_locked": True}
+    if connection.features.has_select_for_update_of:
+        lock["of"] = ("self",)
     with transaction.atomic():
         candidates = list(
-            Delivery.objects.filter(_due(now), subscription__is_active=True)
+            Delivery.objects.filter(_due(now), subscription_id__in=active)
             .order_by("next_attempt_at")
-            .select_for_update(skip_locked=True, of=("self",))
+            .select_for_update(**lock)
             .values_list("pk", flat=True)[:limit]
         )
         if not candidates:
