@@ -17,6 +17,7 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
 from urllib.parse import urlsplit
 
 import django
@@ -172,6 +173,41 @@ def status(args) -> dict:
     return {"deliveries": by_status}
 
 
+def report(args) -> dict:
+    """Per webhook: its deliveries by status, and per delivery the attempts made and the
+    seconds from the first to the last (what "failed on schedule" is measured by)."""
+    from django.db.models import Max, Min
+
+    from webhooks.models import DeliveryAttempt
+
+    out = {}
+    for sub in Subscription.objects.all():
+        rows = (
+            Delivery.objects.filter(subscription=sub)
+            .annotate(n=Count("attempts"), first=Min("attempts__created_at"))
+            .annotate(last=Max("attempts__created_at"))
+            .values("status", "n", "first", "last")
+        )
+        kinds = DeliveryAttempt.objects.filter(delivery__subscription=sub).values_list("error_kind")
+        out[sub.url] = {
+            "active": sub.is_active,
+            "statuses": dict(Counter(r["status"] for r in rows)),
+            "attempts": sorted(Counter(r["n"] for r in rows).items()),
+            "longest_span": max(
+                ((r["last"] - r["first"]).total_seconds() for r in rows if r["first"]),
+                default=0,
+            ),
+            "error_kinds": dict(Counter(k for (k,) in kinds)),
+            "bodies_with_raw_nul": sum(
+                "\x00" in body
+                for body in DeliveryAttempt.objects.filter(delivery__subscription=sub).values_list(
+                    "response_body", flat=True
+                )
+            ),
+        }
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -190,10 +226,16 @@ def main(argv=None) -> None:
     o.add_argument("--n", type=int, default=2000)
     o.add_argument("--subs", default="0,1,10,100")
     sub.add_parser("status")
+    sub.add_parser("report")
     args = p.parse_args(argv)
-    result = {"subscribe": subscribe, "create": create, "overhead": overhead, "status": status}[
-        args.cmd
-    ](args)
+    commands = {
+        "subscribe": subscribe,
+        "create": create,
+        "overhead": overhead,
+        "status": status,
+        "report": report,
+    }
+    result = commands[args.cmd](args)
     sys.stdout.write(json.dumps(result) + "\n")
 
 

@@ -84,3 +84,12 @@ def test_sqlite_with_the_options_passes(settings):
 
 def test_the_example_and_test_settings_pass_the_sqlite_check():
     assert [e for e in checks.check_sqlite() if e.id == "webhooks.E011"] == []
+
+
+def test_a_lease_must_outlast_a_whole_request_and_its_recording(settings):
+    """A request may take the timeout plus the deadline margin, then its outcome is recorded."""
+    settings.WEBHOOKS_TIMEOUT = 10
+    settings.WEBHOOKS_LEASE_SECONDS = 11  # longer than the timeout, shorter than all of it
+    assert "webhooks.E004" in ids()
+    settings.WEBHOOKS_LEASE_SECONDS = 12
+    assert "webhooks.E004" not in ids()

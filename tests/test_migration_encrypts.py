@@ -10,7 +10,7 @@ from webhooks.encryption import PREFIX
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("webhooks", "0002_delivery_health_index")]
-AFTER = [("webhooks", "0002_encrypt_secrets")]
+AFTER = [("webhooks", "0003_encrypt_secrets")]
 
 
 def migrate(targets):

@@ -109,7 +109,7 @@ def test_send_time_check_refuses_a_name_that_now_resolves_privately(
     from webhooks.actions import resend
 
     with commit():
-        resend([attempt.delivery], wait=True)
+        resend([attempt.delivery])
     assert len(receiver.requests) == 1
 
 

@@ -6,24 +6,25 @@ The admin and the REST API both call these, so the two behave the same.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
 
-from . import dispatch, outbox, signing
+from . import outbox, signing
 from .conf import conf
 from .exceptions import DeliveryBusy
-from .models import Delivery, DeliveryAttempt, Event, Subscription
+from .models import Delivery, Event, Subscription
 
-MANUAL = DeliveryAttempt.Trigger.MANUAL
 TEST_EVENT_TYPE = "webhook.test"
 
 
-def send_test_event(subscription: Subscription, *, wait: bool = True) -> Delivery:
-    """Send a ``webhook.test`` event to this one webhook through the normal path.
+def send_test_event(subscription: Subscription) -> Delivery:
+    """Queue a ``webhook.test`` event to this one webhook, through the normal path.
 
-    With ``wait`` the request is made now and the delivery comes back with its attempt.
-    A test is one attempt: it is never retried, so it ends succeeded or failed.
+    Nothing is sent in the caller's thread or transaction: the delivery comes back pending
+    and is sent by a worker once the caller's transaction commits (or by the sweeper if
+    the broker is down). A test is one attempt: never retried, it ends succeeded or failed.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -34,30 +35,48 @@ def send_test_event(subscription: Subscription, *, wait: bool = True) -> Deliver
             occurred_at=now,
             fanned_out_at=now,
         )
-        # No next_attempt_at: the sweeper never picks it up, only this manual attempt sends it.
+        # No next_attempt_at: no automatic attempt, only the requested manual one sends it.
         delivery = Delivery.objects.create(
-            event=event, subscription=subscription, next_attempt_at=None
+            event=event, subscription=subscription, next_attempt_at=None, resend_requested_at=now
         )
-    _send_manually([delivery.pk], wait=wait)
-    delivery.refresh_from_db()
+        _enqueue_after_commit([delivery.pk])
     return delivery
 
 
-def resend(deliveries, *, wait: bool = False) -> int:
-    """A manual attempt for each delivery (same ``webhook-id``). Returns how many were started."""
+def resend(deliveries) -> int:
+    """Queue a manual attempt (same ``webhook-id``) for each delivery; returns how many.
+
+    The requests are written in the caller's transaction and enqueued after it commits,
+    in batches; none is dropped, whatever their number or the broker's state: what is not
+    enqueued now, or is given back by a worker out of time, the sweeper sends later.
+    """
     ids = [d.pk if isinstance(d, Delivery) else d for d in deliveries]
-    return _send_manually(ids, wait=wait)
+    if not ids:
+        return 0
+    with transaction.atomic():
+        count = 0
+        for start in range(0, len(ids), REQUEST_CHUNK):
+            count += Delivery.objects.filter(pk__in=ids[start : start + REQUEST_CHUNK]).update(
+                resend_requested_at=timezone.now()
+            )
+        _enqueue_after_commit(ids)
+    return count
 
 
-def resend_one(delivery: Delivery, *, wait: bool = False) -> Delivery:
-    if not resend([delivery], wait=wait):
+def resend_one(delivery: Delivery) -> Delivery:
+    """Queue a manual attempt; refused while a worker is sending this delivery right now."""
+    if Delivery.objects.filter(pk=delivery.pk, leased_until__gt=timezone.now()).exists():
         raise DeliveryBusy("This delivery is being sent right now; try again in a moment.")
+    resend([delivery.pk])
     delivery.refresh_from_db()
     return delivery
 
 
 def recover(subscription: Subscription, since: datetime, until: datetime | None = None) -> int:
-    """Resend every failed delivery of this webhook created in [since, until)."""
+    """Queue a resend of every failed delivery of this webhook created in [since, until).
+
+    Returns how many were queued; every one of them is sent eventually.
+    """
     failed = subscription.deliveries.filter(status=Delivery.Status.FAILED, created_at__gte=since)
     if until is not None:
         failed = failed.filter(created_at__lt=until)
@@ -77,14 +96,14 @@ def rotate_secret(subscription: Subscription, *, overlap: float | None = None) -
     return new_secret
 
 
-def _send_manually(ids, *, wait: bool, due_only: bool = False) -> int:
-    token, claimed = outbox.claim(ids, due_only=due_only)
-    if not claimed:
-        return 0
-    if wait:
-        dispatch.send_claimed(claimed, token, MANUAL)
-    elif not outbox.enqueue(
-        "webhooks.tasks.deliver", [str(i) for i in claimed], str(token), MANUAL
-    ):
-        dispatch.send_claimed(claimed, token, MANUAL)  # broker down: do it here rather than drop it
-    return len(claimed)
+#: Ids per UPDATE when requests are recorded (keeps every query's parameter list short).
+REQUEST_CHUNK = 500
+#: Batches enqueued straight after the commit; more are left to the sweeper, so that the
+#: caller (often a web request) does not spend long enqueueing a very large recovery.
+ENQUEUE_NOW_BATCHES = 20
+
+
+def _enqueue_after_commit(ids) -> None:
+    transaction.on_commit(
+        partial(outbox.enqueue_requested, list(ids), ENQUEUE_NOW_BATCHES), robust=True
+    )

@@ -10,6 +10,7 @@ from django.utils.module_loading import import_string
 
 from . import encryption
 from .conf import conf
+from .deadline import MARGIN, RECORDING_ALLOWANCE
 
 
 def _number(value) -> bool:
@@ -46,13 +47,17 @@ def check_settings(app_configs=None, **kwargs):
                 id="webhooks.E003",
             )
         )
-    if _number(conf.TIMEOUT) and (
-        not _number(conf.LEASE_SECONDS) or conf.LEASE_SECONDS <= conf.TIMEOUT
-    ):
+    # A request lasts at most TIMEOUT + MARGIN, then its outcome is recorded: all of it
+    # must fit in the lease, or a slow receiver's delivery could be claimed twice.
+    longest = (conf.TIMEOUT + MARGIN + RECORDING_ALLOWANCE) if _number(conf.TIMEOUT) else None
+    if longest is not None and (not _number(conf.LEASE_SECONDS) or conf.LEASE_SECONDS <= longest):
         errors.append(
             Error(
-                "WEBHOOKS_LEASE_SECONDS must be longer than WEBHOOKS_TIMEOUT, or a slow "
-                "receiver's delivery could be claimed and sent twice.",
+                f"WEBHOOKS_LEASE_SECONDS must be longer than {longest:g} seconds "
+                f"(WEBHOOKS_TIMEOUT + {MARGIN:g} s deadline margin + {RECORDING_ALLOWANCE:g} s "
+                "to record the outcome), or a slow receiver's delivery could be claimed and "
+                "sent twice.",
+                hint=f"For example WEBHOOKS_LEASE_SECONDS = {max(120, 4 * longest):g}.",
                 id="webhooks.E004",
             )
         )

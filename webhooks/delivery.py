@@ -19,7 +19,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from . import signing
+from . import deadline, responses, signing
 from .conf import conf
 from .models import Delivery, DeliveryAttempt
 from .security import BlockedTargetError, GuardedAdapter
@@ -74,7 +74,10 @@ class Outcome:
 
     @property
     def succeeded(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+        # A 2xx whose body was still dripping at the deadline is a timeout, not a success.
+        return (
+            self.status_code is not None and 200 <= self.status_code < 300 and not self.error_kind
+        )
 
     @property
     def retry_after(self) -> float | None:
@@ -143,45 +146,63 @@ def session() -> requests.Session:
 
 
 def post(request: OutgoingRequest) -> Outcome:
-    """Send one request. Never raises: every failure becomes an Outcome with an error kind."""
+    """Send one request. Never raises: every failure becomes an Outcome with an error kind.
+
+    The whole request (connect, headers, body) ends within ``WEBHOOKS_TIMEOUT`` plus
+    ``deadline.MARGIN``, however slowly the receiver answers.
+    """
     started = time.monotonic()
     outcome = Outcome()
-    try:
-        response = session().post(
-            request.url,
-            data=request.body,
-            headers=request.headers,
-            auth=request.auth,
-            timeout=conf.TIMEOUT,
-            allow_redirects=False,
-            stream=True,
-        )
-        with response:
-            outcome.status_code = response.status_code
-            outcome.headers = dict(response.headers)
-            outcome.body = _read_limited(response, conf.RESPONSE_BODY_LIMIT)
-        outcome.error_kind, outcome.error_message = _classify_status(response.status_code)
-    except Exception as exc:  # noqa: BLE001 - a failed send must become a logged, retried attempt
+    with deadline.request_deadline(conf.TIMEOUT) as limit:
         try:
-            outcome.error_kind, outcome.error_message = classify_exception(exc)
-        except Exception:  # noqa: BLE001 - never let classification lose the attempt
-            outcome.error_kind, outcome.error_message = ErrorKind.OTHER, repr(exc)[:400]
+            response = session().post(
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                auth=request.auth,
+                timeout=conf.TIMEOUT,
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                outcome.status_code = response.status_code
+                outcome.headers = responses.headers_dict(response.headers)
+                data, broken = _read_limited(response, conf.RESPONSE_BODY_LIMIT)
+                outcome.body = responses.body_text(
+                    data,
+                    encoding=response.encoding,
+                    content_type=response.headers.get("Content-Type", ""),
+                )
+            if limit.expired:
+                raise TimeoutError("the receiver was still sending at the deadline")
+            outcome.error_kind, outcome.error_message = _classify_status(response.status_code)
+            if broken and not outcome.error_kind:
+                outcome.error_kind = ErrorKind.INVALID_RESPONSE
+                outcome.error_message = "The receiver closed the connection mid-answer."
+        except Exception as exc:  # noqa: BLE001 - a failed send must become a logged, retried attempt
+            # The watchdog cut the connection: whatever broke then, it is a timeout.
+            cause = TimeoutError("the request's deadline passed") if limit.expired else exc
+            try:
+                outcome.error_kind, outcome.error_message = classify_exception(cause)
+            except Exception:  # noqa: BLE001 - never let classification lose the attempt
+                outcome.error_kind, outcome.error_message = ErrorKind.OTHER, repr(exc)[:400]
+            outcome.error_message = responses.safe_text(outcome.error_message, limit=500)
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
     return outcome
 
 
-def _read_limited(response: requests.Response, limit: int) -> str:
+def _read_limited(response: requests.Response, limit: int) -> tuple[bytes, bool]:
+    """Up to ``limit`` bytes of the answer, and whether it broke off before its end."""
     chunks, size = [], 0
     try:
-        for chunk in response.iter_content(chunk_size=1024):
+        for chunk in response.raw.stream(1024, decode_content=True):
             chunks.append(chunk)
             size += len(chunk)
             if size >= limit:
                 break
-    except requests.RequestException:
-        pass  # the status code already tells the outcome; a broken body is not a failure
-    text = b"".join(chunks)[:limit].decode(response.encoding or "utf-8", errors="replace")
-    return text
+    except Exception:  # noqa: BLE001 - whatever broke, the answer is incomplete
+        return b"".join(chunks)[:limit], True
+    return b"".join(chunks)[:limit], False
 
 
 def _classify_status(status: int) -> tuple[str, str]:

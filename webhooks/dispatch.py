@@ -18,19 +18,19 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from django.db import transaction
-from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
+from . import deadline, outbox, responses, retries, signals
 from . import delivery as http
-from . import outbox, retries, signals
 from .conf import conf
 from .models import Delivery, DeliveryAttempt, Subscription
 
 logger = logging.getLogger("webhooks")
 
 AUTOMATIC = DeliveryAttempt.Trigger.AUTOMATIC
+MANUAL = DeliveryAttempt.Trigger.MANUAL
 
 
 def process_event(event_id) -> None:
@@ -99,8 +99,9 @@ def endpoint_key(url: str) -> str:
 def send_budget() -> float:
     """Seconds after the lease renewal during which a batch may still start requests.
 
-    A request started within it ends (connect + read timeouts) before the lease runs out
-    and before django-q2 kills the task; what is left is given back, still due.
+    A request started within it ends (its total deadline: ``WEBHOOKS_TIMEOUT`` plus
+    ``deadline.MARGIN``) and is recorded before the lease runs out and before django-q2
+    kills the task; what is left is given back, still due.
     """
     limit = conf.LEASE_SECONDS
     try:
@@ -110,7 +111,7 @@ def send_budget() -> float:
             limit = min(limit, float(Conf.TIMEOUT))
     except Exception:  # noqa: BLE001 - django-q2 not configured: the lease alone bounds it
         pass
-    return max(0.0, limit - 2 * conf.TIMEOUT - 1.0)
+    return max(0.0, limit - conf.TIMEOUT - deadline.MARGIN - deadline.RECORDING_ALLOWANCE)
 
 
 def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
@@ -165,21 +166,22 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
         for future in done:
             index, key = in_flight.pop(future)
             busy[key] -= 1
-            finished.append((index, future.result()))
-        # The requests that ended together are recorded in one transaction (one commit);
-        # successes, the common case, with a constant number of queries.
-        with transaction.atomic():
-            ok = [(i, out) for i, out in finished if out.succeeded]
-            recorded = _record_successes(
-                [(deliveries[i], requests_[i], out) for i, out in ok], token=token, trigger=trigger
-            )
-            for (index, _), attempt in zip(ok, recorded, strict=True):
-                attempts[index] = attempt
-            for index, outcome in finished:
-                if not outcome.succeeded:
-                    attempts[index] = record_outcome(
-                        deliveries[index], requests_[index], outcome, token=token, trigger=trigger
-                    )
+            outcome = future.result()
+            finished.append((index, outcome))
+            if outcome.error_kind == http.ErrorKind.TIMEOUT and key in waiting:
+                # This endpoint is not answering: its other deliveries would each hold a
+                # slot for the whole timeout, and this task (and the events queued behind
+                # it) with them. Give them back, still due, to be tried by another task.
+                slow = [deliveries[i] for i in waiting.pop(key)]
+                logger.info("%s timed out: %d deliveries given back, still due.", key, len(slow))
+                _release(slow, token)
+        # The requests that ended together are recorded together (one transaction, a
+        # constant number of queries); a recording that fails is isolated, never lost.
+        items = [(deliveries[i], requests_[i], out, timezone.now()) for i, out in finished]
+        for (index, _), attempt in zip(
+            finished, record_outcomes(items, token, trigger), strict=True
+        ):
+            attempts[index] = attempt
     return [a for a in attempts if a is not None]
 
 
@@ -216,78 +218,91 @@ def _release(deliveries, token) -> None:
     )
 
 
-def record_outcome(
-    delivery: Delivery,
-    request: http.OutgoingRequest,
-    outcome: http.Outcome,
-    *,
-    token,
-    trigger: str = AUTOMATIC,
-) -> DeliveryAttempt:
-    """Log the attempt, then move the delivery on: done, retry later, or give up."""
-    now = timezone.now()
-    subscription = delivery.subscription
-    disabled_reason = ""
-    # savepoint=False: inside a batch's transaction (``_record_all``) no savepoint per row.
-    with transaction.atomic(savepoint=False):
-        row = Delivery.objects.select_for_update().get(pk=delivery.pk)
-        attempt = DeliveryAttempt.objects.create(
-            delivery=row,
-            number=row.attempt_count + 1,
-            trigger=trigger,
-            request_url=request.url,
-            request_headers=request.logged_headers(subscription.sensitive_header_names()),
-            request_body=request.body.decode(),
-            response_status_code=outcome.status_code,
-            response_headers=outcome.headers,
-            response_body=outcome.body,
-            duration_ms=outcome.duration_ms,
-            succeeded=outcome.succeeded,
-            error_kind=outcome.error_kind,
-            error_message=outcome.error_message[:500],
-            created_at=now,
-        )
-        row.attempt_count = attempt.number
-        row.last_status_code = outcome.status_code
-        row.last_error = outcome.error_message[:300]
-        row.last_attempt_at = now
-        if row.lease_token == token:
-            row.lease_token = row.leased_until = None
-        if outcome.succeeded:
-            row.status, row.next_attempt_at = Delivery.Status.SUCCEEDED, None
-        elif outcome.status_code == 410:
-            row.status, row.next_attempt_at = Delivery.Status.FAILED, None
-            disabled_reason = (
-                f"The receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC, "
-                "asking for no more webhooks."
-            )
-        elif trigger == AUTOMATIC and row.status == Delivery.Status.PENDING:
-            failed = row.attempts.filter(trigger=AUTOMATIC).count()
-            delay = retries.retry_delay(failed, outcome.retry_after)
-            if delay is None:
-                row.status, row.next_attempt_at = Delivery.Status.FAILED, None
-            else:
-                row.next_attempt_at = now + timedelta(seconds=delay)
-        elif row.status == Delivery.Status.PENDING and row.next_attempt_at is None:
-            # A one-shot delivery (a test event) has no schedule to go back to: it failed.
-            row.status = Delivery.Status.FAILED
-        # Otherwise a failed manual attempt leaves the delivery's state and schedule as they were.
-        row.save()
-        _update_health(subscription, outcome.succeeded, now)
-        if (
-            not disabled_reason
-            and row.status == Delivery.Status.FAILED
-            and trigger == AUTOMATIC
-            and not outcome.succeeded
-        ):
-            disabled_reason = _failing_too_long(subscription, now)
-        if disabled_reason:
-            disable(subscription, disabled_reason, now=now)
-    _announce(row, attempt, outcome.succeeded, disabled_reason, subscription)
-    return attempt
+#: How often a recording is tried again after a transient database error, and the first pause.
+RECORDING_TRIES = 5
+RECORDING_BACKOFF = 0.1
 
 
-_SUCCESS_FIELDS = [
+def record_outcomes(items, token, trigger: str = AUTOMATIC) -> list[DeliveryAttempt | None]:
+    """Log each attempt and move its delivery on, without ever sending anything again.
+
+    ``items`` are (delivery, request, outcome, when the request ended) tuples.
+
+    All of them go in one transaction. A transient database error (lock, deadlock, lost
+    connection, SQLite's "database is locked") is retried as a recording. If the group
+    still cannot be recorded, each delivery is recorded on its own, so one that the
+    database refuses cannot hold back the others; that one is logged without the
+    receiver's answer and retried later.
+    """
+    if not items:
+        return []
+    try:
+        return _with_retries(items, token, trigger)
+    except Exception:  # noqa: BLE001 - find the culprit below
+        logger.warning("Could not record %d outcome(s) together.", len(items), exc_info=True)
+    if len(items) == 1:
+        return [_record_unrecordable(items[0], token, trigger)]
+    results = []
+    for item in items:
+        try:
+            results.extend(_with_retries([item], token, trigger))
+        except Exception:  # noqa: BLE001 - this one only
+            logger.exception("Could not record the outcome of delivery %s.", item[0].pk)
+            results.append(_record_unrecordable(item, token, trigger))
+    return results
+
+
+def _with_retries(items, token, trigger) -> list[DeliveryAttempt | None]:
+    """``_record_group``, again after a transient error; results in the order of ``items``."""
+    pause = RECORDING_BACKOFF
+    for attempt in range(RECORDING_TRIES):
+        try:
+            if not attempt:
+                return _record_group(items, token, trigger)
+            # The last try may have committed before its answer was lost: never log twice.
+            pending = _not_yet_recorded(items)
+            recorded = iter(_record_group(pending, token, trigger) if pending else [])
+            return [next(recorded) if item in pending else None for item in items]
+        except (OperationalError, InterfaceError):
+            if attempt == RECORDING_TRIES - 1:
+                raise
+            logger.warning("Recording outcomes hit a transient database error; retrying.")
+            if not connection.in_atomic_block:
+                connection.close_if_unusable_or_obsolete()
+            time.sleep(pause)
+            pause *= 2
+    raise AssertionError("unreachable")
+
+
+def _not_yet_recorded(items):
+    done = set(
+        DeliveryAttempt.objects.filter(
+            delivery_id__in=[d.pk for d, *_ in items], created_at__in=[at for *_, at in items]
+        ).values_list("delivery_id", "created_at")
+    )
+    return [item for item in items if (item[0].pk, item[3]) not in done]
+
+
+def _record_unrecordable(item, token, trigger) -> DeliveryAttempt | None:
+    """The database refused this outcome (or kept failing): log the attempt without the
+    receiver's answer, as a failure to retry later. If even that fails, the lease runs out
+    and the sweeper sends it again."""
+    delivery, request, outcome, at = item
+    stripped = http.Outcome(
+        status_code=outcome.status_code,
+        duration_ms=outcome.duration_ms,
+        error_kind=DeliveryAttempt.ErrorKind.OTHER,
+        error_message="The receiver's answer could not be recorded; the delivery will be retried.",
+    )
+    try:
+        [attempt] = _with_retries([(delivery, request, stripped, at)], token, trigger)
+        return attempt
+    except Exception:  # noqa: BLE001 - the lease expiring is the last resort
+        logger.exception("Could not record delivery %s at all; its lease will expire.", delivery.pk)
+        return None
+
+
+_RECORDED_FIELDS = [
     "attempt_count",
     "last_status_code",
     "last_error",
@@ -296,97 +311,161 @@ _SUCCESS_FIELDS = [
     "leased_until",
     "status",
     "next_attempt_at",
+    "resend_requested_at",
     "updated_at",
 ]
 
 
-def _record_successes(items, *, token, trigger) -> list[DeliveryAttempt | None]:
-    """``record_outcome`` for several successful attempts at once (same rows, same effects)."""
-    if not items:
-        return []
+def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
+    """One transaction. Locks are taken in one fixed order, so two workers recording
+    overlapping subscriptions cannot deadlock: delivery rows by primary key, then
+    subscription rows by primary key."""
     now = timezone.now()
-    with transaction.atomic(savepoint=False):
-        rows = Delivery.objects.select_for_update().in_bulk([d.pk for d, _, _ in items])
+    with transaction.atomic():
+        rows = {
+            row.pk: row
+            for row in Delivery.objects.select_for_update()
+            .filter(pk__in=[d.pk for d, *_ in items])
+            .order_by("pk")
+        }
+        failed_ids = [d.pk for d, _, out, _ in items if not out.succeeded and d.pk in rows]
+        automatic_tries = Counter()
+        if failed_ids and trigger == AUTOMATIC:
+            automatic_tries.update(
+                dict(
+                    DeliveryAttempt.objects.filter(delivery_id__in=failed_ids, trigger=AUTOMATIC)
+                    .values("delivery_id")
+                    .annotate(n=Count("id"))
+                    .values_list("delivery_id", "n")
+                )
+            )
         attempts: list[DeliveryAttempt | None] = []
-        for delivery, request, outcome in items:
+        health: dict = {}  # subscription id -> outcomes in order (True: success)
+        gone: dict = {}  # subscription id -> reason the receiver asked to be unsubscribed
+        given_up: set = set()  # subscriptions with a delivery that failed for good
+        for delivery, request, outcome, at in items:
             row = rows.get(delivery.pk)
             if row is None:  # deleted meanwhile: nothing to record
                 attempts.append(None)
                 continue
-            attempts.append(
-                DeliveryAttempt(
-                    delivery=row,
-                    number=row.attempt_count + 1,
-                    trigger=trigger,
-                    request_url=request.url,
-                    request_headers=request.logged_headers(
-                        delivery.subscription.sensitive_header_names()
-                    ),
-                    request_body=request.body.decode(),
-                    response_status_code=outcome.status_code,
-                    response_headers=outcome.headers,
-                    response_body=outcome.body,
-                    duration_ms=outcome.duration_ms,
-                    succeeded=True,
-                    error_kind="",
-                    error_message="",
-                    created_at=now,
+            attempts.append(_attempt(row, delivery, request, outcome, trigger, at))
+            _advance(row, outcome, token, trigger, at, automatic_tries[row.pk] + 1)
+            row.updated_at = now
+            health.setdefault(row.subscription_id, []).append(outcome.succeeded)
+            if outcome.status_code == 410 and not outcome.succeeded:
+                gone[row.subscription_id] = (
+                    f"The receiver answered 410 Gone on {at:%Y-%m-%d %H:%M} UTC, "
+                    "asking for no more webhooks."
                 )
-            )
-            row.attempt_count += 1
-            row.last_status_code = outcome.status_code
-            row.last_error = ""
-            row.last_attempt_at = row.updated_at = now
-            if row.lease_token == token:
-                row.lease_token = row.leased_until = None
-            row.status, row.next_attempt_at = Delivery.Status.SUCCEEDED, None
+            elif row.status == Delivery.Status.FAILED and trigger == AUTOMATIC:
+                given_up.add(row.subscription_id)
         DeliveryAttempt.objects.bulk_create([a for a in attempts if a is not None])
-        Delivery.objects.bulk_update(list(rows.values()), _SUCCESS_FIELDS)
-        Subscription.objects.filter(
-            pk__in={d.subscription_id for d, _, _ in items}, consecutive_failures__gt=0
-        ).update(consecutive_failures=0, failing_since=None)
-    for (delivery, _, _), attempt in zip(items, attempts, strict=True):
+        Delivery.objects.bulk_update(list(rows.values()), _RECORDED_FIELDS)
+        disabled = _update_health(health, gone, given_up, now)
+    subscriptions = {d.subscription_id: d.subscription for d, *_ in items}
+    for pk, reason in disabled.items():
+        sub = subscriptions[pk]
+        sub.is_active, sub.disabled_reason, sub.disabled_at = False, reason[:300], now
+    for (delivery, _, outcome, _), attempt in zip(items, attempts, strict=True):
         if attempt is not None:
-            _announce(rows[delivery.pk], attempt, True, "", delivery.subscription)
+            sub = subscriptions[delivery.subscription_id]
+            reason = disabled.get(sub.pk, "")
+            _announce(rows[delivery.pk], attempt, outcome.succeeded, reason, sub)
+            disabled.pop(sub.pk, None)  # announce a disabling once
     return attempts
 
 
-def _update_health(subscription: Subscription, succeeded: bool, now) -> None:
-    subs = Subscription.objects.filter(pk=subscription.pk)
+def _attempt(row, delivery, request, outcome, trigger, at) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        delivery=row,
+        number=row.attempt_count + 1,
+        trigger=trigger,
+        request_url=request.url,
+        request_headers=request.logged_headers(delivery.subscription.sensitive_header_names()),
+        request_body=request.body.decode(),
+        response_status_code=outcome.status_code,
+        response_headers=responses.headers_dict(outcome.headers),
+        response_body=responses.safe_text(outcome.body),
+        duration_ms=outcome.duration_ms,
+        succeeded=outcome.succeeded,
+        error_kind=outcome.error_kind,
+        error_message=responses.safe_text(outcome.error_message, limit=500),
+        created_at=at,
+    )
+
+
+def _advance(row, outcome, token, trigger, at, automatic_tries: int) -> None:
+    """Move the delivery on: done, retry later, or give up."""
+    row.attempt_count += 1
+    row.last_status_code = outcome.status_code
+    row.last_error = responses.safe_text(outcome.error_message, limit=300)
+    row.last_attempt_at = at
+    if row.lease_token == token:
+        row.lease_token = row.leased_until = None
+    if trigger == MANUAL:  # the requested attempt is made
+        row.resend_requested_at = None
+    if outcome.succeeded:
+        row.status, row.next_attempt_at = Delivery.Status.SUCCEEDED, None
+    elif outcome.status_code == 410:
+        row.status, row.next_attempt_at = Delivery.Status.FAILED, None
+    elif trigger == AUTOMATIC and row.status == Delivery.Status.PENDING:
+        delay = retries.retry_delay(automatic_tries, outcome.retry_after)
+        if delay is None:
+            row.status, row.next_attempt_at = Delivery.Status.FAILED, None
+        else:
+            row.next_attempt_at = at + timedelta(seconds=delay)
+    elif row.status == Delivery.Status.PENDING and row.next_attempt_at is None:
+        # A one-shot delivery (a test event) has no schedule to go back to: it failed.
+        row.status = Delivery.Status.FAILED
+    # Otherwise a failed manual attempt leaves the delivery's state and schedule as they were.
+
+
+def _update_health(health, gone, given_up, now) -> dict:
+    """Failure streaks and disabling, subscription rows locked in primary-key order.
+
+    Returns {subscription id: reason} for the subscriptions switched off here. Healthy
+    subscriptions that only succeeded are not written (nor locked) at all.
+    """
+    touched = {pk for pk, outcomes in health.items() if not all(outcomes)}
+    succeeded = [pk for pk, outcomes in health.items() if all(outcomes)]
     if succeeded:
-        subs.filter(consecutive_failures__gt=0).update(consecutive_failures=0, failing_since=None)
-    else:
-        subs.update(
-            consecutive_failures=F("consecutive_failures") + 1,
-            failing_since=Coalesce(F("failing_since"), now),
+        touched.update(
+            Subscription.objects.filter(pk__in=succeeded, consecutive_failures__gt=0).values_list(
+                "pk", flat=True
+            )
         )
+    if not touched:
+        return {}
+    disabled = {}
+    locked = Subscription.objects.select_for_update().filter(pk__in=touched).order_by("pk")
+    for sub in locked.only("pk", "consecutive_failures", "failing_since", "is_active"):
+        outcomes = health[sub.pk]
+        if True not in outcomes:  # failures only: the streak grows
+            failures, since = sub.consecutive_failures + len(outcomes), sub.failing_since or now
+        else:  # the last success ends the streak; failures after it start a new one
+            failures = outcomes[::-1].index(True)
+            since = now if failures else None
+        reason = gone.get(sub.pk, "")
+        if not reason and sub.pk in given_up:
+            reason = _failing_too_long(since, now)
+        fields = {"consecutive_failures": failures, "failing_since": since}
+        if reason and sub.is_active:
+            fields.update(is_active=False, disabled_reason=reason[:300], disabled_at=now)
+            disabled[sub.pk] = reason
+        Subscription.objects.filter(pk=sub.pk).update(**fields)
+    return disabled
 
 
-def _failing_too_long(subscription: Subscription, now) -> str:
+def _failing_too_long(since, now) -> str:
     limit = conf.DISABLE_AFTER
-    if limit is None:
+    if limit is None or since is None:
         return ""
-    since = Subscription.objects.filter(pk=subscription.pk).values_list("failing_since", flat=True)[
-        0
-    ]
-    if since is not None and since <= now - timedelta(seconds=limit):
+    if since <= now - timedelta(seconds=limit):
         return (
             f"Every delivery has failed since {since:%Y-%m-%d %H:%M} UTC; "
             "re-enable the webhook once the receiver works again."
         )
     return ""
-
-
-def disable(subscription: Subscription, reason: str, *, now=None) -> bool:
-    """Switch a subscription off with a reason; returns False if it already was."""
-    now = now or timezone.now()
-    changed = Subscription.objects.filter(pk=subscription.pk, is_active=True).update(
-        is_active=False, disabled_reason=reason[:300], disabled_at=now
-    )
-    if changed:
-        subscription.is_active, subscription.disabled_reason = False, reason[:300]
-        subscription.disabled_at = now
-    return bool(changed)
 
 
 def _announce(delivery, attempt, succeeded, disabled_reason, subscription) -> None:

@@ -160,6 +160,8 @@ class Delivery(models.Model):
     # A claim: who may send this delivery now, and until when.
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
     leased_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # A manual attempt someone asked for (resend, recover, test event), until it is made.
+    resend_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -179,6 +181,12 @@ class Delivery(models.Model):
             # in the index so the 24 h / 7 day counts need not visit the rows.
             models.Index(
                 fields=["subscription", "-created_at", "status"], name="webhooks_delivery_health"
+            ),
+            # The sweeper's "resends asked for" query: few rows, so a partial index.
+            models.Index(
+                fields=["resend_requested_at"],
+                condition=models.Q(resend_requested_at__isnull=False),
+                name="webhooks_delivery_resend",
             ),
         ]
 

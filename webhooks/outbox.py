@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timedelta
 from functools import partial
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -203,16 +203,70 @@ def claim_due(
     sweepers pick disjoint sets instead of queueing behind each other.
     """
     now = now or timezone.now()
+    # A subquery, not a join: the lock must take delivery rows only (MariaDB has no
+    # FOR UPDATE OF, and locks no rows of a subquery).
+    active = Subscription.objects.filter(is_active=True).values("pk")
+    lock = {"skip_locked": True}
+    if connection.features.has_select_for_update_of:
+        lock["of"] = ("self",)
     with transaction.atomic():
         candidates = list(
-            Delivery.objects.filter(_due(now), subscription__is_active=True)
+            Delivery.objects.filter(_due(now), subscription_id__in=active)
             .order_by("next_attempt_at")
-            .select_for_update(skip_locked=True, of=("self",))
+            .select_for_update(**lock)
             .values_list("pk", flat=True)[:limit]
         )
         if not candidates:
             return token or uuid.uuid4(), []
         return claim(candidates, now=now, token=token)
+
+
+def claim_requested(limit: int, *, now: datetime | None = None, ids=None) -> tuple[uuid.UUID, list]:
+    """Lease up to ``limit`` deliveries with a manual resend requested (of ``ids`` if given),
+    not being sent right now, oldest request first."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        candidates = Delivery.objects.filter(_unleased(now), resend_requested_at__isnull=False)
+        if ids is not None:
+            candidates = candidates.filter(pk__in=list(ids))
+        picked = list(
+            candidates.order_by("resend_requested_at")
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not picked:
+            return uuid.uuid4(), []
+        return claim(picked, now=now, due_only=False)
+
+
+def enqueue_requested(ids=None, max_batches: int | None = None, *, now=None) -> int:
+    """Enqueue requested manual attempts (of ``ids``, or any) in batches; returns how many.
+
+    Stops after ``max_batches``, or when the broker fails (that batch's claims are given
+    back): the sweeper finds whatever is left by its request, so nothing is dropped.
+    """
+    size = max(1, conf.BATCH_SIZE)
+    if ids is None:
+        chunks = iter(lambda: None, 0)  # "any requested", until none is left
+    else:
+        ids = list(ids)
+        chunks = iter([ids[i : i + size] for i in range(0, len(ids), size)])
+    sent = 0
+    for batches, chunk in enumerate(chunks):
+        if max_batches is not None and batches >= max_batches:
+            break
+        token, claimed = claim_requested(size, ids=chunk, now=now)
+        if not claimed:
+            if chunk is None:
+                break
+            continue  # being sent right now: the sweeper resends them afterwards
+        if not enqueue("webhooks.tasks.deliver", [str(i) for i in claimed], str(token), "manual"):
+            Delivery.objects.filter(pk__in=claimed, lease_token=token).update(
+                lease_token=None, leased_until=None
+            )
+            break
+        sent += len(claimed)
+    return sent
 
 
 def fan_out_pending(*, limit: int) -> int:

@@ -20,6 +20,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
+from . import deadline
 from .conf import conf
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -121,12 +122,19 @@ def _guarded_new_conn(self) -> socket.socket:
     except socket.gaierror as exc:
         raise NameResolutionError(self.host, self, exc) from exc
     check_addresses(self.host, addresses)
+    timeout = self.timeout
+    current = deadline.current()
+    if current is not None:  # connecting counts against the request's total deadline
+        remaining = current.remaining()
+        if remaining <= 0:
+            raise ConnectTimeoutError(self, f"No time left to connect to {self.host}.")
+        timeout = min(timeout, remaining) if isinstance(timeout, int | float) else remaining
     last_error: OSError | None = None
     for ip in addresses:
         try:
             return urllib3_connection.create_connection(
                 (str(ip), self.port),
-                self.timeout,
+                timeout,
                 source_address=self.source_address,
                 socket_options=self.socket_options,
             )
@@ -141,12 +149,27 @@ def _guarded_new_conn(self) -> socket.socket:
     ) from last_error
 
 
+def _watched_request(base):
+    """``request`` of ``base`` that puts the connection under this request's total deadline
+    (new and reused connections alike: the deadline belongs to the request)."""
+
+    def request(self, *args, **kwargs):
+        current = deadline.current()
+        if current is not None:
+            current.watch(self)
+        return base.request(self, *args, **kwargs)
+
+    return request
+
+
 class GuardedHTTPConnection(HTTPConnection):
     _new_conn = _guarded_new_conn
+    request = _watched_request(HTTPConnection)
 
 
 class GuardedHTTPSConnection(HTTPSConnection):
     _new_conn = _guarded_new_conn
+    request = _watched_request(HTTPSConnection)
 
 
 class GuardedHTTPConnectionPool(HTTPConnectionPool):

@@ -1,9 +1,13 @@
-"""The sweeper: the clock that repairs lost enqueues, fires due retries, and reclaims
-deliveries whose worker died.
+"""The sweeper: the clock that repairs lost enqueues, fires due retries, sends requested
+resends, and reclaims deliveries whose worker died.
 
-django-q2 schedules fire at most about once every 30 s, while the first retry is
-due after 5 s, so one scheduled sweep keeps polling (cheap indexed queries) for
-``WEBHOOKS_SWEEP_DURATION`` seconds before it exits.
+django-q2 schedules fire at most about once a minute (with ~30 s precision), while the
+first retry is due after 5 s. So a scheduled sweep keeps polling (cheap indexed queries)
+while work is due before the next scheduled sweep, but in slices of at most
+``SLICE_SECONDS``: each slice is one short task that hands over to the next through the
+queue. A worker is therefore never held when nothing is due, and a stopping cluster
+(Ctrl-C, SIGTERM) waits for one slice at most. A database error in a poll is logged and
+the next poll tries again: the sweeper is what repairs things, it must not die of them.
 """
 
 from __future__ import annotations
@@ -11,27 +15,40 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from . import outbox
 from .conf import conf
-from .models import Delivery
+from .models import Delivery, Event
 
 logger = logging.getLogger("webhooks")
 
 SCHEDULE_NAME = "webhooks: sweep"
 MAX_PER_SWEEP = 5000
+#: Longest a sweep task polls before handing over to the next one.
+SLICE_SECONDS = 5.0
 
 
 @dataclass
 class SweepReport:
     events_fanned_out: int = 0
     deliveries_enqueued: int = 0
+    resends_enqueued: int = 0
+    errors: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.events_fanned_out or self.deliveries_enqueued)
+        return bool(self.events_fanned_out or self.deliveries_enqueued or self.resends_enqueued)
+
+    def add(self, other: SweepReport) -> None:
+        self.events_fanned_out += other.events_fanned_out
+        self.deliveries_enqueued += other.deliveries_enqueued
+        self.resends_enqueued += other.resends_enqueued
+        self.errors += other.errors
 
 
 def sweep_once(*, now=None) -> SweepReport:
@@ -54,41 +71,108 @@ def sweep_once(*, now=None) -> SweepReport:
             )
             break
         report.deliveries_enqueued += len(ids)
+    report.resends_enqueued = outbox.enqueue_requested(
+        max_batches=MAX_PER_SWEEP // max(1, conf.BATCH_SIZE), now=now
+    )
     if report:
         logger.info(
-            "Sweep: %d events fanned out, %d deliveries enqueued.",
+            "Sweep: %d events fanned out, %d deliveries and %d resends enqueued.",
             report.events_fanned_out,
             report.deliveries_enqueued,
+            report.resends_enqueued,
         )
     return report
 
 
+def _fresh_connections() -> None:
+    """Drop broken or expired connections between polls (a long-running task must, as a
+    request does); never inside a transaction (a caller's, or a test's)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
+def _sweep_safely() -> SweepReport:
+    """One poll that survives the database: an error is logged, and the next poll retries."""
+    try:
+        return sweep_once()
+    except Exception:  # noqa: BLE001 - a sweeper that dies repairs nothing
+        logger.exception("Sweep failed; trying again at the next poll.")
+        _fresh_connections()
+        return SweepReport(errors=1)
+
+
+def work_ahead(until: datetime) -> bool:
+    """Is anything due, being sent, requested or not fanned out, that a poll before
+    ``until`` could have to act on? (Three indexed EXISTS queries.)"""
+    # Due before ``until`` (webhook switched on), or in flight now: a failure will be due soon.
+    pending = Delivery.objects.filter(status=Delivery.Status.PENDING).filter(
+        Q(next_attempt_at__lt=until, subscription__is_active=True) | Q(leased_until__isnull=False)
+    )
+    return (
+        pending.exists()
+        or Delivery.objects.filter(resend_requested_at__isnull=False).exists()
+        or Event.objects.filter(fanned_out_at__isnull=True).exists()
+    )
+
+
 def run(duration: float | None = None) -> SweepReport:
-    """Sweep repeatedly for ``duration`` seconds (default ``WEBHOOKS_SWEEP_DURATION``)."""
+    """Sweep every ``POLL_INTERVAL`` for ``duration`` seconds (the management command)."""
     duration = conf.SWEEP_DURATION if duration is None else duration
     deadline = time.monotonic() + duration
     total = SweepReport()
     while True:
-        report = sweep_once()
-        total.events_fanned_out += report.events_fanned_out
-        total.deliveries_enqueued += report.deliveries_enqueued
+        total.add(_sweep_safely())
         if time.monotonic() + conf.POLL_INTERVAL >= deadline:
             return total
         time.sleep(conf.POLL_INTERVAL)
-        close_old_connections()
+        _fresh_connections()
+
+
+def run_slice(until: datetime) -> SweepReport:
+    """Poll until ``until`` while there is work ahead, for one slice at most; then hand
+    over to the next slice through the queue, or stop when nothing is ahead."""
+    slice_end = time.monotonic() + SLICE_SECONDS
+    total = SweepReport()
+    while True:
+        total.add(_sweep_safely())
+        try:
+            ahead = timezone.now() < until and work_ahead(until)
+        except Exception:  # noqa: BLE001 - when in doubt, keep sweeping
+            logger.exception("Could not check for work ahead.")
+            _fresh_connections()
+            ahead = timezone.now() < until
+        if not ahead:
+            return total
+        if time.monotonic() + conf.POLL_INTERVAL >= slice_end:
+            # The next slice is a new task: a stopping cluster does not wait for it.
+            outbox.enqueue("webhooks.tasks.sweep_until", until.isoformat())
+            return total
+        time.sleep(conf.POLL_INTERVAL)
+        _fresh_connections()
 
 
 def run_scheduled() -> SweepReport:
-    """The scheduled sweep: poll until the next scheduled sweep is due, at most
-    ``WEBHOOKS_SWEEP_DURATION`` seconds, so two sweeps never hold two workers at once."""
+    """The scheduled sweep: slices of polling until the next scheduled sweep is due, at most
+    ``WEBHOOKS_SWEEP_DURATION`` seconds, so two sweeps do not poll side by side."""
     from django_q.models import Schedule
 
-    duration = conf.SWEEP_DURATION
-    next_run = Schedule.objects.filter(name=SCHEDULE_NAME).values_list("next_run", flat=True)
-    if next_run and next_run[0] is not None:
-        until_next = (next_run[0] - timezone.now()).total_seconds() - conf.POLL_INTERVAL
-        duration = max(0.0, min(duration, until_next))
-    return run(duration)
+    now = timezone.now()
+    until = now + timedelta(seconds=conf.SWEEP_DURATION)
+    try:
+        next_run = Schedule.objects.filter(name=SCHEDULE_NAME).values_list("next_run", flat=True)
+        if next_run and next_run[0] is not None:
+            until = min(until, next_run[0] - timedelta(seconds=conf.POLL_INTERVAL))
+    except Exception:  # noqa: BLE001 - sweep once at least
+        logger.exception("Could not read the sweep schedule.")
+        _fresh_connections()
+    return run_slice(until)
+
+
+def continue_sweep(until: str) -> SweepReport:
+    parsed = parse_datetime(until)
+    if parsed is None or parsed <= timezone.now():
+        return SweepReport()  # a slice that waited in the queue past its window
+    return run_slice(parsed)
 
 
 def ensure_schedule(**kwargs) -> None:

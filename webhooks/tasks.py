@@ -18,3 +18,7 @@ def deliver(delivery_ids: list[str], token: str, trigger: str = "automatic") -> 
 
 def sweep() -> None:
     sweeper.run_scheduled()
+
+
+def sweep_until(until: str) -> None:
+    sweeper.continue_sweep(until)

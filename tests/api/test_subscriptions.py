@@ -49,7 +49,7 @@ def test_create_returns_the_secret_once_and_files_the_webhook_under_the_tenant(t
         assert sub.secret not in read.content.decode() and "secret" not in read.json()
 
 
-def test_the_basic_auth_password_is_write_only(tenant_a, receiver, caplog):
+def test_the_basic_auth_password_is_write_only(tenant_a, receiver, caplog, commit):
     caplog.set_level(logging.DEBUG)
     password = "correct-horse-battery-staple"
     created = tenant_a.client.post(
@@ -75,7 +75,8 @@ def test_the_basic_auth_password_is_write_only(tenant_a, receiver, caplog):
             format="json",
         ),
     ]
-    ping = tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
+    with commit():
+        ping = tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
     reads += [ping, tenant_a.client.get(API + f"deliveries/{ping.json()['id']}/")]
     for read in reads:
         assert read.status_code < 300
@@ -228,11 +229,15 @@ def test_a_user_who_sees_every_tenant_may_choose_the_scope(superuser_client, rec
     assert superuser_client.get(SUBS).json()["count"] == 2
 
 
-def test_ping_sends_a_test_event_and_returns_the_delivery(tenant_a, receiver):
+def test_ping_sends_a_test_event_and_returns_the_delivery(tenant_a, receiver, commit):
     sub = tenant_a.subscription(receiver, ["article.created"])
-    response = tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
+    with commit():
+        response = tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
     assert response.status_code == 201
-    body = response.json()
+    # Queued, not sent while the client waits: the answer is the pending delivery ...
+    assert response.json()["status"] == "pending" and response.json()["attempts"] == []
+    # ... sent once the request committed; reading it again shows the attempt.
+    body = tenant_a.client.get(API + f"deliveries/{response.json()['id']}/").json()
     assert receiver.types() == ["webhook.test"]
     assert body["status"] == "succeeded" and body["event_type"] == "webhook.test"
     assert body["subscription"] == str(sub.pk)
@@ -241,7 +246,9 @@ def test_ping_sends_a_test_event_and_returns_the_delivery(tenant_a, receiver):
     assert receiver.requests[0].headers["webhook-id"] == body["webhook_id"]
 
 
-def test_rotate_secret_returns_the_new_secret_once_and_the_old_keeps_signing(tenant_a, receiver):
+def test_rotate_secret_returns_the_new_secret_once_and_the_old_keeps_signing(
+    tenant_a, receiver, commit
+):
     sub = tenant_a.subscription(receiver)
     old = sub.secret
     response = tenant_a.client.post(SUBS + f"{sub.pk}/rotate-secret/")
@@ -252,7 +259,8 @@ def test_rotate_secret_returns_the_new_secret_once_and_the_old_keeps_signing(ten
     assert sub.previous_secret_expires_at > timezone.now() + timedelta(hours=23)
     assert new not in tenant_a.client.get(SUBS + f"{sub.pk}/").content.decode()
 
-    tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
+    with commit():
+        tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
     request = receiver.requests[-1]
     msg_id, ts = request.headers["webhook-id"], int(request.headers["webhook-timestamp"])
     assert request.headers["webhook-signature"].split(" ") == [
@@ -276,7 +284,7 @@ def test_recover_resends_the_failed_deliveries_of_the_window(tenant_a, receiver,
         response = tenant_a.client.post(
             SUBS + f"{sub.pk}/recover/", {"since": since}, format="json"
         )
-    assert response.status_code == 202 and response.json() == {"resent": 2}
+    assert response.status_code == 202 and response.json() == {"queued": 2}
     assert Delivery.objects.filter(status="succeeded").count() == 2
     assert Delivery.objects.get(pk=old.pk).status == "failed"
 
@@ -286,7 +294,7 @@ def test_recover_resends_the_failed_deliveries_of_the_window(tenant_a, receiver,
         response = tenant_a.client.post(
             SUBS + f"{sub.pk}/recover/", {"since": since, "until": until}, format="json"
         )
-    assert response.json() == {"resent": 1}
+    assert response.json() == {"queued": 1}
     assert Delivery.objects.get(pk=old.pk).status == "succeeded"
 
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from .. import actions
 from ..exceptions import DeliveryBusy
 from ..models import Delivery, DeliveryAttempt, EventType, Subscription
-from .common import TenantAdminMixin, as_uuid, describe_attempt, plural, pretty_json, restrict
+from .common import TenantAdminMixin, as_uuid, plural, pretty_json, restrict
 
 
 def short_time(moment) -> str:
@@ -281,13 +281,10 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
             raise Http404("No such delivery.")
         if not self.has_resend_permission(request, delivery):
             raise PermissionDenied
-        try:
-            delivery = actions.resend_one(delivery, wait=True)
+        try:  # sent by a worker after this request's transaction commits, never inside it
+            delivery = actions.resend_one(delivery)
         except DeliveryBusy as exc:
             messages.warning(request, str(exc))
         else:
-            ok, text = describe_attempt(delivery)
-            (messages.success if ok else messages.error)(
-                request, f"Resent: {text}." if ok else f"Resend failed: {text}."
-            )
+            messages.info(request, "Resend queued; its outcome appears below when it is made.")
         return HttpResponseRedirect(reverse("admin:webhooks_delivery_change", args=[delivery.pk]))

@@ -296,7 +296,10 @@ class RecoverSerializer(serializers.Serializer):
 
 
 class RecoveredSerializer(serializers.Serializer):
-    resent = serializers.IntegerField(help_text="How many failed deliveries are being resent.")
+    queued = serializers.IntegerField(
+        help_text="How many failed deliveries were queued to be resent (each is sent, "
+        "and logged as a manual attempt, by a worker shortly)."
+    )
 
 
 class DeliveryAttemptSerializer(serializers.ModelSerializer):

@@ -104,15 +104,16 @@ class SubscriptionViewSet(
             serializer.save()
 
     @extend_schema(
-        summary="Send a test event to this webhook now",
-        description="A `webhook.test` event goes through the normal path (signing, logging); "
-        "the answer is the delivery with its attempt.",
+        summary="Send a test event to this webhook",
+        description="A `webhook.test` event goes through the normal path (signing, logging). "
+        "It is queued, not sent while you wait: the answer is the pending delivery; read it "
+        "again (GET /deliveries/{id}/) for its attempt.",
         request=None,
         responses={201: s.DeliveryDetailSerializer},
     )
     @action(detail=True, methods=["post"])
     def ping(self, request, pk=None):
-        delivery = actions.send_test_event(self.get_object(), wait=True)
+        delivery = actions.send_test_event(self.get_object())
         delivery = Delivery.objects.prefetch_related("attempts").get(pk=delivery.pk)
         return Response(s.DeliveryDetailSerializer(delivery).data, status=status.HTTP_201_CREATED)
 
@@ -146,7 +147,7 @@ class SubscriptionViewSet(
         count = actions.recover(
             subscription, window.validated_data["since"], window.validated_data.get("until")
         )
-        return Response(s.RecoveredSerializer({"resent": count}).data, status=202)
+        return Response(s.RecoveredSerializer({"queued": count}).data, status=202)
 
 
 @extend_schema_view(

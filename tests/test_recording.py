@@ -1,0 +1,142 @@
+"""Recording outcomes: one delivery's failure never touches another's, and a sent delivery
+is recorded once, even when the database fails while recording it."""
+
+import os
+
+import pytest
+from django.db import OperationalError
+
+from tests.receiver import Answer
+from tests.testapp.models import Article
+from webhooks import dispatch
+from webhooks.models import Delivery, DeliveryAttempt
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def poison_answers(monkeypatch):
+    """The database refuses the attempt row of any answer whose body is "poison" (a CHECK
+    constraint violation: a negative status code), as PostgreSQL refused NUL bytes."""
+    real = dispatch._attempt
+
+    def attempt(row, delivery, request, outcome, trigger, at):
+        made = real(row, delivery, request, outcome, trigger, at)
+        if outcome.body == "poison":
+            made.response_status_code = -1
+        return made
+
+    monkeypatch.setattr(dispatch, "_attempt", attempt)
+
+
+def test_an_outcome_the_database_refuses_does_not_roll_back_the_others(
+    receiver, other_receiver, subscribe, commit, poison_answers
+):
+    healthy = [subscribe(receiver, ["article.created"]) for _ in range(3)]
+    bad = subscribe(other_receiver, ["article.created"])
+    other_receiver.default = Answer(200, "poison")
+    with commit():
+        Article.objects.create(title="hello")
+    for sub in healthy:
+        delivery = Delivery.objects.get(subscription=sub)
+        assert delivery.status == Delivery.Status.SUCCEEDED
+        assert delivery.attempts.count() == 1
+    assert len(receiver.requests) == 3  # each sent once, none again
+    poisoned = Delivery.objects.get(subscription=bad)
+    attempt = poisoned.attempts.get()  # the attempt is logged, without the answer
+    assert attempt.response_status_code == 200 and not attempt.succeeded
+    assert "could not be recorded" in attempt.error_message
+    assert poisoned.status == Delivery.Status.PENDING and poisoned.next_attempt_at
+    assert poisoned.lease_token is None  # retried on schedule, not held until a lease expires
+
+
+def test_a_transient_database_error_while_recording_is_retried_not_resent(
+    receiver, subscribe, commit, monkeypatch
+):
+    monkeypatch.setattr(dispatch, "RECORDING_BACKOFF", 0.01)
+    real, failures = dispatch._record_group, []
+
+    def flaky(items, token, trigger):
+        if len(failures) < 2:
+            failures.append(1)
+            raise OperationalError("database is locked")
+        return real(items, token, trigger)
+
+    monkeypatch.setattr(dispatch, "_record_group", flaky)
+    subscribe(receiver, ["article.created"])
+    with commit():
+        Article.objects.create(title="hello")
+    delivery = Delivery.objects.get()
+    assert len(failures) == 2
+    assert len(receiver.requests) == 1
+    assert delivery.status == Delivery.Status.SUCCEEDED and delivery.attempts.count() == 1
+
+
+def test_a_recording_whose_commit_answer_was_lost_is_not_logged_twice(
+    receiver, subscribe, commit, monkeypatch
+):
+    monkeypatch.setattr(dispatch, "RECORDING_BACKOFF", 0.01)
+    real, calls = dispatch._record_group, []
+
+    def lost_answer(items, token, trigger):
+        calls.append(1)
+        result = real(items, token, trigger)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return result
+
+    monkeypatch.setattr(dispatch, "_record_group", lost_answer)
+    subscribe(receiver, ["article.created"])
+    with commit():
+        Article.objects.create(title="hello")
+    assert len(receiver.requests) == 1
+    assert DeliveryAttempt.objects.count() == 1
+    assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith(("postgres", "mysql")),
+    reason="row locks: needs DATABASE_URL=postgres://… (or mysql:// for MariaDB)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_workers_recording_the_same_subscriptions_in_opposite_orders_never_deadlock():
+    """Two workers each record a failure for webhooks A and B, in opposite orders, over and
+    over: locks follow one fixed order, so neither ever waits for the other in a cycle."""
+    import threading
+
+    from django.db import connections
+
+    from tests.factories import DeliveryFactory, SubscriptionFactory
+    from webhooks import delivery as http
+
+    subs = [SubscriptionFactory(url=f"https://example.com/{n}") for n in range(2)]
+    errors, rounds = [], 60
+
+    def worker(order):
+        try:
+            mine = [DeliveryFactory(subscription=sub) for sub in order]
+            failed = http.Outcome(status_code=500, error_kind="http_5xx", error_message="x")
+            for _ in range(rounds):
+                items = [
+                    (d, http.OutgoingRequest(d.subscription.url, {}, b"{}"), failed, _now())
+                    for d in mine
+                ]
+                dispatch._record_group(items, None, DeliveryAttempt.Trigger.MANUAL)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(o,)) for o in (subs, subs[::-1])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert DeliveryAttempt.objects.count() == 2 * 2 * rounds
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()

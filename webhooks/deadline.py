@@ -1,0 +1,125 @@
+"""A total deadline for one HTTP request, whatever the receiver does.
+
+Socket timeouts bound each read, not the request: a receiver that drips one byte a
+second (in its headers or its body) never trips them. So every request registers its
+connection with one watchdog thread, which shuts the socket down when the request's
+deadline passes; the blocked read then returns at once and the request ends as a
+timeout. The watchdog acts within a few milliseconds of the deadline; ``MARGIN`` is
+what the library promises on top of ``WEBHOOKS_TIMEOUT`` (closing, classifying).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
+
+#: Seconds a request may last beyond ``WEBHOOKS_TIMEOUT`` (documented in the README).
+MARGIN = 0.5
+#: Seconds a lease keeps free after the last request to record its outcome.
+RECORDING_ALLOWANCE = 1.0
+
+_local = threading.local()
+
+
+class RequestDeadline:
+    """The deadline of the request running in this thread, and the connection it uses."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._connections: list = []
+        self._lock = threading.Lock()
+        self._done = False
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def watch(self, connection) -> None:
+        """Shut ``connection``'s socket down if the request is still running at the deadline."""
+        with self._lock:
+            if self._done:
+                return
+            self._connections.append(connection)
+        if self.expired:  # registered after the watchdog fired
+            self._fire()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            connections = list(self._connections)
+        for connection in connections:
+            sock = getattr(connection, "sock", None)
+            if sock is None:
+                continue
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed: nothing left to interrupt
+
+    def finish(self) -> None:
+        with self._lock:
+            self._done = True
+            self._connections.clear()
+
+
+class _Watchdog:
+    """One thread per process that fires the deadlines of the requests in flight."""
+
+    def __init__(self) -> None:
+        self._heap: list = []
+        self._counter = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = None
+
+    def add(self, deadline: RequestDeadline) -> None:
+        with self._wake:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._heap = []
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._run, name="webhooks-deadline", daemon=True
+                )
+                self._thread.start()
+            heapq.heappush(self._heap, (deadline.at, next(self._counter), deadline))
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._heap:
+                    self._wake.wait()
+                at, _, deadline = self._heap[0]
+                delay = at - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+            deadline._fire()  # a no-op for a request that has finished
+
+
+_watchdog = _Watchdog()
+
+
+@contextmanager
+def request_deadline(seconds: float):
+    """Run one request in this block: its connection is cut ``seconds`` from now."""
+    deadline = RequestDeadline(seconds)
+    _local.current = deadline
+    _watchdog.add(deadline)
+    try:
+        yield deadline
+    finally:
+        deadline.finish()
+        _local.current = None
+
+
+def current() -> RequestDeadline | None:
+    return getattr(_local, "current", None)
