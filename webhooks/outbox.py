@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -194,15 +194,18 @@ def claim_due(
 ) -> tuple[uuid.UUID, list]:
     """Lease up to ``limit`` due deliveries of active subscriptions, soonest first.
 
-    On PostgreSQL the candidates are locked with SKIP LOCKED, so concurrent
-    sweepers pick disjoint sets instead of queueing behind each other.
+    On PostgreSQL and MariaDB/MySQL the candidates are locked with SKIP LOCKED, so
+    concurrent sweepers pick disjoint sets instead of queueing behind each other.
+    MariaDB has no ``FOR UPDATE OF``: there the joined subscription rows are locked too,
+    for the instant of this transaction, which only makes another claimer skip them once.
     """
     now = now or timezone.now()
+    of = ("self",) if connection.features.has_select_for_update_of else ()
     with transaction.atomic():
         candidates = list(
             Delivery.objects.filter(_due(now), subscription__is_active=True)
             .order_by("next_attempt_at")
-            .select_for_update(skip_locked=True, of=("self",))
+            .select_for_update(skip_locked=True, of=of)
             .values_list("pk", flat=True)[:limit]
         )
         if not candidates:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from . import dispatch, sweeper
+from . import dispatch, retention, sweeper
 
 
 def process_event(event_id: str) -> None:
@@ -18,3 +18,7 @@ def deliver(delivery_ids: list[str], token: str, trigger: str = "automatic") -> 
 
 def sweep() -> None:
     sweeper.run_scheduled()
+
+
+def purge() -> None:
+    retention.run_scheduled()
