@@ -21,7 +21,8 @@ class Command(BaseCommand):
             "--batch-size",
             type=int,
             default=None,
-            help=f"Rows per transaction (default WEBHOOKS_PURGE_BATCH_SIZE, {conf.PURGE_BATCH_SIZE}).",
+            help="Rows per transaction (default: WEBHOOKS_PURGE_BATCH_SIZE, "
+            f"{conf.PURGE_BATCH_SIZE}).",
         )
         parser.add_argument(
             "--time-limit",
@@ -65,7 +66,8 @@ class Command(BaseCommand):
         report = retention.purge(batch_size=batch_size, time_limit=time_limit, progress=progress)
         self.stdout.write(
             f"Deleted {report} in {time.monotonic() - started:.1f} s "
-            f"({report.batches} transactions, longest {report.longest_transaction_s * 1000:.0f} ms)."
+            f"({report.batches} transactions, "
+            f"longest {report.longest_transaction_s * 1000:.0f} ms)."
         )
         if not report.finished:
             self.stdout.write("Stopped at the time limit: run it again to delete the rest.")
