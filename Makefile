@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint format migrate clean
+.PHONY: install run test test-matrix lint format migrate clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ run: migrate
 
 test: install
 	$(PY) -m pytest
+
+# Every Python x Django combination the README claims (noxfile.py); pass pytest options
+# after --, e.g. `make test-matrix ARGS='-- -m "not slow"'`.
+test-matrix: install
+	$(VENV)/bin/nox $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -33,6 +33,7 @@ class PurgeReport:
     attempts: int = 0
     events: int = 0
     batches: int = 0
+    last_transaction_s: float = 0.0
     longest_transaction_s: float = 0.0
     finished: bool = True  # False: stopped by the time limit, the rest is left for next time
 
@@ -155,7 +156,8 @@ def purge(
 
 def _batch_done(report: PurgeReport, started: float, progress) -> None:
     report.batches += 1
-    report.longest_transaction_s = max(report.longest_transaction_s, time.monotonic() - started)
+    report.last_transaction_s = time.monotonic() - started
+    report.longest_transaction_s = max(report.longest_transaction_s, report.last_transaction_s)
     if progress is not None:
         progress(report)
 
