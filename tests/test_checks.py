@@ -26,6 +26,11 @@ def ids(**kwargs):
         ("WEBHOOKS_BROKER_BACKOFF", -1, "webhooks.E008"),
         ("WEBHOOKS_SCOPE_CHOICES", "nowhere.choices", "webhooks.E009"),
         ("WEBHOOKS_API_PERMISSION_CLASSES", ["nowhere.Permission"], "webhooks.E009"),
+        ("WEBHOOKS_KEEP_SUCCEEDED_DAYS", 0, "webhooks.E010"),
+        ("WEBHOOKS_KEEP_FAILED_DAYS", "90", "webhooks.E010"),
+        ("WEBHOOKS_KEEP_EVENTS_DAYS", -1, "webhooks.E010"),
+        ("WEBHOOKS_PURGE_BATCH_SIZE", 0, "webhooks.E011"),
+        ("WEBHOOKS_PURGE_TIME_LIMIT", "60", "webhooks.E011"),
     ],
 )
 def test_wrong_setting_is_reported(settings, setting, value, check_id):
