@@ -7,21 +7,29 @@ import pytest
 from django.utils import timezone
 
 import webhooks
-from webhooks import outbox
-from webhooks.models import Delivery, Event
+from webhooks import outbox, tenancy
+from webhooks.models import Delivery, Event, Subscription
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_scope_differing_only_in_case_is_another_tenant(
-    receiver, other_receiver, subscribe, commit
+    receiver, other_receiver, subscribe, commit, settings, django_user_model
 ):
-    subscribe(receiver, ["article.shared"], scope="acme")
+    mine = subscribe(receiver, ["article.shared"], scope="acme")
     subscribe(other_receiver, ["article.shared"], scope="ACME")
     with commit():
         webhooks.send_event("article.shared", {"n": 1}, scope="acme")
     assert len(receiver.requests) == 1
     assert other_receiver.requests == []
+    # What a tenant's staff may see (admin and API): their own webhooks, not ACME's.
+    settings.WEBHOOKS_SCOPE_RESOLVER = "tests.test_databases.acme_for_everyone"
+    user = django_user_model.objects.create_user("staff")
+    assert list(tenancy.restrict(Subscription.objects.all(), user)) == [mine]
+
+
+def acme_for_everyone(user):
+    return "acme"
 
 
 def test_emoji_and_other_4_byte_characters_are_stored_and_sent_intact(receiver, subscribe, commit):
