@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # `make run PORT=8001`: the web server, the demo webhooks and the printed links follow it.
 PORT ?= 8000
 
-.PHONY: install run test lint format migrate clean
+.PHONY: install run test test-matrix lint format migrate clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ run: migrate
 
 test: install
 	$(PY) -m pytest
+
+# Every Python x Django combination the README claims (noxfile.py); pass pytest options
+# after --, e.g. `make test-matrix ARGS='-- -m "not slow"'`.
+test-matrix: install
+	$(VENV)/bin/nox $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -131,7 +131,6 @@ def seed(rows: int):
             number=k + 1,
             request_url=big.url,
             request_headers={"webhook-id": one.webhook_id},
-            request_body="{}",
             response_status_code=503 if k < 7 else 200,
             response_body="x" * 200,
             duration_ms=40,

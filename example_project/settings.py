@@ -85,6 +85,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # MariaDB/MySQL (mysql://user:pass@host/name): full Unicode (Django's default "utf8" is
+    # the 3-byte utf8mb3), and binary collation so tenant scopes, event type names and
+    # lookups compare exactly as on PostgreSQL and SQLite (the default collation is
+    # case-insensitive: scope "acme" would match "ACME").
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"charset": "utf8mb4", "init_command": "SET collation_connection = 'utf8mb4_bin'"}
+    )
+    DATABASES["default"].setdefault("TEST", {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_bin"})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-gb"

@@ -76,3 +76,22 @@ def caught():
     yield catch
     for signal, receiver in connected:
         signal.disconnect(receiver)
+
+
+# Real processes, browsers, fuzzing, chaos and benchmarks: the fast run (-m "not slow")
+# leaves these out; CI runs them on the newest combination and on each database.
+SLOW_MODULES = {
+    "tests/admin/test_browser.py",
+    "tests/api/test_fuzz.py",
+    "tests/example/test_demo_end_to_end.py",
+    "tests/reliability/test_chaos.py",
+    "tests/test_bench_purge.py",
+    "tests/test_bench_smoke.py",
+    "tests/test_serve.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.split("::")[0] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

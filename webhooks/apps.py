@@ -20,7 +20,9 @@ class WebhooksConfig(AppConfig):
 
 def _after_migrate(using="default", **kwargs) -> None:
     from .registry import sync_event_types
+    from .retention import ensure_schedule as ensure_purge_schedule
     from .sweeper import ensure_schedule
 
     sync_event_types(using=using)
     ensure_schedule()
+    ensure_purge_schedule()

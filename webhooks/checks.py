@@ -108,6 +108,26 @@ def check_settings(app_configs=None, **kwargs):
                 id="webhooks.E010",
             )
         )
+    for name in ("KEEP_SUCCEEDED_DAYS", "KEEP_FAILED_DAYS", "KEEP_EVENTS_DAYS"):
+        days = getattr(conf, name)
+        if days is not None and (not _number(days) or days <= 0):
+            errors.append(
+                Error(
+                    f"WEBHOOKS_{name} must be a number of days > 0, or None to keep forever; "
+                    f"it is {days!r}.",
+                    hint=f"For example WEBHOOKS_{name} = 90.",
+                    id="webhooks.E012",
+                )
+            )
+    batch, limit = conf.PURGE_BATCH_SIZE, conf.PURGE_TIME_LIMIT
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        errors.append(
+            Error("WEBHOOKS_PURGE_BATCH_SIZE must be a whole number ≥ 1.", id="webhooks.E013")
+        )
+    if not _number(limit) or limit <= 0:
+        errors.append(
+            Error("WEBHOOKS_PURGE_TIME_LIMIT must be a number of seconds > 0.", id="webhooks.E013")
+        )
     if not settings.DEBUG and not errors:
         private = [str(n) for n in conf.ALLOWED_NETWORKS if not n.is_global]
         if private:

@@ -155,6 +155,32 @@ class Settings:
         return self._get("ENCRYPTION_KEYS", ())
 
     @property
+    def KEEP_SUCCEEDED_DAYS(self) -> float | None:
+        """Days a succeeded delivery and its attempts are kept (None: forever)."""
+        return self._get("KEEP_SUCCEEDED_DAYS", 30)
+
+    @property
+    def KEEP_FAILED_DAYS(self) -> float | None:
+        """Days a failed delivery and its attempts are kept (None: forever)."""
+        return self._get("KEEP_FAILED_DAYS", 90)
+
+    @property
+    def KEEP_EVENTS_DAYS(self) -> float | None:
+        """Days an event is kept once none of its deliveries is (None: forever)."""
+        return self._get("KEEP_EVENTS_DAYS", 90)
+
+    @property
+    def PURGE_BATCH_SIZE(self) -> int:
+        """Deliveries (or events) deleted per transaction by the purge."""
+        return self._get("PURGE_BATCH_SIZE", 500)
+
+    @property
+    def PURGE_TIME_LIMIT(self) -> float:
+        """Seconds one scheduled purge runs at most (it goes on at the next one); keep it
+        below django-q2's task ``timeout``."""
+        return self._get("PURGE_TIME_LIMIT", 60.0)
+
+    @property
     def QUEUE_NAME(self) -> str | None:
         """django-q2 cluster name to enqueue on (None: the default cluster)."""
         return self._get("QUEUE_NAME", None)

@@ -382,7 +382,7 @@ def _attempt(row, delivery, request, outcome, trigger, at) -> DeliveryAttempt:
         trigger=trigger,
         request_url=request.url,
         request_headers=request.logged_headers(delivery.subscription.sensitive_header_names()),
-        request_body=request.body.decode(),
+        request_body_sha256=DeliveryAttempt.digest(request.body),
         response_status_code=outcome.status_code,
         response_headers=responses.headers_dict(outcome.headers),
         response_body=responses.safe_text(outcome.body),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from django.conf import settings
@@ -227,7 +228,10 @@ class DeliveryAttempt(models.Model):
     trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.AUTOMATIC)
     request_url = models.URLField(max_length=2000)
     request_headers = models.JSONField(default=dict)
-    request_body = models.TextField(blank=True)
+    # The body is the event's envelope, which the Event row already holds: it is rebuilt
+    # (``request_body``) rather than copied into every attempt; the digest proves the
+    # rebuilt bytes are the ones that were signed and sent.
+    request_body_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     response_status_code = models.PositiveIntegerField(null=True, blank=True)
     response_headers = models.JSONField(default=dict, blank=True)
     response_body = models.TextField(blank=True)
@@ -245,3 +249,21 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.number} {self.response_status_code or self.error_kind}"
+
+    @staticmethod
+    def digest(body: bytes) -> str:
+        return hashlib.sha256(body).hexdigest()
+
+    @property
+    def request_body(self) -> str:
+        """The exact body this attempt POSTed, rebuilt from its event."""
+        from .delivery import envelope
+
+        return envelope(self.delivery).decode()
+
+    @property
+    def request_body_verified(self) -> bool | None:
+        """Whether the rebuilt body is byte for byte the one sent (None: no digest kept)."""
+        if not self.request_body_sha256:
+            return None
+        return self.digest(self.request_body.encode()) == self.request_body_sha256

@@ -199,8 +199,10 @@ def claim_due(
 ) -> tuple[uuid.UUID, list]:
     """Lease up to ``limit`` due deliveries of active subscriptions, soonest first.
 
-    On PostgreSQL the candidates are locked with SKIP LOCKED, so concurrent
-    sweepers pick disjoint sets instead of queueing behind each other.
+    On PostgreSQL and MariaDB/MySQL the candidates are locked with SKIP LOCKED, so
+    concurrent sweepers pick disjoint sets instead of queueing behind each other.
+    MariaDB has no ``FOR UPDATE OF``: there the joined subscription rows are locked too,
+    for the instant of this transaction, which only makes another claimer skip them once.
     """
     now = now or timezone.now()
     # A subquery, not a join: the lock must take delivery rows only (MariaDB has no

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from . import dispatch, sweeper
+from . import dispatch, retention, sweeper
 
 
 def process_event(event_id: str) -> None:
@@ -22,3 +22,7 @@ def sweep() -> None:
 
 def sweep_until(until: str) -> None:
     sweeper.continue_sweep(until)
+
+
+def purge() -> None:
+    retention.run_scheduled()

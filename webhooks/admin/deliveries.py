@@ -66,6 +66,7 @@ class DeliveryAttemptInline(admin.StackedInline):
         ("trigger", "created_at", "duration"),
         "request_url",
         "request_headers_shown",
+        "request_body_shown",
         "response_headers_shown",
         "response_body_shown",
     ]
@@ -75,9 +76,14 @@ class DeliveryAttemptInline(admin.StackedInline):
         "duration",
         "request_url",
         "request_headers_shown",
+        "request_body_shown",
         "response_headers_shown",
         "response_body_shown",
     ]
+
+    def get_queryset(self, request):
+        # The request body is rebuilt from the event: fetch it with the attempts.
+        return super().get_queryset(request).select_related("delivery__event")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -113,6 +119,17 @@ class DeliveryAttemptInline(admin.StackedInline):
     @admin.display(description="Request headers (secrets redacted)")
     def request_headers_shown(self, attempt):
         return pretty_json(attempt.request_headers)
+
+    @admin.display(description="Request body")
+    def request_body_shown(self, attempt):
+        body = format_html('<pre class="wh-pre">{}</pre>', attempt.request_body)
+        if attempt.request_body_verified is False:
+            return format_html(
+                "{}<p>Rebuilt from the event; it differs from the bytes sent then "
+                "(the envelope format has changed since).</p>",
+                body,
+            )
+        return body
 
     @admin.display(description="Response headers")
     def response_headers_shown(self, attempt):

@@ -303,6 +303,11 @@ class RecoveredSerializer(serializers.Serializer):
 
 
 class DeliveryAttemptSerializer(serializers.ModelSerializer):
+    request_body = serializers.CharField(
+        read_only=True,
+        help_text="The exact body sent (the event's envelope, the bytes that were signed).",
+    )
+
     class Meta:
         model = DeliveryAttempt
         fields = [

@@ -1,0 +1,145 @@
+"""Retention: old finished deliveries, their attempts and their events are deleted; nothing
+still owed or still recent is."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+from django.utils import timezone
+from django_q.models import Schedule
+
+from tests.factories import EventFactory, SubscriptionFactory
+from webhooks import retention, tasks
+from webhooks.models import Delivery, DeliveryAttempt, Event
+
+pytestmark = pytest.mark.django_db
+
+S, F, P = Delivery.Status.SUCCEEDED, Delivery.Status.FAILED, Delivery.Status.PENDING
+
+
+@pytest.fixture
+def world():
+    """Deliveries of every status and age (days), 3 attempts each, one event per delivery."""
+    sub = SubscriptionFactory()
+    now = timezone.now()
+    made = {}
+    for name, status, age in [
+        ("succeeded_old", S, 31),
+        ("succeeded_recent", S, 29),
+        ("failed_old", F, 91),
+        ("failed_mid", F, 31),  # past the succeeded retention, within the failed one
+        ("pending_old", P, 200),  # still owed: never purged
+    ]:
+        when = now - timedelta(days=age)
+        event = EventFactory(occurred_at=when, fanned_out_at=when)
+        delivery = Delivery.objects.create(event=event, subscription=sub, status=status)
+        Delivery.objects.filter(pk=delivery.pk).update(created_at=when)
+        for number in (1, 2, 3):
+            DeliveryAttempt.objects.create(
+                delivery=delivery, number=number, request_url=sub.url, created_at=when
+            )
+        made[name] = delivery
+    # An old event nobody subscribed to, and one never fanned out (the sweeper still owes it).
+    made["event_alone"] = EventFactory(
+        occurred_at=now - timedelta(days=91), fanned_out_at=now - timedelta(days=91)
+    )
+    made["event_unfanned"] = EventFactory(occurred_at=now - timedelta(days=91))
+    return made
+
+
+def remaining(world):
+    deliveries = set(Delivery.objects.values_list("pk", flat=True))
+    events = set(Event.objects.values_list("pk", flat=True))
+    return {
+        name
+        for name, obj in world.items()
+        if (obj.pk in deliveries if isinstance(obj, Delivery) else obj.pk in events)
+    }
+
+
+def test_defaults_keep_succeeded_30_days_failed_90_days_and_never_pending(world):
+    report = retention.purge()
+    assert remaining(world) == {"succeeded_recent", "failed_mid", "pending_old", "event_unfanned"}
+    assert (report.deliveries, report.attempts) == (2, 6)
+    # The succeeded_old event is only 31 days old: kept until 90 although its delivery is gone.
+    assert not Event.objects.filter(pk=world["failed_old"].event_id).exists()
+    assert Event.objects.filter(pk=world["succeeded_old"].event_id).exists()
+    assert report.events == 2  # failed_old's event and event_alone
+    assert DeliveryAttempt.objects.count() == 9
+    assert not DeliveryAttempt.objects.filter(delivery_id=world["failed_old"].pk).exists()
+
+
+def test_an_event_with_a_delivery_still_kept_is_not_deleted(world):
+    with override_settings(WEBHOOKS_KEEP_EVENTS_DAYS=1):
+        retention.purge()
+    left = remaining(world)
+    assert {"succeeded_recent", "failed_mid", "pending_old"} <= left
+    for name in ("succeeded_recent", "failed_mid", "pending_old"):
+        assert Event.objects.filter(pk=world[name].event_id).exists()
+    assert not Event.objects.filter(pk=world["succeeded_old"].event_id).exists()
+
+
+@override_settings(
+    WEBHOOKS_KEEP_SUCCEEDED_DAYS=None,
+    WEBHOOKS_KEEP_FAILED_DAYS=None,
+    WEBHOOKS_KEEP_EVENTS_DAYS=None,
+)
+def test_none_keeps_everything_forever(world):
+    report = retention.purge()
+    assert (report.deliveries, report.attempts, report.events) == (0, 0, 0)
+    assert len(remaining(world)) == len(world)
+
+
+def test_dry_run_counts_exactly_what_the_purge_then_deletes_and_deletes_nothing(world):
+    out = StringIO()
+    call_command("webhooks_purge", "--dry-run", stdout=out)
+    assert "would delete 2 deliveries, 6 attempts and 2 events" in out.getvalue()
+    assert "Keeping succeeded deliveries 30 days, failed deliveries 90 days, events 90 days" in (
+        out.getvalue()
+    )
+    assert len(remaining(world)) == len(world)
+    report = retention.purge()
+    assert (report.deliveries, report.attempts, report.events) == (2, 6, 2)
+
+
+def test_the_command_deletes_in_batches_and_shows_its_progress(world):
+    out = StringIO()
+    with override_settings(WEBHOOKS_KEEP_FAILED_DAYS=30):  # failed_mid goes too
+        call_command("webhooks_purge", "--batch-size", "1", "-v", "2", stdout=out)
+    text = out.getvalue()
+    assert text.count("deleted so far") == 5  # 3 deliveries, 2 events: one transaction each
+    assert "Deleted 3 deliveries, 9 attempts and 2 events" in text
+    assert "(5 transactions, longest" in text
+    assert remaining(world) == {"succeeded_recent", "pending_old", "event_unfanned"}
+
+
+def test_a_bad_batch_size_is_refused_with_what_is_accepted(world):
+    with pytest.raises(CommandError, match="--batch-size must be a positive number"):
+        call_command("webhooks_purge", "--batch-size", "0", stdout=StringIO())
+    assert len(remaining(world)) == len(world)
+
+
+def test_a_time_limited_purge_stops_and_the_next_run_finishes(world):
+    first = retention.purge(time_limit=0)
+    assert not first.finished and first.deliveries == 0
+    assert len(remaining(world)) == len(world)
+    second = retention.purge(time_limit=60)
+    assert second.finished and second.deliveries == 2
+
+
+def test_the_scheduled_task_purges(world):
+    tasks.purge()
+    assert "succeeded_old" not in remaining(world)
+
+
+def test_migrate_schedules_the_hourly_purge_once_and_keeps_an_operators_changes():
+    call_command("migrate", verbosity=0)
+    [schedule] = Schedule.objects.filter(name=retention.SCHEDULE_NAME)
+    assert schedule.func == "webhooks.tasks.purge"
+    assert schedule.schedule_type == Schedule.HOURLY and schedule.repeats == -1
+    Schedule.objects.filter(pk=schedule.pk).update(schedule_type=Schedule.DAILY)
+    call_command("migrate", verbosity=0)
+    [again] = Schedule.objects.filter(name=retention.SCHEDULE_NAME)
+    assert again.schedule_type == Schedule.DAILY
