@@ -13,7 +13,7 @@ from django.utils import timezone
 from . import dispatch, outbox, signing
 from .conf import conf
 from .exceptions import DeliveryBusy
-from .models import Delivery, DeliveryAttempt, Event, Subscription
+from .models import Delivery, DeliveryAttempt, Event, EventType, Subscription
 
 MANUAL = DeliveryAttempt.Trigger.MANUAL
 TEST_EVENT_TYPE = "webhook.test"
@@ -41,6 +41,39 @@ def send_test_event(subscription: Subscription, *, wait: bool = True) -> Deliver
     _send_manually([delivery.pk], wait=wait)
     delivery.refresh_from_db()
     return delivery
+
+
+def send_example(subscription: Subscription, type_name: str, *, wait: bool = False) -> Delivery:
+    """Send the example payload of ``type_name`` to this one webhook (``webhook.test`` for none).
+
+    Like a test event: one manual attempt, never retried, not counted by the auto-disable clock.
+    """
+    if not type_name or type_name == TEST_EVENT_TYPE:
+        return send_test_event(subscription, wait=wait)
+    example = EventType.objects.get(name=type_name).example_payload
+    now = timezone.now()
+    with transaction.atomic():
+        event = Event.objects.create(
+            type=type_name,
+            data=example,
+            scope=subscription.scope,
+            occurred_at=now,
+            fanned_out_at=now,
+        )
+        delivery = Delivery.objects.create(
+            event=event, subscription=subscription, next_attempt_at=None
+        )
+    _send_manually([delivery.pk], wait=wait)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def example_types(subscription: Subscription) -> list[str]:
+    """The event types whose example this webhook can be sent: those it receives."""
+    types = EventType.objects.filter(is_active=True).exclude(name=TEST_EVENT_TYPE)
+    if not subscription.all_events:
+        types = types.filter(subscriptions=subscription)
+    return list(types.order_by("category", "name").values_list("name", flat=True))
 
 
 def resend(deliveries, *, wait: bool = False) -> int:
@@ -83,8 +116,13 @@ def _send_manually(ids, *, wait: bool, due_only: bool = False) -> int:
         return 0
     if wait:
         dispatch.send_claimed(claimed, token, MANUAL)
-    elif not outbox.enqueue(
-        "webhooks.tasks.deliver", [str(i) for i in claimed], str(token), MANUAL
-    ):
-        dispatch.send_claimed(claimed, token, MANUAL)  # broker down: do it here rather than drop it
+        return len(claimed)
+
+    def start():
+        ids = [str(i) for i in claimed]
+        if not outbox.enqueue("webhooks.tasks.deliver", ids, str(token), MANUAL):
+            dispatch.send_claimed(claimed, token, MANUAL)  # broker down: here rather than drop it
+
+    # After the caller's transaction (an admin or API request): no HTTP while it is open.
+    transaction.on_commit(start, robust=True)
     return len(claimed)

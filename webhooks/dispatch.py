@@ -273,7 +273,9 @@ def record_outcome(
             row.status = Delivery.Status.FAILED
         # Otherwise a failed manual attempt leaves the delivery's state and schedule as they were.
         row.save()
-        _update_health(subscription, outcome.succeeded, now)
+        if trigger == AUTOMATIC or outcome.succeeded:
+            # A failed test or manual resend says nothing new: it does not feed the disable clock.
+            _update_health(subscription, outcome.succeeded, now)
         if (
             not disabled_reason
             and row.status == Delivery.Status.FAILED

@@ -4,6 +4,7 @@ tenant are a 404 — the same answer as for an object that does not exist."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -38,6 +39,11 @@ class NewestFirstCursorPagination(CursorPagination):
 
 class EventCursorPagination(NewestFirstCursorPagination):
     ordering = "-occurred_at"
+
+
+def _delivery_location(request, delivery) -> str:
+    """Where to read a delivery started in the background: its attempts appear there."""
+    return request.build_absolute_uri(reverse("webhooks-api:delivery-detail", args=[delivery.pk]))
 
 
 CONFLICT = OpenApiResponse(description="The delivery is being sent right now; try again shortly.")
@@ -110,17 +116,30 @@ class SubscriptionViewSet(
             serializer.save()
 
     @extend_schema(
-        summary="Send a test event to this webhook now",
-        description="A `webhook.test` event goes through the normal path (signing, logging); "
-        "the answer is the delivery with its attempt.",
+        summary="Send a test event to this webhook (in the background)",
+        description='A `webhook.test` event, or with `{"event_type": "…"}` the example '
+        "payload of a type this webhook receives, goes through the normal path (signing, "
+        "logging). It is sent after this request: the answer (202) is the delivery, and its "
+        "`Location` the delivery to read for the attempt's outcome.",
         request=None,
-        responses={201: s.DeliveryDetailSerializer},
+        responses={202: s.DeliveryDetailSerializer},
     )
     @action(detail=True, methods=["post"])
     def ping(self, request, pk=None):
-        delivery = actions.send_test_event(self.get_object(), wait=True)
+        subscription = self.get_object()
+        type_name = request.data.get("event_type") if isinstance(request.data, dict) else None
+        if type_name and type_name not in actions.example_types(subscription):
+            return Response(
+                {"event_type": [f"This webhook does not receive {type_name!r} events."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        delivery = actions.send_example(subscription, type_name or "", wait=False)
         delivery = Delivery.objects.prefetch_related("attempts").get(pk=delivery.pk)
-        return Response(s.DeliveryDetailSerializer(delivery).data, status=status.HTTP_201_CREATED)
+        return Response(
+            s.DeliveryDetailSerializer(delivery).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": _delivery_location(request, delivery)},
+        )
 
     @extend_schema(
         summary="Replace the signing secret",
@@ -191,7 +210,11 @@ class DeliveryViewSet(BaseViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         except DeliveryBusy as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         delivery = self.get_queryset().get(pk=delivery.pk)
-        return Response(s.DeliveryDetailSerializer(delivery).data, status=202)
+        return Response(
+            s.DeliveryDetailSerializer(delivery).data,
+            status=202,
+            headers={"Location": _delivery_location(request, delivery)},
+        )
 
 
 @extend_schema_view(
