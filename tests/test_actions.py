@@ -104,14 +104,16 @@ def test_a_delivery_being_sent_cannot_be_resent_at_the_same_time(receiver, subsc
         actions.resend_one(delivery)
 
 
-def test_a_resend_through_the_task_queue_releases_its_lease(receiver, subscribe):
+def test_a_resend_through_the_task_queue_releases_its_lease(receiver, subscribe, commit):
     sub = subscribe(receiver, all_events=True)
     delivery = actions.send_test_event(sub)
-    actions.resend_one(delivery)  # wait=False: via webhooks.tasks.deliver (sync mode here)
+    with commit():  # wait=False: via webhooks.tasks.deliver once committed (sync mode here)
+        actions.resend_one(delivery)
     delivery.refresh_from_db()
     assert delivery.attempt_count == 2
     assert delivery.lease_token is None and delivery.leased_until is None
-    actions.resend_one(delivery)  # not "being sent right now"
+    with commit():
+        actions.resend_one(delivery)  # not "being sent right now"
     assert len(receiver.requests) == 3
 
 

@@ -113,16 +113,18 @@ def test_resend_is_a_manual_attempt_with_the_same_webhook_id(tenant_a, log, othe
     with commit():
         response = tenant_a.client.post(DELIVERIES + f"{delivery.pk}/resend/")
     assert response.status_code == 202
-    body = response.json()
+    assert response["Location"].endswith(f"/deliveries/{delivery.pk}/")
+    body = tenant_a.client.get(response["Location"]).json()
     assert body["status"] == "succeeded" and body["attempt_count"] == 2
     assert [a["trigger"] for a in body["attempts"]] == ["automatic", "manual"]
     sent = [r for r in other_receiver.requests if r.headers["webhook-id"] == delivery.webhook_id]
     assert len(sent) == 2
 
 
-def test_resending_a_delivery_being_sent_is_a_conflict(tenant_a, receiver):
+def test_resending_a_delivery_being_sent_is_a_conflict(tenant_a, receiver, commit):
     sub = tenant_a.subscription(receiver)
-    delivery = tenant_a.client.post(API + f"subscriptions/{sub.pk}/ping/").json()
+    with commit():
+        delivery = tenant_a.client.post(API + f"subscriptions/{sub.pk}/ping/").json()
     outbox.claim([delivery["id"]], due_only=False)  # a worker holds it
     response = tenant_a.client.post(DELIVERIES + f"{delivery['id']}/resend/")
     assert response.status_code == 409

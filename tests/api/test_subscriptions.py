@@ -49,7 +49,7 @@ def test_create_returns_the_secret_once_and_files_the_webhook_under_the_tenant(t
         assert sub.secret not in read.content.decode() and "secret" not in read.json()
 
 
-def test_the_basic_auth_password_is_write_only(tenant_a, receiver, caplog):
+def test_the_basic_auth_password_is_write_only(tenant_a, receiver, caplog, commit):
     caplog.set_level(logging.DEBUG)
     password = "correct-horse-battery-staple"
     created = tenant_a.client.post(
@@ -75,7 +75,8 @@ def test_the_basic_auth_password_is_write_only(tenant_a, receiver, caplog):
             format="json",
         ),
     ]
-    ping = tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
+    with commit():
+        ping = tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
     reads += [ping, tenant_a.client.get(API + f"deliveries/{ping.json()['id']}/")]
     for read in reads:
         assert read.status_code < 300
@@ -228,12 +229,19 @@ def test_a_user_who_sees_every_tenant_may_choose_the_scope(superuser_client, rec
     assert superuser_client.get(SUBS).json()["count"] == 2
 
 
-def test_ping_sends_a_test_event_and_returns_the_delivery(tenant_a, receiver):
+def test_ping_sends_a_test_event_after_the_request_and_says_where_to_look(
+    tenant_a, receiver, commit
+):
     sub = tenant_a.subscription(receiver, ["article.created"])
-    response = tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
-    assert response.status_code == 201
+    with commit():
+        response = tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
+        assert receiver.requests == []  # nothing is sent while the request is open
+    assert response.status_code == 202
     body = response.json()
+    assert body["status"] == "pending" and body["attempts"] == []
+    assert response["Location"].endswith(f"/deliveries/{body['id']}/")
     assert receiver.types() == ["webhook.test"]
+    body = tenant_a.client.get(response["Location"]).json()
     assert body["status"] == "succeeded" and body["event_type"] == "webhook.test"
     assert body["subscription"] == str(sub.pk)
     (attempt,) = body["attempts"]
@@ -241,7 +249,31 @@ def test_ping_sends_a_test_event_and_returns_the_delivery(tenant_a, receiver):
     assert receiver.requests[0].headers["webhook-id"] == body["webhook_id"]
 
 
-def test_rotate_secret_returns_the_new_secret_once_and_the_old_keeps_signing(tenant_a, receiver):
+def test_ping_can_send_the_example_of_a_type_the_webhook_receives(tenant_a, receiver, commit):
+    from webhooks.models import EventType
+
+    sub = tenant_a.subscription(receiver, ["article.created"])
+    with commit():
+        response = tenant_a.client.post(
+            SUBS + f"{sub.pk}/ping/", {"event_type": "article.created"}, format="json"
+        )
+    assert response.status_code == 202
+    assert receiver.types() == ["article.created"]
+    example = EventType.objects.get(name="article.created").example_payload
+    assert receiver.requests[0].json()["data"] == example
+    refused = tenant_a.client.post(
+        SUBS + f"{sub.pk}/ping/", {"event_type": "article.deleted"}, format="json"
+    )
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "event_type": ["This webhook does not receive 'article.deleted' events."]
+    }
+    assert len(receiver.requests) == 1
+
+
+def test_rotate_secret_returns_the_new_secret_once_and_the_old_keeps_signing(
+    tenant_a, receiver, commit
+):
     sub = tenant_a.subscription(receiver)
     old = sub.secret
     response = tenant_a.client.post(SUBS + f"{sub.pk}/rotate-secret/")
@@ -252,7 +284,8 @@ def test_rotate_secret_returns_the_new_secret_once_and_the_old_keeps_signing(ten
     assert sub.previous_secret_expires_at > timezone.now() + timedelta(hours=23)
     assert new not in tenant_a.client.get(SUBS + f"{sub.pk}/").content.decode()
 
-    tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
+    with commit():
+        tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
     request = receiver.requests[-1]
     msg_id, ts = request.headers["webhook-id"], int(request.headers["webhook-timestamp"])
     assert request.headers["webhook-signature"].split(" ") == [
