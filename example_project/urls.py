@@ -1,6 +1,6 @@
 from django.contrib import admin
-from django.http import HttpResponse
 from django.db.transaction import non_atomic_requests
+from django.http import HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
