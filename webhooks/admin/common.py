@@ -108,13 +108,16 @@ def delivery_state(delivery, now=None) -> tuple[str, str]:
         return "pending", "Sending" if delivery.next_attempt_at is None else "Queued"
     if delivery.next_attempt_at is None:
         return "pending", "Sending"
-    from .deliveries import short_time  # a plain helper; no cycle at import time
+    from django.utils import timezone
 
-    return (
-        "retrying",
-        f"Retrying (attempt {delivery.attempt_count} failed, "
-        f"next at {short_time(delivery.next_attempt_at)})",
+    now = now or timezone.now()
+    next_at = timezone.localtime(delivery.next_attempt_at)
+    when = (
+        f"{next_at:%H:%M:%S}"
+        if next_at.date() == timezone.localtime(now).date()
+        else (f"{next_at:%Y-%m-%d %H:%M}")
     )
+    return "retrying", f"Retrying (attempt {delivery.attempt_count} failed, next at {when})"
 
 
 def duration_words(seconds: float) -> str:

@@ -174,7 +174,6 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
         "event_type",
         "webhook",
         "status_shown",
-        "code",
         "created",
     ]
     list_display_links = ["event_type"]
@@ -226,7 +225,7 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Event type", ordering="event__type")
     def event_type(self, obj):
-        return obj.event.type
+        return format_html('<span class="wh-cut" title="{0}">{0}</span>', obj.event.type)
 
     @admin.display(description="Event id")
     def event_id(self, obj):
@@ -235,7 +234,12 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
     @admin.display(description="Webhook", ordering="subscription")
     def webhook(self, obj):
         url = reverse("admin:webhooks_subscription_change", args=[obj.subscription_id])
-        return format_html('<a href="{}">{}</a>', url, obj.subscription)
+        return format_html(
+            '<a class="wh-cut" href="{}" title="{}">{}</a>',
+            url,
+            obj.subscription.url,
+            obj.subscription,
+        )
 
     @admin.display(description="webhook-id header")
     def webhook_id_header(self, obj):
@@ -244,7 +248,13 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
     @admin.display(description="State", ordering="status")
     def status_shown(self, obj):
         css, words = delivery_state(obj)
-        return status_badge(css, words)
+        if not obj.last_status_code:
+            return status_badge(css, words)
+        return format_html(
+            '{} <span class="wh-muted">HTTP {}</span>',
+            status_badge(css, words),
+            obj.last_status_code,
+        )
 
     @admin.display(description="Last code", ordering="last_status_code")
     def code(self, obj):
@@ -252,7 +262,10 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Created", ordering="created_at")
     def created(self, obj):
-        return short_time(obj.created_at)
+        moment = timezone.localtime(obj.created_at)
+        if moment.date() == timezone.localdate():
+            return f"{moment:%H:%M:%S}"
+        return f"{moment:%d %b %Y %H:%M}"
 
     @admin.display(description="Payload")
     def payload(self, obj):
