@@ -210,9 +210,13 @@ def test_the_webhook_list_shows_health_and_filters_failing_ones(
 def test_the_event_picker_fits_one_screen_searches_and_counts(page, live_server, acme):
     from webhooks.models import Subscription
 
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{ADMIN}/subscription/add/")
     picker = page.locator("[data-wh-events]")
     assert picker.bounding_box()["height"] < 900, "the picker takes more than a screen"
+    box, form = picker.bounding_box(), page.locator("#content-main").bounding_box()
+    assert box["x"] + box["width"] <= form["x"] + form["width"], "the picker is cut"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     assert "webhook.test" not in picker.inner_text()
     assert page.inner_text("[data-wh-count]") == "0 selected"
     shot(page, "27-event-picker-collapsed")
