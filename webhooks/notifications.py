@@ -56,6 +56,7 @@ def delivery_given_up(sender, delivery: Delivery, attempt, **kwargs) -> None:
     if earlier:
         return  # already told for this run of failures
     since = timezone.localtime(subscription.failing_since)
+    last_error = str(delivery.last_error or delivery.last_status_code or "none").rstrip(".")
     data = {
         **_about(subscription),
         "failing_since": subscription.failing_since.isoformat(),
@@ -67,7 +68,7 @@ def delivery_given_up(sender, delivery: Delivery, attempt, **kwargs) -> None:
         f"Your webhook is failing: {subscription}",
         f"Your webhook {subscription} ({subscription.url}) has failed every delivery since "
         f"{since:%Y-%m-%d %H:%M %Z}; one event was given up after all its retries. "
-        f"Last error: {delivery.last_error or delivery.last_status_code or 'none recorded'}."
+        f"Last error: {last_error}."
         "\n\nIf it keeps failing it will be switched off. Check the receiver, then resend "
         "what it missed.",
     )

@@ -107,7 +107,10 @@ def test_send_test_event_reports_a_failure_in_plain_words(
     receiver.answer(Answer(500, body="boom"))
     url = f"{change_url(sub)[:-7]}send-test/"
     response = act_in_background(admin_client, url, commit)
-    assert re.match(r"Test event failed: HTTP 500 in \d+ ms", progress_text(response))
+    assert re.match(
+        r"Test event failed: HTTP 500 in \d+ ms — The receiver answered 500\.$",
+        progress_text(response),
+    )  # one full stop, not "500.."
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

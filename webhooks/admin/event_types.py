@@ -11,6 +11,7 @@ from .common import pretty_json, request_scope, restrict, sees_all
 
 @admin.register(EventType)
 class EventTypeAdmin(admin.ModelAdmin):
+    empty_value_display = "—"
     list_display = ["name", "category", "description", "subscribers", "is_active"]
     list_editable = ["is_active"]
     list_filter = ["is_active", "category"]

@@ -20,6 +20,11 @@ from .common import as_uuid, attempt_summary, plural, restrict
 SESSION_KEY = "webhooks:progress"
 
 
+def sentence(text: str) -> str:
+    """One full stop at the end, whether or not the receiver's words had one."""
+    return text.rstrip(". ") + "."
+
+
 def remember(request, *, label: str, since: datetime, expected: int, **target) -> None:
     """Show a progress box on the next page: ``expected`` manual attempts since ``since``,
     of one delivery (``delivery=``) or one webhook (``webhook=``) or of any (neither)."""
@@ -70,9 +75,9 @@ def measure(request, params) -> dict:
         if last is None:
             text, ok = f"{label}: sending…", None
         elif last.succeeded:
-            text, ok = f"{label} delivered: {attempt_summary(last)}.", True
+            text, ok = f"{label} delivered: {sentence(attempt_summary(last))}", True
         else:
-            text, ok = f"{label} failed: {attempt_summary(last)}.", False
+            text, ok = f"{label} failed: {sentence(attempt_summary(last))}", False
     else:
         text = (
             f"{label}: {succeeded + failed} of {expected} sent — "
