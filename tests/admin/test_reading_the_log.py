@@ -4,7 +4,7 @@ delivery list's filters, a failing webhook's health, an attempt's request and re
 import json
 import re
 import socket
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.utils import timezone
@@ -144,3 +144,31 @@ def test_small_words(admin_client, subscribe, receiver, client):
     index = admin_client.get("/admin/").content.decode()
     assert "Demo receiver" in index and "DEMO_RECEIVER" not in index.replace("demo_receiver", "")
     assert client.get("/favicon.ico").status_code == 200
+
+
+def test_the_progress_box_reports_only_the_users_own_tenant(
+    acme_client, subscribe, receiver, globex, commit
+):
+    from datetime import datetime
+
+    theirs = subscribe(receiver, ["article.created"], scope=globex.scope)
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    delivery = actions.send_test_event(theirs)  # delivered: one manual attempt
+    assert delivery.status == S
+    params = {"label": "Test event", "since": since.isoformat(), "expected": 1}
+    for target in ({"delivery": delivery.pk}, {"webhook": theirs.pk}, {}):
+        state = acme_client.get(DELIVERIES_URL + "progress/", {**params, **target}).json()
+        assert state == {
+            "done": False,
+            "ok": None,
+            "text": "Test event: sending…",
+            "succeeded": 0,
+            "failed": 0,
+        }
+
+
+def test_the_progress_box_needs_permission_to_view_deliveries(subscribe, receiver, acme):
+    from tests.admin.conftest import client_for, staff_of
+
+    blind = client_for(staff_of(acme, "bob", ["view_subscription"]))
+    assert blind.get(DELIVERIES_URL + "progress/", {"expected": 1}).status_code == 403
