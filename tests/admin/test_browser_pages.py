@@ -95,6 +95,10 @@ def test_a_test_event_and_a_resend_land_while_the_page_waits(page, live_server, 
     url_before = page.url
     assert outcome(page).startswith("Example article.created event delivered: HTTP 204 in ")
     assert page.url == url_before
+    # …and the log on the page follows, still without a reload.
+    page.wait_for_selector('#wh-progress[data-refreshed="1"]')
+    assert "Succeeded" in page.inner_text("#wh-recent tbody tr")
+    assert "1 of 1 delivered" in page.inner_text("#wh-rate-day")
     shot(page, "21-example-event-delivered")
     received = ReceivedWebhook.objects.get(name=acme.slug)
     assert received.verified, received.error
@@ -117,6 +121,8 @@ def test_a_test_event_and_a_resend_land_while_the_page_waits(page, live_server, 
     assert page.inner_text("#wh-progress-text") == "Resend: sending…"
     queue()
     assert outcome(page).startswith("Resend delivered: HTTP 204 in ")
+    page.wait_for_selector('#wh-progress[data-refreshed="1"]')
+    assert page.locator("#attempts-group .inline-related").count() == 2
     assert ReceivedWebhook.objects.filter(name=acme.slug, verified=True).count() == 2
     shot(page, "23-resend-delivered")
 
