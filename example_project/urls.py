@@ -1,10 +1,23 @@
 from django.contrib import admin
 from django.db.transaction import non_atomic_requests
+from django.http import HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<circle cx="8" cy="8" r="7" fill="#417690"/></svg>'
+)
+
+
+def favicon(request):
+    """Browsers ask for it on every page: answer rather than log a 404 each time."""
+    return HttpResponse(FAVICON, content_type="image/svg+xml")
+
+
 urlpatterns = [
+    path("favicon.ico", non_atomic_requests(favicon)),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
     path("demo-receiver/", include("example_project.demo_receiver.urls")),

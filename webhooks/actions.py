@@ -14,7 +14,7 @@ from django.utils import timezone
 from . import outbox, signing
 from .conf import conf
 from .exceptions import DeliveryBusy
-from .models import Delivery, Event, Subscription
+from .models import Delivery, Event, EventType, Subscription
 
 TEST_EVENT_TYPE = "webhook.test"
 
@@ -26,14 +26,34 @@ def send_test_event(subscription: Subscription) -> Delivery:
     and is sent by a worker once the caller's transaction commits (or by the sweeper if
     the broker is down). A test is one attempt: never retried, it ends succeeded or failed.
     """
+    data = {"subscription_id": str(subscription.pk), "message": "This is a test event."}
+    return _send_one_off(subscription, TEST_EVENT_TYPE, data)
+
+
+def send_example(subscription: Subscription, type_name: str) -> Delivery:
+    """Queue the example payload of ``type_name`` to this one webhook (``webhook.test`` for none).
+
+    Like a test event: one manual attempt, never retried, not counted by the auto-disable clock.
+    """
+    if not type_name or type_name == TEST_EVENT_TYPE:
+        return send_test_event(subscription)
+    example = EventType.objects.get(name=type_name).example_payload
+    return _send_one_off(subscription, type_name, example)
+
+
+def example_types(subscription: Subscription) -> list[str]:
+    """The event types whose example this webhook can be sent: those it receives."""
+    types = EventType.objects.filter(is_active=True).exclude(name=TEST_EVENT_TYPE)
+    if not subscription.all_events:
+        types = types.filter(subscriptions=subscription)
+    return list(types.order_by("category", "name").values_list("name", flat=True))
+
+
+def _send_one_off(subscription: Subscription, type_name: str, data) -> Delivery:
     now = timezone.now()
     with transaction.atomic():
         event = Event.objects.create(
-            type=TEST_EVENT_TYPE,
-            data={"subscription_id": str(subscription.pk), "message": "This is a test event."},
-            scope=subscription.scope,
-            occurred_at=now,
-            fanned_out_at=now,
+            type=type_name, data=data, scope=subscription.scope, occurred_at=now, fanned_out_at=now
         )
         # No next_attempt_at: no automatic attempt, only the requested manual one sends it.
         delivery = Delivery.objects.create(

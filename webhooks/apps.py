@@ -10,7 +10,10 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         # Registration only: no database access here (it runs before migrate).
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            notifications,  # noqa: F401  (connects the owner notices to the signals)
+        )
         from .builtin_events import declare_builtin_events
 
         declare_builtin_events()

@@ -185,5 +185,10 @@ class Settings:
         """django-q2 cluster name to enqueue on (None: the default cluster)."""
         return self._get("QUEUE_NAME", None)
 
+    @property
+    def NOTIFY_OWNERS(self) -> bool:
+        """E-mail a webhook's owner when it is disabled or starts failing."""
+        return self._get("NOTIFY_OWNERS", True)
+
 
 conf = Settings()

@@ -351,7 +351,10 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
             attempts.append(_attempt(row, delivery, request, outcome, trigger, at))
             _advance(row, outcome, token, trigger, at, automatic_tries[row.pk] + 1)
             row.updated_at = now
-            health.setdefault(row.subscription_id, []).append(outcome.succeeded)
+            if trigger == AUTOMATIC or outcome.succeeded:
+                # A failed test or manual resend says nothing new: it does not feed the
+                # auto-disable clock.
+                health.setdefault(row.subscription_id, []).append(outcome.succeeded)
             if outcome.status_code == 410 and not outcome.succeeded:
                 gone[row.subscription_id] = (
                     f"The receiver answered 410 Gone on {at:%Y-%m-%d %H:%M} UTC, "

@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from .builtin_events import OPERATIONAL_CATEGORY, UNSUBSCRIBABLE_TYPES
 from .models import EventType, Subscription
 from .validation import (
     MASK,
@@ -63,14 +64,21 @@ class GroupedEventTypesWidget(forms.CheckboxSelectMultiple):
                     "checked": str(event_type.pk) in selected,
                 }
             )
+        operational = groups.pop(OPERATIONAL_CATEGORY, None)
         context["groups"] = [
             {
                 "category": category,
                 "options": options,
                 "slug": f"{name}_group_{number}",
+                "selected": sum(1 for option in options if option["checked"]),
             }
             for number, (category, options) in enumerate(groups.items())
         ]
+        # About the tenant's own webhooks, not the platform: offered apart, below.
+        context["operational"] = (
+            {"category": OPERATIONAL_CATEGORY, "options": operational} if operational else None
+        )
+        context["selected"] = len(selected & {o["value"] for g in groups.values() for o in g})
         context["category_name"] = name + CATEGORY_SUFFIX
         return context
 
@@ -115,7 +123,10 @@ class SubscriptionForm(forms.ModelForm):
     )
     event_types = forms.ModelMultipleChoiceField(
         label="Events",
-        queryset=EventType.objects.order_by("category", "name"),
+        # webhook.test is sent on request to one webhook; nobody subscribes to it.
+        queryset=EventType.objects.exclude(name__in=UNSUBSCRIBABLE_TYPES).order_by(
+            "category", "name"
+        ),
         widget=GroupedEventTypesWidget,
         required=False,
     )

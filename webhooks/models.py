@@ -248,7 +248,8 @@ class DeliveryAttempt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.number} {self.response_status_code or self.error_kind}"
+        what = f"HTTP {self.response_status_code}" if self.response_status_code else None
+        return f"#{self.number} {what or self.get_error_kind_display()}"
 
     @staticmethod
     def digest(body: bytes) -> str:

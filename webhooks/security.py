@@ -76,9 +76,9 @@ def check_addresses(host: str, addresses: list[IPAddress]) -> None:
     for ip in addresses:
         reason = refusal_reason(ip)
         if reason:
+            where = f"{host} is" if host.strip("[]") == str(ip) else f"{host} resolves to {ip},"
             raise BlockedTargetError(
-                f"{host} resolves to {ip}, {reason}; webhooks may only be sent to "
-                "public internet addresses."
+                f"{where} {reason}; webhooks may only be sent to public internet addresses."
             )
 
 

@@ -51,3 +51,22 @@ def messages_of(response) -> list[str]:
 
 def form_errors(response) -> dict:
     return response.context["adminform"].form.errors
+
+
+def act_in_background(client, url, commit, data=None, *, receiver=None):
+    """POST an admin action as a request would run it, then load the page it leads to.
+
+    Nothing may be sent while the request is open (its transaction): the receiver has
+    had no request when the POST returns; the work runs once the request commits.
+    """
+    with commit():
+        before = len(receiver.requests) if receiver is not None else 0
+        response = client.post(url, data or {})
+        assert response.status_code == 302, response.status_code
+        if receiver is not None:
+            assert len(receiver.requests) == before, "sent inside the request's transaction"
+    return client.get(response["Location"])
+
+
+def progress_text(response) -> str:
+    return response.context["progress"]["text"]

@@ -5,7 +5,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.admin.helpers import DELIVERIES_URL, change_url, messages_of, seed
+from tests.admin.helpers import (
+    DELIVERIES_URL,
+    act_in_background,
+    change_url,
+    messages_of,
+    progress_text,
+    seed,
+)
 from tests.receiver import Answer
 from tests.testapp.models import Article
 from webhooks.models import Delivery, DeliveryAttempt
@@ -31,18 +38,22 @@ def delivered(subscribe, receiver, commit):
     return Delivery.objects.get(subscription=sub)
 
 
-def test_the_list_shows_type_webhook_status_attempts_code_retry_and_time(
-    admin_client, subscribe, receiver
-):
+def test_the_list_shows_type_webhook_state_code_retry_and_time(admin_client, subscribe, receiver):
     sub = subscribe(receiver, ["article.created"], description="Grades sync")
     [pending] = seed(sub, 1, status=Delivery.Status.PENDING, status_code=503)
     response = admin_client.get(DELIVERIES_URL)
     html = response.content.decode()
-    for header in ["Event type", "Webhook", "Status", "Attempts", "Last code"]:
+    for header in ["Event type", "Webhook", "State", "Created"]:
         assert header in html
-    assert "Next retry" in html and "Created" in html and "Show counts" not in html
+    assert "Created" in html and "Show counts" not in html
     assert "article.created" in html and "Grades sync" in html and "503" in html
-    assert '<span class="wh-status wh-status-pending">Pending</span>' in html
+    # A delivery being retried says so, with its attempt and when the next one is.
+    next_at = timezone.localtime(pending.next_attempt_at).strftime("%H:%M:%S")  # today
+    assert (
+        '<span class="wh-status wh-status-retrying">'
+        f"Retrying (attempt 1 failed, next at {next_at})</span> "
+        '<span class="wh-muted">HTTP 503</span>'
+    ) in html
     assert response.context["cl"].show_full_result_count is False
 
 
@@ -54,7 +65,7 @@ def test_filters_by_status_event_type_webhook_and_date(admin_client, subscribe, 
     other = seed(b, 1)
     Delivery.objects.filter(pk=other[0].pk).update(created_at=timezone.now() - timedelta(days=40))
 
-    assert listed(admin_client, "?status__exact=failed") == {failed[0].pk}
+    assert listed(admin_client, "?state=failed") == {failed[0].pk}
     assert listed(admin_client, "?event_type=article.updated") == {failed[0].pk}
     assert listed(admin_client, f"?webhook={b.pk}") == {other[0].pk}
     changelist = admin_client.get(DELIVERIES_URL).context["cl"]
@@ -123,30 +134,33 @@ def test_deliveries_and_attempts_are_read_only(admin_client, delivered):
 def test_resend_selected_is_a_manual_attempt_with_the_same_webhook_id(
     admin_client, delivered, receiver, commit
 ):
-    with commit():
-        response = admin_client.post(
-            DELIVERIES_URL,
-            {"action": "resend_selected", "_selected_action": [str(delivered.pk)]},
-            follow=True,
-        )
-    assert messages_of(response) == ["1 delivery is being resent."]
+    response = act_in_background(
+        admin_client,
+        DELIVERIES_URL,
+        commit,
+        {"action": "resend_selected", "_selected_action": [str(delivered.pk)]},
+        receiver=receiver,
+    )
+    assert messages_of(response) == ["1 delivery is queued to be resent."]
+    assert progress_text(response).startswith("Resend delivered: HTTP 200 in ")
     assert len(receiver.requests) == 2
     assert {r.headers["webhook-id"] for r in receiver.requests} == {delivered.webhook_id}
     assert list(delivered.attempts.values_list("trigger", flat=True)) == ["automatic", "manual"]
 
 
-def test_resend_on_the_delivery_page_queues_a_manual_attempt(
-    admin_client, delivered, receiver, commit
-):
+def test_resend_on_the_delivery_page_shows_the_outcome(admin_client, delivered, receiver, commit):
     receiver.answer(Answer(502))
-    with commit():
-        response = admin_client.post(change_url(delivered)[:-7] + "resend/", follow=True)
-    assert messages_of(response)[0].startswith("Resend queued")
-    assert delivered.attempts.order_by("number").last().response_status_code == 502
-    with commit():
-        admin_client.post(change_url(delivered)[:-7] + "resend/")
-    assert delivered.attempts.order_by("number").last().response_status_code == 200
+    url = change_url(delivered)[:-7] + "resend/"
+    response = act_in_background(admin_client, url, commit, receiver=receiver)
+    assert progress_text(response).startswith("Resend failed: HTTP 502 in ")
+    # Delivered once, then a resend failed: the state says both, not a bare "Succeeded".
+    assert "Succeeded (a later resend failed)" in response.content.decode()
+    response = act_in_background(admin_client, url, commit, receiver=receiver)
+    assert progress_text(response).startswith("Resend delivered: HTTP 200 in ")
     assert delivered.attempts.count() == 3
+    # Manual resends do not feed the auto-disable clock.
+    delivered.subscription.refresh_from_db()
+    assert delivered.subscription.consecutive_failures == 0
 
 
 def test_staff_who_may_only_view_cannot_resend(viewer_client, subscribe, receiver, acme):

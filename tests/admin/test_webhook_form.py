@@ -13,6 +13,13 @@ def types(*names) -> list[str]:
     return [str(pk) for pk in EventType.objects.filter(name__in=names).values_list("pk", flat=True)]
 
 
+def some_organisation() -> str:
+    """The host has tenants: a superuser's new webhook must name one."""
+    from example_project.organisations.models import Organisation
+
+    return Organisation.objects.get_or_create(slug="acme", defaults={"name": "Acme"})[0].scope
+
+
 def form_data(**overrides) -> dict:
     data = {
         "description": "Grades sync",
@@ -23,7 +30,7 @@ def form_data(**overrides) -> dict:
         "basic_auth_password": "",
         "headers": "",
         "owner": "",
-        "scope": "",
+        "scope": some_organisation(),
         "_save": "Save",
     }
     data.update(overrides)
@@ -62,7 +69,7 @@ def test_after_adding_the_next_page_is_always_the_one_with_the_secret(admin_clie
 @pytest.mark.parametrize(
     "url, words",
     [
-        ("http://10.0.0.5/hook", "10.0.0.5, a private network address"),
+        ("http://10.0.0.5/hook", "10.0.0.5 is a private network address"),
         ("http://169.254.169.254/latest", "link-local address (such as the cloud metadata"),
         ("ftp://example.com/x", "Use an http:// or https:// URL"),
         ("https://user:pw@example.com/x", "use the basic-auth fields instead"),
@@ -101,10 +108,31 @@ def test_select_all_of_a_category_subscribes_to_every_type_in_it(admin_client):
 def test_events_are_offered_grouped_by_category_with_select_all(admin_client):
     html = admin_client.get(ADD_URL).content.decode()
     assert html.index("<strong>Articles</strong>") < html.index("article.created")
-    assert html.index("<strong>Webhooks</strong>") < html.index("webhook.test")
-    categories = set(EventType.objects.values_list("category", flat=True))
+    offered = EventType.objects.exclude(category__in=["Webhooks", "Webhook operations"])
+    categories = set(offered.values_list("category", flat=True))
     assert html.count("data-wh-select-all") == len(categories)  # one per category
     assert "An article was created." in html  # each type's description
+    # A test event is sent on request, never subscribed to.
+    assert "webhook.test" not in html
+    # Notices about the tenant's other webhooks are offered apart from the platform's events.
+    operational = html[html.index("data-wh-operational") :]
+    assert "webhook.disabled" in operational and "webhook.failing" in operational
+
+
+def test_a_superuser_must_choose_the_organisation_of_a_webhook(admin_client):
+    response = admin_client.post(ADD_URL, form_data(scope=""))
+    assert form_errors(response)["scope"] == [
+        "Choose the organisation whose events this webhook receives."
+    ]
+    assert not Subscription.objects.exists()
+
+
+def test_a_webhook_of_no_organisation_says_it_receives_nothing(admin_client):
+    sub = SubscriptionFactory(events=["article.created"], scope="")
+    html = admin_client.get(change_url(sub)).content.decode()
+    assert "belongs to no organisation, so it receives no organisation" in html
+    owned = SubscriptionFactory(events=["article.created"], scope=some_organisation())
+    assert "wh-no-tenant" not in admin_client.get(change_url(owned)).content.decode()
 
 
 def test_password_is_write_only_and_empty_keeps_it(admin_client):

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.admin.helpers import change_url, messages_of, seed
+from tests.admin.helpers import act_in_background, change_url, messages_of, progress_text, seed
 from tests.receiver import Answer
 from webhooks.models import Delivery, DeliveryAttempt
 
@@ -33,9 +33,11 @@ def test_health_shows_success_rates_failures_and_recent_deliveries(
     html = response.content.decode()
     day = re.sub(r"\s+", " ", html[html.index('id="wh-rate-day"') :][:300])
     week = re.sub(r"\s+", " ", html[html.index('id="wh-rate-week"') :][:300])
-    assert "<b>75.0%</b> 3 of 4 delivered, 2 pending" in day
-    assert "<b>37.5%</b> 3 of 8 delivered, 2 pending" in week
-    assert re.search(r'id="wh-failures">Consecutive failures\s*<b class="wh-bad">4</b>', html)
+    assert '<b class="wh-bad">75.0%</b> 3 of 4 delivered <br>2 still being retried' in day
+    assert '<b class="wh-bad">37.5%</b> 3 of 8 delivered <br>2 still being retried' in week
+    assert re.search(
+        r'id="wh-state">State\s*<b class="wh-bad">Failing</b>\s*4 failed attempts', html
+    )
     health = response.context["health"]
     assert len(health.recent) == 10  # the newest ten
     assert [d.status for d in health.recent[:2]] == [P, P]
@@ -51,33 +53,74 @@ def test_health_says_why_a_webhook_was_disabled(admin_client, subscribe, receive
     assert "No deliveries yet" in html
 
 
-def test_send_test_event_is_queued_and_sent_after_the_request(
+def test_send_test_event_runs_after_the_request_and_the_page_shows_its_outcome(
     admin_client, subscribe, receiver, commit
 ):
     sub = subscribe(receiver, ["article.created"])
-    with commit():
-        response = admin_client.post(f"{change_url(sub)[:-7]}send-test/", follow=True)
-    [message] = messages_of(response)
-    assert message.startswith("Test event queued")
+    url = f"{change_url(sub)[:-7]}send-test/"
+    response = act_in_background(admin_client, url, commit, receiver=receiver)
+    assert re.match(r"Test event delivered: HTTP 200 in \d+ ms", progress_text(response))
     assert receiver.types() == ["webhook.test"]
     assert response.context["health"].recent[0].event.type == "webhook.test"
-    assert sub.deliveries.get().status == "succeeded"
+    # The box asks for news by itself, at a URL limited to this delivery.
+    html = response.content.decode()
+    assert 'id="wh-progress"' in html and "webhooks/progress.js" in html
+    poll = re.search(r'data-url="([^"]+)"', html[html.index('id="wh-progress"') - 300 :])
+    state = admin_client.get(poll.group(1).replace("&amp;", "&")).json()
+    assert state["done"] is True and state["ok"] is True and state["succeeded"] == 1
 
 
-def test_a_failed_test_event_is_logged_in_plain_words(admin_client, subscribe, receiver, commit):
+def test_before_the_worker_sends_the_box_says_it_is_sending(admin_client, subscribe, receiver):
+    sub = subscribe(receiver, ["article.created"])
+    # No commit: the request's work is queued, not yet run (as with a busy worker).
+    response = admin_client.post(f"{change_url(sub)[:-7]}send-test/", follow=True)
+    assert progress_text(response) == "Test event: sending…"
+    assert response.context["progress"]["done"] is False
+    assert receiver.requests == []
+
+
+def test_send_an_example_of_a_type_the_webhook_receives(admin_client, subscribe, receiver, commit):
+    from webhooks.models import EventType
+
+    sub = subscribe(receiver, ["article.created", "article.updated"])
+    page = admin_client.get(change_url(sub)).content.decode()
+    assert '<option value="article.created">an example of article.created</option>' in page
+    assert "article.deleted" not in page.split('id="wh-example-type"')[1].split("</select>")[0]
+    url = f"{change_url(sub)[:-7]}send-test/"
+    response = act_in_background(
+        admin_client, url, commit, {"event_type": "article.updated"}, receiver=receiver
+    )
+    assert re.match(r"Example article.updated event delivered: HTTP 200", progress_text(response))
+    assert receiver.types() == ["article.updated"]
+    example = EventType.objects.get(name="article.updated").example_payload
+    assert receiver.requests[0].json()["data"] == example
+    # A type it does not receive is refused, and nothing is sent.
+    response = admin_client.post(url, {"event_type": "article.deleted"}, follow=True)
+    assert messages_of(response) == ["This webhook does not receive 'article.deleted' events."]
+    assert len(receiver.requests) == 1
+
+
+def test_send_test_event_reports_a_failure_in_plain_words(
+    admin_client, subscribe, receiver, commit
+):
     sub = subscribe(receiver, ["article.created"])
     receiver.answer(Answer(500, body="boom"))
-    with commit():
-        admin_client.post(f"{change_url(sub)[:-7]}send-test/")
-    assert sub.deliveries.get().last_error == "The receiver answered 500."
+    url = f"{change_url(sub)[:-7]}send-test/"
+    response = act_in_background(admin_client, url, commit)
+    assert re.match(
+        r"Test event failed: HTTP 500 in \d+ ms — The receiver answered 500\.$",
+        progress_text(response),
+    )  # one full stop, not "500.."
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         sub.url = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
     sub.save()
-    with commit():
-        admin_client.post(f"{change_url(sub)[:-7]}send-test/")
-    assert sub.deliveries.latest("created_at").last_error == "The receiver refused the connection."
+    response = act_in_background(admin_client, url, commit)
+    assert progress_text(response).startswith("Test event failed: Connection refused after ")
+    # A failed test does not count toward switching the webhook off.
+    sub.refresh_from_db()
+    assert sub.consecutive_failures == 0 and sub.failing_since is None
 
 
 def test_rotate_secret_shows_the_new_one_once_and_keeps_the_old_signing(
@@ -105,13 +148,16 @@ def test_resend_failed_since_resends_only_that_window(
     recent = seed(sub, 2, status=F, created_at=timezone.now() - timedelta(hours=2))
     seed(sub, 1, status=F, created_at=timezone.now() - timedelta(days=3))
     since = (timezone.now() - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M")
-    with commit():
-        response = admin_client.post(
-            f"{change_url(sub)[:-7]}recover/", {"since": since}, follow=True
-        )
+    response = act_in_background(
+        admin_client, f"{change_url(sub)[:-7]}recover/", commit, {"since": since}, receiver=receiver
+    )
     assert messages_of(response) == [
-        f"2 failed deliveries are being resent (failed since {since.replace('T', ' ')} UTC)."
+        f"2 failed deliveries are queued to be resent (failed since {since.replace('T', ' ')} UTC)."
     ]
+    assert (
+        progress_text(response)
+        == "Resending failed deliveries: 2 of 2 sent — 2 delivered, 0 failed."
+    )
     assert len(receiver.requests) == 2
     assert set(Delivery.objects.filter(status=S).values_list("pk", flat=True)) == {
         d.pk for d in recent

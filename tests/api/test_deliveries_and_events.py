@@ -112,8 +112,9 @@ def test_resend_is_a_manual_attempt_with_the_same_webhook_id(tenant_a, log, othe
     other_receiver.default = Answer(200)
     with commit():
         response = tenant_a.client.post(DELIVERIES + f"{delivery.pk}/resend/")
-    assert response.status_code == 202  # queued; sent once the request committed
-    body = tenant_a.client.get(DELIVERIES + f"{delivery.pk}/").json()
+    assert response.status_code == 202
+    assert response["Location"].endswith(f"/deliveries/{delivery.pk}/")
+    body = tenant_a.client.get(response["Location"]).json()
     assert body["status"] == "succeeded" and body["attempt_count"] == 2
     assert [a["trigger"] for a in body["attempts"]] == ["automatic", "manual"]
     sent = [r for r in other_receiver.requests if r.headers["webhook-id"] == delivery.webhook_id]

@@ -229,21 +229,46 @@ def test_a_user_who_sees_every_tenant_may_choose_the_scope(superuser_client, rec
     assert superuser_client.get(SUBS).json()["count"] == 2
 
 
-def test_ping_sends_a_test_event_and_returns_the_delivery(tenant_a, receiver, commit):
+def test_ping_sends_a_test_event_after_the_request_and_says_where_to_look(
+    tenant_a, receiver, commit
+):
     sub = tenant_a.subscription(receiver, ["article.created"])
     with commit():
         response = tenant_a.client.post(SUBS + f"{sub.pk}/ping/")
-    assert response.status_code == 201
-    # Queued, not sent while the client waits: the answer is the pending delivery ...
-    assert response.json()["status"] == "pending" and response.json()["attempts"] == []
-    # ... sent once the request committed; reading it again shows the attempt.
-    body = tenant_a.client.get(API + f"deliveries/{response.json()['id']}/").json()
+        assert receiver.requests == []  # nothing is sent while the request is open
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "pending" and body["attempts"] == []
+    assert response["Location"].endswith(f"/deliveries/{body['id']}/")
     assert receiver.types() == ["webhook.test"]
+    body = tenant_a.client.get(response["Location"]).json()
     assert body["status"] == "succeeded" and body["event_type"] == "webhook.test"
     assert body["subscription"] == str(sub.pk)
     (attempt,) = body["attempts"]
     assert attempt["response_status_code"] == 200 and attempt["trigger"] == "manual"
     assert receiver.requests[0].headers["webhook-id"] == body["webhook_id"]
+
+
+def test_ping_can_send_the_example_of_a_type_the_webhook_receives(tenant_a, receiver, commit):
+    from webhooks.models import EventType
+
+    sub = tenant_a.subscription(receiver, ["article.created"])
+    with commit():
+        response = tenant_a.client.post(
+            SUBS + f"{sub.pk}/ping/", {"event_type": "article.created"}, format="json"
+        )
+    assert response.status_code == 202
+    assert receiver.types() == ["article.created"]
+    example = EventType.objects.get(name="article.created").example_payload
+    assert receiver.requests[0].json()["data"] == example
+    refused = tenant_a.client.post(
+        SUBS + f"{sub.pk}/ping/", {"event_type": "article.deleted"}, format="json"
+    )
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "event_type": ["This webhook does not receive 'article.deleted' events."]
+    }
+    assert len(receiver.requests) == 1
 
 
 def test_rotate_secret_returns_the_new_secret_once_and_the_old_keeps_signing(

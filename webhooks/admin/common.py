@@ -58,15 +58,72 @@ def describe_attempt(delivery) -> tuple[bool, str]:
     attempt = delivery.attempts.order_by("-number").first()
     if attempt is None:
         return False, "nothing was sent (the delivery is busy; try again in a moment)"
-    what = (
-        f"HTTP {attempt.response_status_code}"
-        if attempt.response_status_code
-        else attempt.get_error_kind_display()
-    )
-    text = f"{what} in {attempt.duration_ms} ms"
+    return attempt.succeeded, attempt_summary(attempt)
+
+
+def attempt_summary(attempt) -> str:
+    """ "HTTP 200 in 12 ms", "Connection refused after 3 ms — …": plain words, never a code."""
+    if attempt.response_status_code:
+        text = f"HTTP {attempt.response_status_code} in {attempt.duration_ms} ms"
+    else:
+        text = f"{error_words(attempt)} after {attempt.duration_ms} ms"
     if not attempt.succeeded and attempt.error_message:
         text += f" — {attempt.error_message}"
-    return attempt.succeeded, text
+    return text
+
+
+def error_words(attempt) -> str:
+    """The kind of error as a person says it ("Connection refused", not "connection_refused")."""
+    if not attempt.error_kind:
+        return "No answer"
+    return str(attempt.get_error_kind_display())
+
+
+def request_body_of(attempt) -> str:
+    """The body that was POSTed. The one place that reads it, so it can be rebuilt from the
+    event instead of stored with every attempt without touching the pages."""
+    return attempt.request_body
+
+
+def delivery_state(delivery, now=None) -> tuple[str, str]:
+    """(css class, words) of a delivery as a person reads it.
+
+    ``delivery.subscription`` must be loaded (the lists select it).
+    """
+    status = delivery.status
+    if status == "succeeded":
+        if delivery.last_error:  # delivered once; a later manual resend failed
+            return "succeeded", "Succeeded (a later resend failed)"
+        return "succeeded", "Succeeded"
+    if status == "failed":
+        return "failed", "Failed"
+    if not delivery.subscription.is_active:
+        return "disabled", "Held: webhook disabled"
+    if not delivery.attempt_count:
+        return "pending", "Sending" if delivery.next_attempt_at is None else "Queued"
+    if delivery.next_attempt_at is None:
+        return "pending", "Sending"
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    next_at = timezone.localtime(delivery.next_attempt_at)
+    when = (
+        f"{next_at:%H:%M:%S}"
+        if next_at.date() == timezone.localtime(now).date()
+        else (f"{next_at:%Y-%m-%d %H:%M}")
+    )
+    return "retrying", f"Retrying (attempt {delivery.attempt_count} failed, next at {when})"
+
+
+def duration_words(seconds: float) -> str:
+    """ "24 hours", "90 minutes", "1 day": never "24.0 hours"."""
+    seconds = int(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            return plural(seconds // size, unit, unit + "s")
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return plural(seconds, "second", "seconds")
 
 
 #: Fields no admin URL may filter, search or order by, on any path (``subscription__secret``):

@@ -6,7 +6,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -15,7 +16,17 @@ from django.views.decorators.http import require_POST
 from .. import actions
 from ..exceptions import DeliveryBusy
 from ..models import Delivery, DeliveryAttempt, EventType, Subscription
-from .common import TenantAdminMixin, as_uuid, plural, pretty_json, restrict
+from . import progress
+from .common import (
+    TenantAdminMixin,
+    as_uuid,
+    delivery_state,
+    error_words,
+    plural,
+    pretty_json,
+    request_body_of,
+    restrict,
+)
 
 
 def short_time(moment) -> str:
@@ -41,6 +52,53 @@ class EventTypeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ResponseFilter(admin.SimpleListFilter):
+    """The class of the last answer: 2xx … 5xx, or none at all (timeout, refused, …)."""
+
+    title = "last response"
+    parameter_name = "response"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("2xx", "2xx success"),
+            ("3xx", "3xx redirect"),
+            ("4xx", "4xx client error"),
+            ("5xx", "5xx server error"),
+            ("none", "No response"),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value() or ""
+        if value == "none":
+            return queryset.filter(last_status_code__isnull=True, attempt_count__gt=0)
+        if len(value) == 3 and value[0] in "2345" and value.endswith("xx"):
+            low = int(value[0]) * 100
+            return queryset.filter(last_status_code__gte=low, last_status_code__lt=low + 100)
+        return queryset
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("succeeded", "Succeeded"),
+            ("retrying", "Retrying"),
+            ("failed", "Failed"),
+            ("held", "Held (webhook disabled)"),
+        ]
+
+    def queryset(self, request, queryset):
+        pending = queryset.filter(status=Delivery.Status.PENDING)
+        return {
+            "succeeded": queryset.filter(status=Delivery.Status.SUCCEEDED),
+            "failed": queryset.filter(status=Delivery.Status.FAILED),
+            "retrying": pending.filter(attempt_count__gt=0, subscription__is_active=True),
+            "held": pending.filter(subscription__is_active=False),
+        }.get(self.value(), queryset)
+
+
 class WebhookFilter(admin.SimpleListFilter):
     title = "webhook"
     parameter_name = "webhook"
@@ -57,29 +115,14 @@ class WebhookFilter(admin.SimpleListFilter):
 
 
 class DeliveryAttemptInline(admin.StackedInline):
+    """Each attempt: what was sent beside what came back."""
+
     model = DeliveryAttempt
     extra = 0
     can_delete = False
     verbose_name = "attempt"
-    fields = [
-        "outcome",
-        ("trigger", "created_at", "duration"),
-        "request_url",
-        "request_headers_shown",
-        "request_body_shown",
-        "response_headers_shown",
-        "response_body_shown",
-    ]
-    readonly_fields = fields[:1] + [
-        "trigger",
-        "created_at",
-        "duration",
-        "request_url",
-        "request_headers_shown",
-        "request_body_shown",
-        "response_headers_shown",
-        "response_body_shown",
-    ]
+    fields = ["outcome", "exchange"]
+    readonly_fields = fields
 
     def get_queryset(self, request):
         # The request body is rebuilt from the event: fetch it with the attempts.
@@ -99,47 +142,33 @@ class DeliveryAttemptInline(admin.StackedInline):
         what = (
             f"HTTP {attempt.response_status_code}" if attempt.response_status_code else "No answer"
         )
-        if attempt.succeeded:
-            return format_html(
-                '#{} <span class="wh-status wh-good">{}</span>', attempt.number, what
-            )
-        error = attempt.get_error_kind_display() if attempt.error_kind else ""
+        css = "wh-good" if attempt.succeeded else "wh-bad"
+        error = "" if attempt.succeeded or not attempt.error_kind else error_words(attempt)
         return format_html(
-            '#{} <span class="wh-status wh-bad">{}</span> {} {}',
+            '#{} <span class="wh-status {}">{}</span> {} '
+            '<span class="wh-muted">· {} · {} · {} ms</span>',
             attempt.number,
+            css,
             what,
             error,
-            f"— {attempt.error_message}" if attempt.error_message else "",
+            attempt.get_trigger_display(),
+            short_time(attempt.created_at),
+            attempt.duration_ms,
         )
 
-    @admin.display(description="Duration")
-    def duration(self, attempt):
-        return f"{attempt.duration_ms} ms"
-
-    @admin.display(description="Request headers (secrets redacted)")
-    def request_headers_shown(self, attempt):
-        return pretty_json(attempt.request_headers)
-
-    @admin.display(description="Request body")
-    def request_body_shown(self, attempt):
-        body = format_html('<pre class="wh-pre">{}</pre>', attempt.request_body)
-        if attempt.request_body_verified is False:
-            return format_html(
-                "{}<p>Rebuilt from the event; it differs from the bytes sent then "
-                "(the envelope format has changed since).</p>",
-                body,
-            )
-        return body
-
-    @admin.display(description="Response headers")
-    def response_headers_shown(self, attempt):
-        return pretty_json(attempt.response_headers)
-
-    @admin.display(description="Response body")
-    def response_body_shown(self, attempt):
-        if not attempt.response_body:
-            return "—"
-        return format_html('<pre class="wh-pre">{}</pre>', attempt.response_body)
+    @admin.display(description="Request and response")
+    def exchange(self, attempt):
+        return render_to_string(
+            "admin/webhooks/delivery/exchange.html",
+            {
+                "attempt": attempt,
+                "request_headers": pretty_json(attempt.request_headers),
+                "request_body": pretty_json(request_body_of(attempt)),
+                "response_headers": pretty_json(attempt.response_headers),
+                "response_body": pretty_json(attempt.response_body),
+                "error": error_words(attempt) if attempt.error_kind else "",
+            },
+        )
 
 
 @admin.register(Delivery)
@@ -149,14 +178,12 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
         "event_type",
         "webhook",
         "status_shown",
-        "attempts",
-        "code",
-        "next_retry",
         "created",
     ]
     list_display_links = ["event_type"]
     list_select_related = ["event", "subscription"]
-    list_filter = ["status", EventTypeFilter, WebhookFilter, "created_at"]
+    list_filter = [StateFilter, ResponseFilter, EventTypeFilter, WebhookFilter, "created_at"]
+    empty_value_display = "—"
     search_fields = ["subscription__url"]
     search_help_text = "An event id, a webhook id (msg_…), a webhook's id, or part of its URL."
     show_full_result_count = False
@@ -171,7 +198,6 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
         "webhook_id_header",
         "status_shown",
         "attempt_count",
-        "next_retry",
         "last_status_code",
         "last_error",
         "last_attempt_at",
@@ -203,7 +229,7 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Event type", ordering="event__type")
     def event_type(self, obj):
-        return obj.event.type
+        return format_html('<span class="wh-cut" title="{0}">{0}</span>', obj.event.type)
 
     @admin.display(description="Event id")
     def event_id(self, obj):
@@ -212,19 +238,27 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
     @admin.display(description="Webhook", ordering="subscription")
     def webhook(self, obj):
         url = reverse("admin:webhooks_subscription_change", args=[obj.subscription_id])
-        return format_html('<a href="{}">{}</a>', url, obj.subscription)
+        return format_html(
+            '<a class="wh-cut" href="{}" title="{}">{}</a>',
+            url,
+            obj.subscription.url,
+            obj.subscription,
+        )
 
     @admin.display(description="webhook-id header")
     def webhook_id_header(self, obj):
         return obj.webhook_id
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description="State", ordering="status")
     def status_shown(self, obj):
-        return status_badge(obj.status, obj.get_status_display())
-
-    @admin.display(description="Attempts", ordering="attempt_count")
-    def attempts(self, obj):
-        return obj.attempt_count
+        css, words = delivery_state(obj)
+        if not obj.last_status_code:
+            return status_badge(css, words)
+        return format_html(
+            '{} <span class="wh-muted">HTTP {}</span>',
+            status_badge(css, words),
+            obj.last_status_code,
+        )
 
     @admin.display(description="Last code", ordering="last_status_code")
     def code(self, obj):
@@ -232,13 +266,10 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Created", ordering="created_at")
     def created(self, obj):
-        return short_time(obj.created_at)
-
-    @admin.display(description="Next retry", ordering="next_attempt_at")
-    def next_retry(self, obj):
-        if obj.status != Delivery.Status.PENDING or obj.next_attempt_at is None:
-            return "—"
-        return short_time(obj.next_attempt_at)
+        moment = timezone.localtime(obj.created_at)
+        if moment.date() == timezone.localdate():
+            return f"{moment:%H:%M:%S}"
+        return f"{moment:%d %b %Y %H:%M}"
 
     @admin.display(description="Payload")
     def payload(self, obj):
@@ -260,6 +291,7 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Resend selected deliveries", permissions=["resend"])
     def resend_selected(self, request, queryset):
+        since = timezone.now()
         count = actions.resend(list(queryset.values_list("pk", flat=True)))
         busy = queryset.count() - count
         if not count:
@@ -269,14 +301,20 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
                 "try again in a moment.",
             )
             return
-        text = f"{plural(count, 'delivery is', 'deliveries are')} being resent."
+        text = f"{plural(count, 'delivery is', 'deliveries are')} queued to be resent."
         if busy:
             text += f" {plural(busy, 'other was', 'others were')} being sent already."
         messages.success(request, text)
+        progress.remember(request, label="Resend", since=since, expected=count)
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}"
         return [
+            path(
+                "progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name=f"{name}_progress",
+            ),
             path(
                 "<path:object_id>/resend/",
                 self.admin_site.admin_view(self.resend_view),
@@ -287,7 +325,21 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), "can_resend": self.has_resend_permission(request)}
+        if request.method == "GET":
+            extra_context["progress"] = progress.take(request)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if request.method == "GET":
+            extra_context["progress"] = progress.take(request)
+        return super().changelist_view(request, extra_context)
+
+    def progress_view(self, request):
+        """JSON for the progress box: how many of the started attempts have landed."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return JsonResponse(progress.measure(request, request.GET))
 
     def resend_view(self, request, object_id):
         return require_POST(self._resend)(request, object_id)
@@ -298,10 +350,14 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
             raise Http404("No such delivery.")
         if not self.has_resend_permission(request, delivery):
             raise PermissionDenied
-        try:  # sent by a worker after this request's transaction commits, never inside it
+        since = timezone.now()
+        try:
+            # Sent by a worker after this request: the page shows the outcome when it lands.
             delivery = actions.resend_one(delivery)
         except DeliveryBusy as exc:
             messages.warning(request, str(exc))
         else:
-            messages.info(request, "Resend queued; its outcome appears below when it is made.")
+            progress.remember(
+                request, label="Resend", since=since, expected=1, delivery=delivery.pk
+            )
         return HttpResponseRedirect(reverse("admin:webhooks_delivery_change", args=[delivery.pk]))

@@ -12,6 +12,7 @@ from .common import NoSecretLookupsMixin, pretty_json, request_scope, restrict, 
 
 @admin.register(EventType)
 class EventTypeAdmin(NoSecretLookupsMixin, admin.ModelAdmin):
+    empty_value_display = "—"
     list_display = ["name", "category", "description", "subscribers", "is_active"]
     list_editable = ["is_active"]
     list_filter = ["is_active", "category"]

@@ -1,7 +1,9 @@
 """A webhook's health at a glance: recent deliveries, success rates, deliveries per hour.
 
-Three queries whatever the number of deliveries: the recent ones (index on
-subscription, -created_at), one aggregate over the last 7 days, one of per-hour counts.
+Four queries whatever the number of deliveries: the recent ones (index on
+subscription, -created_at), one aggregate over the last 7 days, one of per-hour counts,
+one of the last day's attempts (so a webhook whose deliveries are all still being retried
+shows its failures, not "0 of 0").
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from ..models import Delivery, Subscription
+from ..models import Delivery, DeliveryAttempt, Subscription
+from .common import delivery_state
 
 RECENT = 10
 HOURS = 24
@@ -36,6 +39,16 @@ class Rate:
 
 
 @dataclass
+class Attempts:
+    total: int = 0
+    failed: int = 0
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * (self.total - self.failed) / self.total, 1) if self.total else None
+
+
+@dataclass
 class Bar:
     hour: datetime
     succeeded: int = 0
@@ -56,6 +69,7 @@ class Health:
     recent: list
     day: Rate
     week: Rate
+    day_attempts: Attempts
     bars: list
     peak: int
     chart_width: int = CHART_WIDTH
@@ -66,6 +80,9 @@ def health(subscription: Subscription, now: datetime | None = None) -> Health:
     now = now or timezone.now()
     deliveries = Delivery.objects.filter(subscription=subscription)
     recent = list(deliveries.select_related("event").order_by("-created_at")[:RECENT])
+    for delivery in recent:
+        delivery.subscription = subscription  # the states read it: no query per row
+        delivery.state_css, delivery.state_words = delivery_state(delivery, now)
 
     day_ago, week_ago = now - timedelta(hours=24), now - timedelta(days=7)
     day, week = Rate(), Rate()
@@ -78,6 +95,11 @@ def health(subscription: Subscription, now: datetime | None = None) -> Health:
     for row in totals:
         setattr(week, row["status"], row["week"])
         setattr(day, row["status"], row["day"])
+
+    attempts = DeliveryAttempt.objects.filter(
+        delivery__subscription=subscription, created_at__gte=day_ago
+    ).aggregate(total=Count("pk"), failed=Count("pk", filter=Q(succeeded=False)))
+    day_attempts = Attempts(total=attempts["total"], failed=attempts["failed"])
 
     first_hour = (now - timedelta(hours=HOURS - 1)).replace(minute=0, second=0, microsecond=0)
     hours = [first_hour + timedelta(hours=i) for i in range(HOURS)]
@@ -104,7 +126,9 @@ def health(subscription: Subscription, now: datetime | None = None) -> Health:
     bar_list = list(bars.values())
     peak = max((b.total for b in bar_list), default=0)
     _layout(bar_list, peak)
-    return Health(recent=recent, day=day, week=week, bars=bar_list, peak=peak)
+    return Health(
+        recent=recent, day=day, week=week, day_attempts=day_attempts, bars=bar_list, peak=peak
+    )
 
 
 def _layout(bars: list[Bar], peak: int) -> None:

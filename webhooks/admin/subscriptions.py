@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -20,9 +22,11 @@ from ..conf import conf
 from ..forms import RecoverForm, SubscriptionForm
 from ..models import Delivery, DeliveryAttempt, Subscription
 from ..validation import masked_headers
+from . import progress
 from .common import (
     TenantAdminMixin,
     as_uuid,
+    duration_words,
     plural,
     pretty_json,
     request_scope,
@@ -40,19 +44,65 @@ def scope_choices() -> list[tuple[str, str]] | None:
     return [(str(value), str(label)) for value, label in import_string(conf.SCOPE_CHOICES)()]
 
 
+class HealthFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("working", "Working"), ("failing", "Failing"), ("disabled", "Disabled")]
+
+    def queryset(self, request, queryset):
+        return {
+            "working": queryset.filter(is_active=True, consecutive_failures=0),
+            "failing": queryset.filter(is_active=True, consecutive_failures__gt=0),
+            "disabled": queryset.filter(is_active=False),
+        }.get(self.value(), queryset)
+
+
+def _count(queryset) -> Subquery:
+    """A per-row COUNT as a subquery: no GROUP BY over the webhook list."""
+    return Subquery(
+        queryset.order_by().values("subscription").annotate(n=Count("pk")).values("n")[:1],
+        output_field=IntegerField(),
+    )
+
+
+def with_list_figures(queryset, now=None):
+    """Each webhook with its last delivery and its last 24 hours, in the list's one query."""
+    now = now or timezone.now()
+    day_ago = now - timedelta(hours=24)
+    mine = Delivery.objects.filter(subscription=OuterRef("pk"))
+    last = mine.order_by("-created_at")
+    recent = mine.filter(created_at__gte=day_ago)
+    types = Subscription.event_types.through.objects.filter(subscription=OuterRef("pk"))
+    return queryset.annotate(
+        event_type_count=Subquery(
+            types.order_by().values("subscription").annotate(n=Count("pk")).values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        last_delivery_at=Subquery(last.values("created_at")[:1]),
+        last_delivery_status=Subquery(last.values("status")[:1]),
+        last_delivery_code=Subquery(last.values("last_status_code")[:1]),
+        last_delivery_attempts=Subquery(last.values("attempt_count")[:1]),
+        day_succeeded=_count(recent.filter(status=Delivery.Status.SUCCEEDED)),
+        day_finished=_count(
+            recent.filter(Q(status=Delivery.Status.SUCCEEDED) | Q(status=Delivery.Status.FAILED))
+        ),
+    )
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     form = SubscriptionForm
     list_display = [
-        "__str__",
-        "url",
+        "webhook",
         "scope",
-        "events_summary",
         "state",
-        "failures",
-        "created",
+        "last_delivery",
+        "success_rate",
     ]
-    list_filter = ["is_active", "all_events"]
+    list_filter = [HealthFilter, "all_events"]
+    empty_value_display = "—"
     search_fields = ["description", "url"]
     search_help_text = "Description, URL or the webhook's id."
     raw_id_fields = ["owner"]
@@ -70,7 +120,24 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     # -- list ---------------------------------------------------------------------------
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(event_type_count=Count("event_types"))
+        queryset = super().get_queryset(request)
+        if getattr(request, "_webhooks_list", False):
+            return with_list_figures(queryset)
+        return queryset
+
+    def changelist_view(self, request, extra_context=None):
+        request._webhooks_list = True  # the figures are for the list, not the single pages
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="Webhook", ordering="description")
+    def webhook(self, obj):
+        # One line each, cut with an ellipsis: the list fits 1280 px whatever the names.
+        return format_html(
+            '<span class="wh-cut">{}</span><span class="wh-cut wh-muted wh-small">{} · {}</span>',
+            obj.description or obj.url,
+            self.events_summary(obj),
+            obj.url,
+        )
 
     @admin.display(description="Events")
     def events_summary(self, obj):
@@ -85,15 +152,59 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     def state(self, obj):
         if obj.is_active:
             if obj.consecutive_failures:
-                return mark_safe('<span class="wh-bad">Active, failing</span>')
-            return mark_safe('<span class="wh-good">Active</span>')
+                since = (
+                    f" since {timezone.localtime(obj.failing_since):%Y-%m-%d %H:%M}"
+                    if obj.failing_since
+                    else ""
+                )
+                return format_html(
+                    '<span class="wh-state wh-state-failing" title="{} failed attempts in a row{}">'
+                    "Failing</span>",
+                    obj.consecutive_failures,
+                    since,
+                )
+            return mark_safe('<span class="wh-state wh-state-working">Working</span>')
         return format_html(
-            '<span class="wh-bad" title="{}">Disabled</span>', obj.disabled_reason or "Switched off"
+            '<span class="wh-state wh-state-disabled" title="{}">Disabled</span>',
+            obj.disabled_reason or "Switched off",
         )
 
-    @admin.display(description="Failures", ordering="consecutive_failures")
-    def failures(self, obj):
-        return obj.consecutive_failures
+    @admin.display(description="Last delivery", ordering="last_delivery_at")
+    def last_delivery(self, obj):
+        when = getattr(obj, "last_delivery_at", None)
+        if when is None:
+            return mark_safe('<span class="wh-muted">none yet</span>')
+        status = obj.last_delivery_status
+        if status == Delivery.Status.SUCCEEDED:
+            result, css = f"HTTP {obj.last_delivery_code or 200}", "succeeded"
+        elif status == Delivery.Status.FAILED:
+            code = obj.last_delivery_code
+            result, css = (f"failed, HTTP {code}" if code else "failed"), "failed"
+        elif obj.last_delivery_attempts:
+            result, css = "retrying", "retrying"
+        else:
+            result, css = "sending", "pending"
+        return format_html(
+            '{}<br><span class="wh-status wh-status-{}">{}</span>',
+            f"{timezone.localtime(when):%d %b %H:%M}",
+            css,
+            result,
+        )
+
+    @admin.display(description="Success, 24 h")
+    def success_rate(self, obj):
+        finished = getattr(obj, "day_finished", None) or 0
+        if not finished:
+            return mark_safe('<span class="wh-muted">—</span>')
+        succeeded = obj.day_succeeded or 0
+        css = "wh-good" if succeeded == finished else "wh-bad"
+        return format_html(
+            '<span class="{}" title="{} of {} delivered">{}%</span>',
+            css,
+            succeeded,
+            finished,
+            f"{100 * succeeded / finished:.0f}",
+        )
 
     @admin.display(description="Created", ordering="created_at")
     def created(self, obj):
@@ -155,11 +266,15 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         if db_field.name == "scope":
             choices = getattr(request, "_webhooks_scope_choices", None)
             if choices is not None:
+                # The host has tenants: a webhook of no organisation would receive nothing.
                 return forms.ChoiceField(
                     label="Organisation",
-                    choices=[("", "— none —"), *choices],
-                    required=False,
+                    choices=[("", "— choose —"), *choices],
+                    required=True,
                     help_text="Whose events this webhook receives.",
+                    error_messages={
+                        "required": "Choose the organisation whose events this webhook receives."
+                    },
                 )
             kwargs["label"] = "Scope"
         return super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -254,8 +369,13 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
                 )
             extra_context["health"] = health(obj)
             extra_context["recover_form"] = RecoverForm()
-            extra_context["can_act"] = self.has_change_permission(request, obj)
-            extra_context["overlap_hours"] = round(conf.SECRET_ROTATION_OVERLAP / 3600, 1)
+            extra_context["can_act"] = can_act = self.has_change_permission(request, obj)
+            extra_context["overlap"] = duration_words(conf.SECRET_ROTATION_OVERLAP)
+            extra_context["no_tenant"] = bool(conf.SCOPE_CHOICES) and not obj.scope
+            if can_act:
+                extra_context["example_types"] = actions.example_types(obj)
+            if request.method == "GET":
+                extra_context["progress"] = progress.take(request)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_object(self, request, object_id, from_field=None):
@@ -310,15 +430,15 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def _send_test(self, request, object_id):
         obj = self._object_to_act_on(request, object_id)
-        # Sent by a worker after this request's transaction commits, never inside it.
-        delivery = actions.send_test_event(obj)
-        messages.info(
-            request,
-            format_html(
-                'Test event queued; its outcome appears in the <a href="{}">log</a>.',
-                self._event_link(delivery),
-            ),
-        )
+        type_name = request.POST.get("event_type", "").strip()
+        if type_name and type_name not in actions.example_types(obj):
+            messages.error(request, f"This webhook does not receive {type_name!r} events.")
+            return HttpResponseRedirect(self._change_url(obj))
+        since = timezone.now()
+        # Sent by a worker after this request: the page shows the outcome when it lands.
+        delivery = actions.send_example(obj, type_name)
+        label = f"Example {type_name} event" if type_name else "Test event"
+        progress.remember(request, label=label, since=since, expected=1, delivery=delivery.pk)
         return HttpResponseRedirect(self._change_url(obj))
 
     def rotate_secret_view(self, request, object_id):
@@ -347,11 +467,19 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
             messages.error(request, " ".join(form.errors.get("since", ["Give a date and time."])))
             return HttpResponseRedirect(self._change_url(obj))
         since = form.cleaned_data["since"]
+        started = timezone.now()
         count = actions.recover(obj, since)
         when = f"{timezone.localtime(since):%Y-%m-%d %H:%M %Z}"
         if count:
             what = plural(count, "failed delivery is", "failed deliveries are")
-            messages.success(request, f"{what} being resent (failed since {when}).")
+            messages.success(request, f"{what} queued to be resent (failed since {when}).")
+            progress.remember(
+                request,
+                label="Resending failed deliveries",
+                since=started,
+                expected=count,
+                webhook=obj.pk,
+            )
         else:
             messages.info(request, f"No failed deliveries since {when} to resend.")
         return HttpResponseRedirect(self._change_url(obj))

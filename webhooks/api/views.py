@@ -4,6 +4,7 @@ tenant are a 404 — the same answer as for an object that does not exist."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -20,6 +21,12 @@ from .filters import DeliveryFilter, EventFilter
 from .pagination import EventCursorPagination, NewestFirstCursorPagination, PagePagination
 from .permissions import ConfiguredPermissionsMixin
 from .schema import WebhooksAutoSchema
+
+
+def _delivery_location(request, delivery) -> str:
+    """Where to read a delivery started in the background: its attempts appear there."""
+    return request.build_absolute_uri(reverse("webhooks-api:delivery-detail", args=[delivery.pk]))
+
 
 CONFLICT = OpenApiResponse(description="The delivery is being sent right now; try again shortly.")
 
@@ -104,18 +111,30 @@ class SubscriptionViewSet(
             serializer.save()
 
     @extend_schema(
-        summary="Send a test event to this webhook",
-        description="A `webhook.test` event goes through the normal path (signing, logging). "
-        "It is queued, not sent while you wait: the answer is the pending delivery; read it "
-        "again (GET /deliveries/{id}/) for its attempt.",
+        summary="Send a test event to this webhook (in the background)",
+        description='A `webhook.test` event, or with `{"event_type": "…"}` the example '
+        "payload of a type this webhook receives, goes through the normal path (signing, "
+        "logging). It is sent after this request: the answer (202) is the delivery, and its "
+        "`Location` the delivery to read for the attempt's outcome.",
         request=None,
-        responses={201: s.DeliveryDetailSerializer},
+        responses={202: s.DeliveryDetailSerializer},
     )
     @action(detail=True, methods=["post"])
     def ping(self, request, pk=None):
-        delivery = actions.send_test_event(self.get_object())
+        subscription = self.get_object()
+        type_name = request.data.get("event_type") if isinstance(request.data, dict) else None
+        if type_name and type_name not in actions.example_types(subscription):
+            return Response(
+                {"event_type": [f"This webhook does not receive {type_name!r} events."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        delivery = actions.send_example(subscription, type_name or "")
         delivery = Delivery.objects.prefetch_related("attempts").get(pk=delivery.pk)
-        return Response(s.DeliveryDetailSerializer(delivery).data, status=status.HTTP_201_CREATED)
+        return Response(
+            s.DeliveryDetailSerializer(delivery).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": _delivery_location(request, delivery)},
+        )
 
     @extend_schema(
         summary="Replace the signing secret",
@@ -189,7 +208,11 @@ class DeliveryViewSet(BaseViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         except DeliveryBusy as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         delivery = self.get_queryset().get(pk=delivery.pk)
-        return Response(s.DeliveryDetailSerializer(delivery).data, status=202)
+        return Response(
+            s.DeliveryDetailSerializer(delivery).data,
+            status=202,
+            headers={"Location": _delivery_location(request, delivery)},
+        )
 
 
 @extend_schema_view(
