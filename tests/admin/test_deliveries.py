@@ -190,5 +190,5 @@ def test_a_delivery_being_sent_right_now_is_not_resent_twice(admin_client, deliv
         follow=True,
     )
     # In bulk it is queued, and sent again once the worker holding it is done.
-    assert messages_of(response) == ["1 delivery is being resent."]
+    assert messages_of(response) == ["1 delivery is queued to be resent."]
     assert len(receiver.requests) == 1
