@@ -336,6 +336,16 @@ def test_operators_guide_metrics(db, tmp_path):
 
 def test_operators_guide_commands_run(tmp_path):
     env = example_env(tmp_path)
+    # The guide's commands run on an installed site: migrated, a webhook with secrets.
+    manage(env, "migrate", "--noinput", capture_output=True)
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from webhooks.models import Subscription; "
+        "Subscription.objects.create(url='https://example.com/hook', all_events=True)",
+    )
+    seen = ""
     for block in runnable(DOCS / "operators.md", "sh"):
         script = block.code.replace("python manage.py", f"{shlex.quote(sys.executable)} manage.py")
         result = subprocess.run(
@@ -347,9 +357,15 @@ def test_operators_guide_commands_run(tmp_path):
             timeout=300,
         )
         assert result.returncode == 0, f"{block}: {result.stdout}\n{result.stderr}"
+        seen += result.stdout
         if "webhooks_sweep" in script:
             assert "deliveries enqueued" in result.stdout
             assert "| `webhook.test` | Webhooks |" in result.stdout
+    assert "1 webhooks re-encrypted with the first key." in seen
+    assert (
+        "Keeping succeeded deliveries 30 days, failed deliveries 90 days, events 90 days." in seen
+    )
+    assert "Dry run: would delete" in seen and "Deleted " in seen
 
 
 def test_host_developers_guide_shows_the_models_its_code_runs_against():

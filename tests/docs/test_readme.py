@@ -1,6 +1,7 @@
 """The README's shell examples run as written against a live `serve` (`make run`'s state)."""
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -53,18 +54,30 @@ def test_readme_shell_examples_run_as_written(live_example):
     assert webhook["event_types"] == ["attempt.submitted"]
     assert webhook["scope"] == "org:1"  # Northwind Academy, alice's organisation
     assert "\n404\n" in output  # bob, of Contoso, cannot see it
+    # The ping answered 202 at once; its Location is the webhook.test delivery.
+    assert re.search(r"^HTTP/1\.[01] 202 Accepted", output, re.MULTILINE), output
+    ping = next(d for d in documents if d.get("event_type") == "webhook.test")
+    assert ping["subscription"] == webhook["id"]
     deliveries, events = [d for d in documents if "results" in d][-2:]
+    assert deliveries["results"]
     for delivery in deliveries["results"]:
-        assert (delivery["event_type"], delivery["status"]) == ("attempt.submitted", "succeeded")
+        assert delivery["status"] == "succeeded"
+        assert delivery["event_type"] in ("attempt.submitted", "webhook.test")  # + the ping
         assert delivery["subscription"] == webhook["id"]
     assert events["results"]
     assert {e["type"] for e in events["results"]} == {"attempt.submitted"}
+    # The retention block: what would go is counted, then purged (nothing is old enough).
+    assert "Dry run: would delete 0 deliveries, 0 attempts and 0 events." in output
+    assert "Deleted 0 deliveries, 0 attempts and 0 events" in output
 
     # What the README says happens in the background: the webhook's deliveries succeed and
     # arrive, signature-checked, in the inbox it points at.
     token = token_for(live_example.env, "alice")
     query = f"deliveries/?subscription={webhook['id']}&status=succeeded"
     wait_for(lambda: api_get(live_example, query, token)["results"], 90, "a delivery")
+    ping_done = f"deliveries/{ping['id']}/"
+    wait_for(lambda: api_get(live_example, ping_done, token)["status"] == "succeeded", 90, "ping")
+    assert api_get(live_example, ping_done, token)["attempts"][-1]["response_status_code"] == 204
     with urllib.request.urlopen(f"{live_example.base}/demo-receiver/alice/") as response:
         inbox = response.read().decode()
     assert 'class="ok"' in inbox and 'class="bad"' not in inbox

@@ -33,3 +33,8 @@ class Product(models.Model):
 
 class Book(Product):  # multi-table inheritance: a Book row and a Product row
     isbn = models.CharField(max_length=20)
+
+
+class Bestseller(Book):  # a proxy: the same rows, another class
+    class Meta:
+        proxy = True
