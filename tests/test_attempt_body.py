@@ -66,5 +66,5 @@ def test_the_api_shows_the_request_body(retried, receiver, tenant_a):
 def test_the_admin_attempt_page_shows_the_request_body(retried, admin_client):
     _, delivery = retried
     html = admin_client.get(f"/admin/webhooks/delivery/{delivery.pk}/change/").content.decode()
-    assert "Request body" in html
+    assert html.count('class="wh-request-body"') == 3  # once per attempt
     assert html.count("é" * 1000) >= 3  # once per attempt

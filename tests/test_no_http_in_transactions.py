@@ -57,7 +57,7 @@ def test_admin_and_api_actions_send_only_after_their_transaction_commits(
     Delivery.objects.update(status=Delivery.Status.FAILED)
     since = (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
     assert admin.post(base + "recover/", {"since": since}).status_code == 302
-    assert api.post(f"/api/webhooks/subscriptions/{sub.pk}/ping/").status_code == 201
+    assert api.post(f"/api/webhooks/subscriptions/{sub.pk}/ping/").status_code == 202
     assert api.post(f"/api/webhooks/deliveries/{delivery.pk}/resend/").status_code == 202
     Delivery.objects.update(status=Delivery.Status.FAILED)
     response = api.post(

@@ -48,7 +48,7 @@ def delivery_given_up(sender, delivery: Delivery, attempt, **kwargs) -> None:
         Delivery.objects.filter(
             subscription=subscription,
             status=Delivery.Status.FAILED,
-            last_attempt_at__gte=subscription.failing_since,
+            updated_at__gte=subscription.failing_since,  # recorded in this run of failures
         )
         .exclude(pk=delivery.pk)
         .exists()

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .builtin_events import OPERATIONAL_TYPES
 from .conf import conf
 from .exceptions import InvalidPayload, UnknownEventType
 from .models import Delivery, Event, EventType, Subscription
@@ -153,7 +154,10 @@ def fan_out_many(event_ids, *, skip_locked: bool = False) -> list:
             subs = {
                 pk
                 for pk, type_name in wanted.get(event.scope, ())
-                if type_name is None or type_name == event.type
+                if type_name == event.type
+                # "All events" means the platform's events: notices about webhooks themselves
+                # go only to webhooks that chose them (a failing webhook would notify itself).
+                or (type_name is None and event.type not in OPERATIONAL_TYPES)
             }
             deliveries.extend(
                 Delivery(event_id=event.pk, subscription_id=pk, next_attempt_at=now)

@@ -83,3 +83,22 @@ def test_owners_are_not_emailed_when_the_host_turns_it_off(
         webhooks.send_event("article.created", {"id": 1}, scope=broken.scope)
     assert mail.outbox == []
     assert other_receiver.types() == ["webhook.disabled"]  # the event still goes out
+
+
+def test_notices_go_only_to_webhooks_that_chose_them_not_to_all_events_ones(
+    subscribe, receiver, other_receiver, owner, acme, commit, settings
+):
+    settings.WEBHOOKS_RETRY_SCHEDULE = []
+    settings.WEBHOOKS_DISABLE_AFTER = None
+    receiver.default = Answer(500, body="down")
+    failing = subscribe(receiver, all_events=True, owner=owner, scope=acme.scope)
+    also_all = subscribe(other_receiver, all_events=True, scope=acme.scope)
+    with commit():
+        webhooks.send_event("article.created", {"id": 1}, scope=acme.scope)
+    assert Subscription.objects.get(pk=failing.pk).failing_since is not None
+    [message] = mail.outbox  # the owner is told ...
+    assert message.subject == f"Your webhook is failing: {failing}"
+    # ... but "all events" means the platform's events: no notice to itself or its siblings.
+    assert receiver.types() == ["article.created"]
+    assert other_receiver.types() == ["article.created"]
+    assert also_all.deliveries.count() == 1

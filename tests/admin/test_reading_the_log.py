@@ -116,12 +116,14 @@ def test_the_attempt_shows_request_and_response_with_the_body_and_plain_error(
     sub = subscribe(receiver, ["article.created"], basic_auth_username="u")
     sub.basic_auth_password = "hunter2-secret"
     sub.save()
-    delivery = actions.send_test_event(sub)  # 200
+    with commit():  # sent once committed
+        delivery = actions.send_test_event(sub)  # 200
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         sub.url = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
     sub.save()
-    actions.resend_one(delivery, wait=True)  # refused
+    with commit():
+        actions.resend_one(delivery)  # refused
 
     html = admin_client.get(change_url(delivery)).content.decode()
     assert html.count('class="wh-exchange"') == 2
@@ -153,7 +155,9 @@ def test_the_progress_box_reports_only_the_users_own_tenant(
 
     theirs = subscribe(receiver, ["article.created"], scope=globex.scope)
     since = datetime.now(UTC) - timedelta(seconds=1)
-    delivery = actions.send_test_event(theirs)  # delivered: one manual attempt
+    with commit():
+        delivery = actions.send_test_event(theirs)  # delivered: one manual attempt
+    delivery.refresh_from_db()
     assert delivery.status == S
     params = {"label": "Test event", "since": since.isoformat(), "expected": 1}
     for target in ({"delivery": delivery.pk}, {"webhook": theirs.pk}, {}):

@@ -164,6 +164,7 @@ class DeliveryAttemptInline(admin.StackedInline):
                 "attempt": attempt,
                 "request_headers": pretty_json(attempt.request_headers),
                 "request_body": pretty_json(request_body_of(attempt)),
+                "body_differs": attempt.request_body_verified is False,
                 "response_headers": pretty_json(attempt.response_headers),
                 "response_body": pretty_json(attempt.response_body),
                 "error": error_words(attempt) if attempt.error_kind else "",
