@@ -31,7 +31,7 @@ def ids(**kwargs):
         ("WEBHOOKS_KEEP_FAILED_DAYS", "90", "webhooks.E012"),
         ("WEBHOOKS_KEEP_EVENTS_DAYS", -1, "webhooks.E012"),
         ("WEBHOOKS_PURGE_BATCH_SIZE", 0, "webhooks.E013"),
-        ("WEBHOOKS_PURGE_TIME_LIMIT", "60", "webhooks.E013"),
+        ("WEBHOOKS_PURGE_TIME_LIMIT", "60", "webhooks.E014"),
     ],
 )
 def test_wrong_setting_is_reported(settings, setting, value, check_id):

@@ -126,7 +126,7 @@ def check_settings(app_configs=None, **kwargs):
         )
     if not _number(limit) or limit <= 0:
         errors.append(
-            Error("WEBHOOKS_PURGE_TIME_LIMIT must be a number of seconds > 0.", id="webhooks.E013")
+            Error("WEBHOOKS_PURGE_TIME_LIMIT must be a number of seconds > 0.", id="webhooks.E014")
         )
     if not settings.DEBUG and not errors:
         private = [str(n) for n in conf.ALLOWED_NETWORKS if not n.is_global]
