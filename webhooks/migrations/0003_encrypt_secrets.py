@@ -22,12 +22,15 @@ def decrypt_rows(apps, schema_editor):
     names = ["secret", "previous_secret", "basic_auth_password", "headers"]
     assignments = ", ".join(f"{connection.ops.quote_name(n)} = %s" for n in names)
     pk = Subscription._meta.pk
-    for row in Subscription.objects.using(connection.alias).only("pk", *names):
-        values = [row.secret, row.previous_secret, row.basic_auth_password, json.dumps(row.headers or {})]
-        schema_editor.execute(
-            f"UPDATE {table} SET {assignments} WHERE {connection.ops.quote_name(pk.column)} = %s",
-            [*values, pk.get_db_prep_value(row.pk, connection)],
-        )
+    # A plain cursor: these are row updates, and schema_editor.execute() refuses any
+    # statement inside a transaction on databases without transactional DDL (MariaDB).
+    with connection.cursor() as cursor:
+        for row in Subscription.objects.using(connection.alias).only("pk", *names):
+            values = [row.secret, row.previous_secret, row.basic_auth_password, json.dumps(row.headers or {})]
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} WHERE {connection.ops.quote_name(pk.column)} = %s",
+                [*values, pk.get_db_prep_value(row.pk, connection)],
+            )
 
 
 class Migration(migrations.Migration):
