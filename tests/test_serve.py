@@ -45,6 +45,29 @@ def manage(env, *args, **kwargs):
     )
 
 
+def start_serve(env, port: int, *, output: bool = True) -> subprocess.Popen:
+    """``manage.py serve`` on 127.0.0.1:port; its output piped (text) unless not wanted."""
+    pipe = subprocess.PIPE if output else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=pipe,
+        stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def interrupt(server: subprocess.Popen, timeout: float = 40) -> None:
+    """Ctrl-C, as a terminal sends it; a server still running after ``timeout`` fails the test."""
+    server.send_signal(signal.SIGINT)
+    try:
+        server.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        raise
+
+
 def wait_for(condition, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -64,14 +87,7 @@ def test_serve_delivers_through_a_real_worker_and_stops_on_ctrl_c(project_env, r
         f"Subscription.objects.create(url='{receiver.url}', all_events=True)",
     )
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=project_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_serve(project_env, port)
     try:
         banner = server.stdout.readline()
         pids = [int(p) for p in re.findall(r"pid (\d+)", banner)]
@@ -93,12 +109,7 @@ def test_serve_delivers_through_a_real_worker_and_stops_on_ctrl_c(project_env, r
         wait_for(lambda: receiver.requests, 60, "the worker to deliver the event")
         assert receiver.requests[0].json()["data"] == {"hello": "world"}
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise
+        interrupt(server)
     assert server.returncode is not None
     for pid in pids:
         wait_for(lambda pid=pid: _gone(pid), 20, f"pid {pid} to exit")

@@ -1,13 +1,19 @@
 import re
-import signal
-import subprocess
-import sys
 import urllib.request
 from types import SimpleNamespace
 
 import pytest
 
-from tests.test_serve import ROOT, _gone, example_env, free_port, manage, wait_for
+from tests.test_serve import (
+    ROOT,
+    _gone,
+    example_env,
+    free_port,
+    interrupt,
+    manage,
+    start_serve,
+    wait_for,
+)
 
 
 def answers(url: str) -> bool:
@@ -28,23 +34,12 @@ def live_example(tmp_path_factory):
     manage(env, "migrate", "--noinput", capture_output=True)
     manage(env, "webhooks_sync_event_types", capture_output=True)
     manage(env, "seed_demo", "--receiver-base", base, capture_output=True)
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_serve(env, port, output=False)
     try:
         wait_for(lambda: answers(f"{base}/admin/login/"), 60, "the web server")
         yield SimpleNamespace(env=env, base=base, port=port)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise
+        interrupt(server)
 
 
 def token_for(env, username: str) -> str:

@@ -5,15 +5,12 @@ admin request's transaction, and the demo receiver, waiting for SQLite's write l
 sender held, always timed out.)"""
 
 import re
-import signal
-import subprocess
-import sys
 import time
 
 import requests
 
 from tests.example.test_demo_end_to_end import project_env  # noqa: F401 - a fixture
-from tests.test_serve import ROOT, _gone, free_port, manage, wait_for
+from tests.test_serve import _gone, free_port, interrupt, manage, start_serve, wait_for
 
 
 def test_test_event_and_resend_from_the_admin_reach_the_demo_receiver(project_env):  # noqa: F811
@@ -30,14 +27,7 @@ def test_test_event_and_resend_from_the_admin_reach_the_demo_receiver(project_en
         capture_output=True,
         text=True,
     ).stdout.split()[-1]
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=project_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_serve(project_env, port)
     pids = [int(p) for p in re.findall(r"pid (\d+)", server.stdout.readline())]
     admin = requests.Session()
 
@@ -86,11 +76,6 @@ def test_test_event_and_resend_from_the_admin_reach_the_demo_receiver(project_en
         wait_for(lambda: inbox().count("<strong>webhook.test</strong>") == 2, 60, "the resend")
         assert 'class="bad"' not in inbox()
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise
+        interrupt(server)
     for pid in pids:
         wait_for(lambda pid=pid: _gone(pid), 20, f"pid {pid} to exit")

@@ -3,14 +3,19 @@
 demo receiver — through real processes, the ORM broker and HTTP."""
 
 import re
-import signal
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
-from tests.test_serve import ROOT, _gone, example_env, free_port, manage, wait_for
+from tests.test_serve import (
+    _gone,
+    example_env,
+    free_port,
+    interrupt,
+    manage,
+    start_serve,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -28,14 +33,7 @@ def test_simulated_activity_arrives_verified_at_the_demo_receiver(project_env):
         project_env, "seed_demo", "--receiver-base", base, capture_output=True, text=True
     ).stdout
     assert "username 'admin', password 'admin'" in seeded
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=project_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_serve(project_env, port)
     pids = [int(p) for p in re.findall(r"pid (\d+)", server.stdout.readline())]
 
     def page(slug):
@@ -56,11 +54,6 @@ def test_simulated_activity_arrives_verified_at_the_demo_receiver(project_env):
             assert f"<strong>{event_type}</strong>" in inbox
         assert "Nothing yet" in page("contoso")  # the other organisation hears nothing
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            raise
+        interrupt(server)
     for pid in pids:
         wait_for(lambda pid=pid: _gone(pid), 20, f"pid {pid} to exit")
