@@ -34,14 +34,19 @@ MANUAL = DeliveryAttempt.Trigger.MANUAL
 
 
 def process_event(event_id) -> None:
-    """Fan an event out and send its first attempts (the on-commit path).
+    """One event's on-commit task (tasks enqueued by earlier versions): see ``process_events``."""
+    process_events([event_id])
+
+
+def process_events(event_ids) -> None:
+    """Fan events out and send their first attempts (the on-commit path).
 
     Under load many of these tasks wait in the queue at once, so each one run by a worker
     also fans out other events still waiting for theirs and fills its batch with other due
     deliveries: the first tasks of a burst do the work in batches of ``WEBHOOKS_BATCH_SIZE``,
     the later ones find nothing left and end at once. Claims keep every delivery single-sent.
     """
-    own = outbox.fan_out(event_id)
+    own = outbox.fan_out_many(list(event_ids))
     batch = max(1, conf.BATCH_SIZE)
     chunks = [own[i : i + batch] for i in range(0, len(own), batch)] or [[]]
     for chunk in chunks[:-1]:  # a very wide fan-out goes out batch by batch

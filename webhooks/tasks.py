@@ -11,6 +11,10 @@ def process_event(event_id: str) -> None:
     dispatch.process_event(event_id)
 
 
+def process_events(event_ids: list[str]) -> None:
+    dispatch.process_events(event_ids)
+
+
 def deliver(delivery_ids: list[str], token: str, trigger: str = "automatic") -> None:
     # The token arrives as text; as a UUID it matches the lease, which is then released.
     dispatch.send_claimed(delivery_ids, uuid.UUID(str(token)), trigger)
