@@ -19,7 +19,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils import timezone
 
 from . import deadline, outbox, responses, retries, signals
@@ -41,26 +41,25 @@ def process_event(event_id) -> None:
 def process_events(event_ids) -> None:
     """Fan events out and send their first attempts (the on-commit path).
 
-    Under load many of these tasks wait in the queue at once, so each one run by a worker
-    also fans out other events still waiting for theirs and fills its batch with other due
-    deliveries: the first tasks of a burst do the work in batches of ``WEBHOOKS_BATCH_SIZE``,
-    the later ones find nothing left and end at once. Claims keep every delivery single-sent.
+    The deliveries are created leased to this task and sent at once, with the objects
+    the fan-out loaded: nothing is read twice before the requests leave. Under load many
+    of these tasks wait in the queue, so a task run by a worker also fans out up to
+    ``WEBHOOKS_BATCH_SIZE`` other events still waiting (oldest first) and, once its own
+    are sent, a batch of other due deliveries (retries): a burst goes out in batches and
+    the later tasks find nothing left. Leases keep every delivery single-sent.
     """
-    own = outbox.fan_out_many(list(event_ids))
+    event_ids = list(event_ids)
+    helping = _run_by_workers()  # inline (sync mode) there is no queue: the host's time
     batch = max(1, conf.BATCH_SIZE)
-    chunks = [own[i : i + batch] for i in range(0, len(own), batch)] or [[]]
-    for chunk in chunks[:-1]:  # a very wide fan-out goes out batch by batch
-        token, claimed = outbox.claim(chunk)
-        if claimed:
-            send_claimed(claimed, token)
-    token, claimed = outbox.claim(chunks[-1]) if chunks[-1] else (None, [])
-    if _run_by_workers():  # inline (sync mode) there is no queue, and it is the host's time
-        outbox.fan_out_pending(limit=batch)
-        if len(claimed) < batch:
-            token, more = outbox.claim_due(batch - len(claimed), token=token)
-            claimed = [*claimed, *more]
-    if claimed:
-        send_claimed(claimed, token)
+    token, fresh = outbox.fan_out_and_lease(
+        event_ids, oldest_others=max(0, batch - len(event_ids)) if helping else 0
+    )
+    if fresh:
+        _send_all(fresh, token, AUTOMATIC)
+    if helping:
+        token, due = outbox.claim_due(batch)
+        if due:
+            send_claimed(due, token, renew=False)
 
 
 def _run_by_workers() -> bool:
@@ -70,19 +69,28 @@ def _run_by_workers() -> bool:
     return not Conf.SYNC
 
 
-def send_claimed(ids, token, trigger: str = AUTOMATIC) -> list[DeliveryAttempt]:
-    """Send the deliveries still leased under ``token``; a stale or doubled task sends nothing."""
+def send_claimed(ids, token, trigger: str = AUTOMATIC, *, renew: bool = True):
+    """Send the deliveries still leased under ``token``; a stale or doubled task sends nothing.
+
+    ``renew=False`` when the claim was made just now (its lease is whole).
+    """
     now = timezone.now()
-    # Renew the lease before sending, so it cannot expire mid-request and let the
-    # sweeper hand the same delivery to another worker.
-    Delivery.objects.filter(pk__in=ids, lease_token=token, leased_until__gt=now).update(
-        leased_until=now + timedelta(seconds=conf.LEASE_SECONDS)
-    )
+    if renew:
+        # A task may have waited in the queue: renew the lease before sending, so it
+        # cannot expire mid-request and let the sweeper hand the delivery to another worker.
+        Delivery.objects.filter(pk__in=ids, lease_token=token, leased_until__gt=now).update(
+            leased_until=now + timedelta(seconds=conf.LEASE_SECONDS)
+        )
     deliveries = list(
         Delivery.objects.filter(pk__in=ids, lease_token=token, leased_until__gt=now)
-        .select_related("event", "subscription")
+        .select_related("event")
         .order_by("created_at")
     )
+    # One Subscription per webhook, not per delivery: its secrets are decrypted once.
+    subscriptions = Subscription.objects.in_bulk({d.subscription_id for d in deliveries})
+    deliveries = [d for d in deliveries if d.subscription_id in subscriptions]  # not deleted
+    for d in deliveries:
+        d.subscription = subscriptions[d.subscription_id]
     if trigger == AUTOMATIC:
         inactive = [d for d in deliveries if not d.subscription.is_active]
         if inactive:  # switched off since the claim: keep them pending for when it is back
@@ -182,7 +190,8 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
                 _release(slow, token)
         # The requests that ended together are recorded together (one transaction, a
         # constant number of queries); a recording that fails is isolated, never lost.
-        items = [(deliveries[i], requests_[i], out, timezone.now()) for i, out in finished]
+        ended = timezone.now()  # one time for the group: their states then match
+        items = [(deliveries[i], requests_[i], out, ended) for i, out in finished]
         for (index, _), attempt in zip(
             finished, record_outcomes(items, token, trigger), strict=True
         ):
@@ -307,8 +316,8 @@ def _record_unrecordable(item, token, trigger) -> DeliveryAttempt | None:
         return None
 
 
+#: What recording an attempt changes on its delivery (``attempt_count`` is always +1).
 _RECORDED_FIELDS = [
-    "attempt_count",
     "last_status_code",
     "last_error",
     "last_attempt_at",
@@ -319,6 +328,24 @@ _RECORDED_FIELDS = [
     "resend_requested_at",
     "updated_at",
 ]
+
+
+def _save_states(rows) -> None:
+    """Write the recorded rows' new state: one UPDATE per distinct state, not per row.
+
+    Deliveries that ended together mostly end alike (succeeded, same status, same time),
+    so a batch is one or two UPDATEs. ``bulk_update`` would build a CASE per field and
+    row, which cost more than the HTTP requests themselves. The rows are locked by the
+    caller, so ``attempt_count + 1`` in SQL is the count read plus one.
+    """
+    groups: dict[tuple, list] = {}
+    for row in rows:
+        state = tuple(getattr(row, name) for name in _RECORDED_FIELDS)
+        groups.setdefault(state, []).append(row.pk)
+    for state, pks in groups.items():
+        Delivery.objects.filter(pk__in=pks).update(
+            attempt_count=F("attempt_count") + 1, **dict(zip(_RECORDED_FIELDS, state, strict=True))
+        )
 
 
 def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
@@ -368,7 +395,7 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
             elif row.status == Delivery.Status.FAILED and trigger == AUTOMATIC:
                 given_up.add(row.subscription_id)
         DeliveryAttempt.objects.bulk_create([a for a in attempts if a is not None])
-        Delivery.objects.bulk_update(list(rows.values()), _RECORDED_FIELDS)
+        _save_states([rows[d.pk] for d, *_ in items if d.pk in rows])
         disabled = _update_health(health, gone, given_up, now)
     subscriptions = {d.subscription_id: d.subscription for d, *_ in items}
     for pk, reason in disabled.items():

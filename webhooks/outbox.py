@@ -126,11 +126,30 @@ def fan_out_many(event_ids, *, skip_locked: bool = False) -> list:
     Events already fanned out (or, with ``skip_locked``, being fanned out by another worker
     on PostgreSQL) are left alone, so calling this twice, or from two workers, is harmless.
     """
+    return [d.pk for d in _fan_out(list(event_ids), skip_locked=skip_locked)]
+
+
+def fan_out_and_lease(event_ids, *, oldest_others: int = 0) -> tuple[uuid.UUID, list]:
+    """Fan out these events, and up to ``oldest_others`` other events still waiting (oldest
+    first), creating their deliveries already leased to the returned token.
+
+    The deliveries come back with their event and subscription attached, ready to send:
+    no claim, no lease renewal and no re-read between the fan-out and the requests. They
+    are new rows of events locked here and not yet fanned out, so nobody else holds them.
+    Events being fanned out by another worker (PostgreSQL, MariaDB) are skipped.
+    """
+    token = uuid.uuid4()
+    return token, _fan_out(list(event_ids), skip_locked=True, others=oldest_others, token=token)
+
+
+def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> list[Delivery]:
     with transaction.atomic():
-        locked = Event.objects.select_for_update(skip_locked=skip_locked).filter(
-            pk__in=list(event_ids), fanned_out_at__isnull=True
+        pending = Event.objects.select_for_update(skip_locked=skip_locked).filter(
+            fanned_out_at__isnull=True
         )
-        events = list(locked.only("pk", "type", "scope"))
+        events = list(pending.filter(pk__in=event_ids)) if event_ids else []
+        if others > 0:
+            events += pending.exclude(pk__in=event_ids).order_by("occurred_at")[:others]
         if not events:
             return []
         types = {e.type for e in events}
@@ -147,6 +166,7 @@ def fan_out_many(event_ids, *, skip_locked: bool = False) -> list:
         for pk, scope, all_events, type_name in rows:
             wanted.setdefault(scope, set()).add((pk, None if all_events else type_name))
         now = timezone.now()
+        leased_until = now + timedelta(seconds=conf.LEASE_SECONDS) if token else None
         deliveries = []
         for event in events:
             if event.type not in active:
@@ -160,12 +180,24 @@ def fan_out_many(event_ids, *, skip_locked: bool = False) -> list:
                 or (type_name is None and event.type not in OPERATIONAL_TYPES)
             }
             deliveries.extend(
-                Delivery(event_id=event.pk, subscription_id=pk, next_attempt_at=now)
+                Delivery(
+                    event=event,
+                    subscription_id=pk,
+                    next_attempt_at=now,
+                    lease_token=token,
+                    leased_until=leased_until,
+                )
                 for pk in sorted(subs, key=str)
             )
+        if token and deliveries:  # to be sent now: attach whole subscriptions, one per id
+            loaded = Subscription.objects.in_bulk({d.subscription_id for d in deliveries})
+            for d in deliveries:
+                d.subscription = loaded[d.subscription_id]
+        # No conflict can happen (the events are locked and were not fanned out); should
+        # one, the existing row is kept and its copy here is never recorded.
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
         Event.objects.filter(pk__in=[e.pk for e in events]).update(fanned_out_at=now)
-    return [d.pk for d in deliveries]
+    return deliveries
 
 
 def _due(now: datetime) -> Q:
@@ -273,24 +305,6 @@ def enqueue_requested(ids=None, max_batches: int | None = None, *, now=None) -> 
             break
         sent += len(claimed)
     return sent
-
-
-def fan_out_pending(*, limit: int) -> int:
-    """Fan out up to ``limit`` events still waiting for their fan-out task, oldest first.
-
-    A worker that calls this picks up the work of tasks still queued behind it, so a burst
-    is handled in batches; those tasks then find their event done. Returns how many events
-    were fanned out here. On PostgreSQL, events being fanned out elsewhere are skipped.
-    """
-    ids = list(
-        Event.objects.filter(fanned_out_at__isnull=True)
-        .order_by("occurred_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    if not ids:
-        return 0
-    fan_out_many(ids, skip_locked=True)
-    return len(ids)
 
 
 def unfanned_events(*, now: datetime | None = None, limit: int = 500) -> list:
