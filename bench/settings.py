@@ -14,6 +14,9 @@ from example_project.settings import INSTALLED_APPS, Q_CLUSTER
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 
+# Measure what production runs: with DEBUG, Django keeps and formats every query.
+DEBUG = False
+
 Q_CLUSTER = {
     **Q_CLUSTER,
     "log_level": "WARNING",

@@ -6,6 +6,7 @@ Delivery. ``post`` is safe to run in threads.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import threading
@@ -14,15 +15,22 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 
-import requests
+import urllib3
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
-from urllib3.exceptions import NameResolutionError, NewConnectionError
+from requests.utils import get_encoding_from_headers
+from urllib3.exceptions import (
+    HTTPError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    SSLError,
+)
 
 from . import deadline, responses, signing
 from .conf import conf
 from .models import Delivery, DeliveryAttempt
-from .security import BlockedTargetError, GuardedAdapter
+from .security import BlockedTargetError, guarded_pool_manager
 
 ErrorKind = DeliveryAttempt.ErrorKind
 
@@ -132,17 +140,16 @@ def build_request(delivery: Delivery, *, now: float | None = None) -> OutgoingRe
 _local = threading.local()
 
 
-def session() -> requests.Session:
-    """One session per thread: pooled connections, the SSRF guard, no proxies from the env."""
-    s = getattr(_local, "session", None)
-    if s is None:
-        s = requests.Session()
-        s.trust_env = False  # no proxy variables, no .netrc credentials
-        adapter = GuardedAdapter(pool_connections=32, pool_maxsize=4, max_retries=0)
-        s.mount("http://", adapter)
-        s.mount("https://", adapter)
-        _local.session = s
-    return s
+def pool_manager() -> urllib3.PoolManager:
+    """One connection pool per thread: kept-alive connections, the SSRF guard, no proxies.
+
+    urllib3 directly rather than ``requests``: a request costs about a third of the CPU,
+    and the worker's threads share one GIL with its database work.
+    """
+    manager = getattr(_local, "manager", None)
+    if manager is None:
+        manager = _local.manager = guarded_pool_manager(num_pools=32, maxsize=4)
+    return manager
 
 
 def post(request: OutgoingRequest) -> Outcome:
@@ -153,29 +160,36 @@ def post(request: OutgoingRequest) -> Outcome:
     """
     started = time.monotonic()
     outcome = Outcome()
+    headers = request.headers
+    if request.auth:  # validated as Latin-1 on input, like requests encodes it
+        token = base64.b64encode(":".join(request.auth).encode("latin-1")).decode()
+        headers = {**headers, "Authorization": f"Basic {token}"}
     with deadline.request_deadline(conf.TIMEOUT) as limit:
         try:
-            response = session().post(
+            response = pool_manager().urlopen(
+                "POST",
                 request.url,
-                data=request.body,
-                headers=request.headers,
-                auth=request.auth,
-                timeout=conf.TIMEOUT,
-                allow_redirects=False,
-                stream=True,
+                body=request.body,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=conf.TIMEOUT, read=conf.TIMEOUT),
+                redirect=False,
+                retries=False,
+                preload_content=False,
             )
-            with response:
-                outcome.status_code = response.status_code
+            try:
+                outcome.status_code = response.status
                 outcome.headers = responses.headers_dict(response.headers)
                 data, broken = _read_limited(response, conf.RESPONSE_BODY_LIMIT)
                 outcome.body = responses.body_text(
                     data,
-                    encoding=response.encoding,
+                    encoding=get_encoding_from_headers(response.headers),
                     content_type=response.headers.get("Content-Type", ""),
                 )
+            finally:
+                response.release_conn()
             if limit.expired:
                 raise TimeoutError("the receiver was still sending at the deadline")
-            outcome.error_kind, outcome.error_message = _classify_status(response.status_code)
+            outcome.error_kind, outcome.error_message = _classify_status(response.status)
             if broken and not outcome.error_kind:
                 outcome.error_kind = ErrorKind.INVALID_RESPONSE
                 outcome.error_message = "The receiver closed the connection mid-answer."
@@ -191,11 +205,11 @@ def post(request: OutgoingRequest) -> Outcome:
     return outcome
 
 
-def _read_limited(response: requests.Response, limit: int) -> tuple[bytes, bool]:
+def _read_limited(response: urllib3.BaseHTTPResponse, limit: int) -> tuple[bytes, bool]:
     """Up to ``limit`` bytes of the answer, and whether it broke off before its end."""
     chunks, size = [], 0
     try:
-        for chunk in response.raw.stream(1024, decode_content=True):
+        for chunk in response.stream(1024, decode_content=True):
             chunks.append(chunk)
             size += len(chunk)
             if size >= limit:
@@ -246,9 +260,16 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
     if has(BlockedTargetError):
         blocked = next(e for e in chain if isinstance(e, BlockedTargetError))
         return ErrorKind.BLOCKED_TARGET, str(blocked)
-    if has(requests.Timeout, TimeoutError):
+    # urllib3's NewConnectionError (refused, unreachable, DNS) subclasses its TimeoutError.
+    timed_out = any(
+        isinstance(e, TimeoutError)
+        or isinstance(e, urllib3.exceptions.TimeoutError)
+        and not isinstance(e, NewConnectionError)
+        for e in chain
+    )
+    if timed_out and not has(NameResolutionError, ConnectionRefusedError):
         return ErrorKind.TIMEOUT, f"No answer within {conf.TIMEOUT:g} seconds."
-    if has(requests.exceptions.SSLError):
+    if has(SSLError):
         return ErrorKind.TLS_ERROR, f"TLS handshake or certificate check failed: {text}"
     if has(NameResolutionError):
         return ErrorKind.DNS_FAILURE, "The receiver's host name could not be resolved."
@@ -256,6 +277,6 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
         return ErrorKind.CONNECTION_REFUSED, "The receiver refused the connection."
     if has(ConnectionResetError, BrokenPipeError) or "RemoteDisconnected" in text:
         return ErrorKind.CONNECTION_RESET, "The receiver closed the connection without answering."
-    if has(NewConnectionError, requests.ConnectionError):
+    if has(NewConnectionError, ProtocolError, HTTPError, OSError):
         return ErrorKind.CONNECTION_ERROR, f"Could not connect: {text}"
     return ErrorKind.OTHER, f"{type(exc).__name__}: {text}"

@@ -127,6 +127,12 @@ def send_budget() -> float:
     return max(0.0, limit - conf.TIMEOUT - deadline.MARGIN - deadline.RECORDING_ALLOWANCE)
 
 
+#: Outcomes recorded in one transaction at most, and how long (seconds) a finished request
+#: may wait for others to be recorded with it.
+RECORD_GROUP_SIZE = 50
+RECORD_GROUP_WAIT = 0.02
+
+
 def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
     """POST every delivery, ``MAX_CONCURRENCY`` at a time and round-robin over endpoints."""
     if not deliveries:
@@ -143,7 +149,9 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
     busy: Counter[str] = Counter()
     pool = _pool(limit) if len(deliveries) > 1 else None
     started_any = False
-    while waiting or in_flight:
+    unrecorded: list[tuple[int, http.Outcome]] = []  # finished, waiting to be recorded
+    record_by = 0.0
+    while waiting or in_flight or unrecorded:
         if waiting and started_any and time.monotonic() > deadline:
             left = [deliveries[i] for queue in waiting.values() for i in queue]
             logger.info("Batch out of time: %d deliveries given back, still due.", len(left))
@@ -170,17 +178,17 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
                 in_flight[future] = (index, key)
                 busy[key] += 1
                 started_any = progressed = True
-        if not in_flight:
-            continue
         done = [f for f in in_flight if isinstance(f, _Done)]
-        if not done:
-            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-        finished = []
+        if in_flight and not done:
+            timeout = max(0.0, record_by - time.monotonic()) if unrecorded else None
+            done, _ = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
             index, key = in_flight.pop(future)
             busy[key] -= 1
             outcome = future.result()
-            finished.append((index, outcome))
+            if not unrecorded:
+                record_by = time.monotonic() + RECORD_GROUP_WAIT
+            unrecorded.append((index, outcome))
             if outcome.error_kind == http.ErrorKind.TIMEOUT and key in waiting:
                 # This endpoint is not answering: its other deliveries would each hold a
                 # slot for the whole timeout, and this task (and the events queued behind
@@ -188,14 +196,20 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
                 slow = [deliveries[i] for i in waiting.pop(key)]
                 logger.info("%s timed out: %d deliveries given back, still due.", key, len(slow))
                 _release(slow, token)
-        # The requests that ended together are recorded together (one transaction, a
-        # constant number of queries); a recording that fails is isolated, never lost.
-        ended = timezone.now()  # one time for the group: their states then match
-        items = [(deliveries[i], requests_[i], out, ended) for i, out in finished]
-        for (index, _), attempt in zip(
-            finished, record_outcomes(items, token, trigger), strict=True
+        if unrecorded and (
+            not in_flight or len(unrecorded) >= RECORD_GROUP_SIZE or time.monotonic() >= record_by
         ):
-            attempts[index] = attempt
+            # Requests that ended close together are recorded together (one transaction,
+            # a constant number of queries, and the GIL taken back from the request threads
+            # a few times per group rather than per delivery); a recording that fails is
+            # isolated, never lost.
+            ended = timezone.now()  # one time for the group: their states then match
+            items = [(deliveries[i], requests_[i], out, ended) for i, out in unrecorded]
+            for (index, _), attempt in zip(
+                unrecorded, record_outcomes(items, token, trigger), strict=True
+            ):
+                attempts[index] = attempt
+            unrecorded = []
     return [a for a in attempts if a is not None]
 
 

@@ -14,7 +14,7 @@ import socket
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
@@ -180,12 +180,11 @@ class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = GuardedHTTPSConnection
 
 
-class GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose every connection goes through the SSRF guard."""
-
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": GuardedHTTPConnectionPool,
-            "https": GuardedHTTPSConnectionPool,
-        }
+def guarded_pool_manager(**kwargs) -> PoolManager:
+    """A urllib3 pool manager whose every connection goes through the SSRF guard."""
+    manager = PoolManager(**kwargs)
+    manager.pool_classes_by_scheme = {
+        "http": GuardedHTTPConnectionPool,
+        "https": GuardedHTTPSConnectionPool,
+    }
+    return manager
