@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from .builtin_events import OPERATIONAL_TYPES
@@ -144,60 +144,89 @@ def fan_out_and_lease(event_ids, *, oldest_others: int = 0) -> tuple[uuid.UUID, 
 
 def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> list[Delivery]:
     with transaction.atomic():
-        pending = Event.objects.select_for_update(skip_locked=skip_locked).filter(
-            fanned_out_at__isnull=True
+        # Whether each event's type is switched on comes with the event: one query fewer.
+        pending = (
+            Event.objects.select_for_update(skip_locked=skip_locked)
+            .filter(fanned_out_at__isnull=True)
+            .annotate(
+                type_active=Exists(EventType.objects.filter(name=OuterRef("type"), is_active=True))
+            )
         )
-        events = list(pending.filter(pk__in=event_ids)) if event_ids else []
         if others > 0:
-            events += pending.exclude(pk__in=event_ids).order_by("occurred_at")[:others]
+            # One query: the oldest waiting events, which under light load are exactly ours.
+            events = list(pending.order_by("occurred_at")[: others + len(event_ids)])
+            taken = {str(e.pk) for e in events}
+            missing = [i for i in event_ids if str(i) not in taken]
+            if missing:
+                events += pending.filter(pk__in=missing)
+        else:
+            events = list(pending.filter(pk__in=event_ids)) if event_ids else []
         if not events:
             return []
-        types = {e.type for e in events}
-        active = set(
-            EventType.objects.filter(name__in=types, is_active=True).values_list("name", flat=True)
-        )
+        active = {e.type for e in events if e.type_active}
         scopes = {e.scope for e in events if e.type in active}
-        wanted: dict[str, set] = {}  # scope -> {(subscription id, type or None for all)}
-        rows = (
-            Subscription.objects.filter(is_active=True, scope__in=scopes)
-            .filter(Q(all_events=True) | Q(event_types__name__in=active))
-            .values_list("pk", "scope", "all_events", "event_types__name")
-        )
-        for pk, scope, all_events, type_name in rows:
-            wanted.setdefault(scope, set()).add((pk, None if all_events else type_name))
+        wanted: dict[str, list] = {}  # scope -> [(subscription, its types here or None: all)]
+        for sub, types in _subscriptions_for(scopes, sorted(active)):
+            wanted.setdefault(sub.scope, []).append((sub, types))
         now = timezone.now()
         leased_until = now + timedelta(seconds=conf.LEASE_SECONDS) if token else None
         deliveries = []
         for event in events:
             if event.type not in active:
                 continue
-            subs = {
-                pk
-                for pk, type_name in wanted.get(event.scope, ())
-                if type_name == event.type
+            subs = [
+                sub
+                for sub, types in wanted.get(event.scope, ())
+                if (types is not None and event.type in types)
                 # "All events" means the platform's events: notices about webhooks themselves
                 # go only to webhooks that chose them (a failing webhook would notify itself).
-                or (type_name is None and event.type not in OPERATIONAL_TYPES)
-            }
+                or (types is None and event.type not in OPERATIONAL_TYPES)
+            ]
             deliveries.extend(
                 Delivery(
                     event=event,
-                    subscription_id=pk,
+                    subscription=sub,
                     next_attempt_at=now,
                     lease_token=token,
                     leased_until=leased_until,
                 )
-                for pk in sorted(subs, key=str)
+                for sub in sorted(subs, key=lambda sub: str(sub.pk))
             )
-        if token and deliveries:  # to be sent now: attach whole subscriptions, one per id
-            loaded = Subscription.objects.in_bulk({d.subscription_id for d in deliveries})
-            for d in deliveries:
-                d.subscription = loaded[d.subscription_id]
         # No conflict can happen (the events are locked and were not fanned out); should
         # one, the existing row is kept and its copy here is never recorded.
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
         Event.objects.filter(pk__in=[e.pk for e in events]).update(fanned_out_at=now)
     return deliveries
+
+
+def _subscriptions_for(scopes, types: list[str]):
+    """The active subscriptions of these scopes that want any of these types, each with
+    the set of those types it chose (None for "all events"): one query, whole rows (the
+    fan-out sends with them), so no second read and one decryption per subscription."""
+    if not scopes or not types:
+        return []
+    chosen = Subscription.event_types.through.objects
+    wants = {
+        f"wants_{i}": Exists(chosen.filter(subscription_id=OuterRef("pk"), eventtype__name=name))
+        for i, name in enumerate(types)
+    }
+    rows = (
+        Subscription.objects.filter(is_active=True, scope__in=scopes)
+        .filter(
+            Q(all_events=True)
+            | Q(pk__in=chosen.filter(eventtype__name__in=types).values("subscription_id"))
+        )
+        .annotate(**wants)
+    )
+    return [
+        (
+            sub,
+            None
+            if sub.all_events
+            else {name for i, name in enumerate(types) if getattr(sub, f"wants_{i}")},
+        )
+        for sub in rows
+    ]
 
 
 def _due(now: datetime) -> Q:
