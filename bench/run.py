@@ -27,7 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 GOALS = {
     "overhead": "bound/unbound save time ≤ 1.5, exactly one extra INSERT per event",
     "throughput": "whole system ≥ 0.5 × a plain requests.Session loop",
-    "slow": "≥ 250 deliveries/s with receivers answering in 200 ms",
+    "slow": "≥ 300 deliveries/s to one endpoint answering in 200 ms (or a documented setting)",
     "latency": "Redis broker: p50 ≤ 50 ms, p99 ≤ 250 ms (ORM broker reported)",
 }
 
@@ -44,6 +44,15 @@ THROUGHPUT_WEBHOOKS = {
     "BATCH_SIZE": 100,
     "MAX_CONCURRENCY": 16,
     "MAX_CONCURRENCY_PER_ENDPOINT": 16,
+}
+#: What one slow endpoint needs for ≥ 300/s at 200 ms: ≥ 60 requests in flight to it, so
+#: 32 per worker (4 workers). The default is 4 per worker: a customer's endpoint gets at
+#: most 4 × workers concurrent requests unless the operator raises it.
+ONE_SLOW_ENDPOINT_WEBHOOKS = {
+    "BATCH_SIZE": 200,
+    "MAX_CONCURRENCY": 32,
+    "MAX_CONCURRENCY_PER_ENDPOINT": 32,
+    "TIMEOUT": 5.0,
 }
 SLOW_WEBHOOKS = {
     "BATCH_SIZE": 200,
@@ -188,10 +197,20 @@ def bench_slow(kind: str, tiny: bool) -> dict:
     events = size("slow_events", tiny)
     delays = [0.2] if tiny else [0.05, 0.1, 0.2]
     runs = [
-        _system_run(kind, events=events, subs=10, ports=10, delay=d, webhooks=SLOW_WEBHOOKS)
+        _system_run(
+            kind, events=events, subs=10, ports=10, delay=d, webhooks=SLOW_WEBHOOKS, backlog=True
+        )
         for d in delays
     ]
-    return {"runs": runs}
+    # One customer's endpoint answering in 200 ms: what the per-endpoint cap allows, with
+    # the defaults and with the setting that gets past 300/s.
+    one_endpoint = [
+        _system_run(
+            kind, events=events, subs=10, ports=1, delay=0.2, webhooks=webhooks, backlog=True
+        )
+        for webhooks in ({}, ONE_SLOW_ENDPOINT_WEBHOOKS)
+    ]
+    return {"runs": runs, "one_endpoint": one_endpoint}
 
 
 # 4. Latency commit → receiver --------------------------------------------------------------
