@@ -464,6 +464,7 @@ def run(
         backend.drop()
         state.remove()
     return {
+        "tag": tag,  # the prefix of its namespaces and links, all removed by now
         "events_per_stage": events,
         "subscriptions": subscriptions,
         "deliveries_per_stage": events * subscriptions,
@@ -627,9 +628,46 @@ def name_the_limit(stages: list[dict]) -> dict:
         )
     else:
         verdict = f"not CPU ({busy:.0%} of the machine busy): waiting (round trips, locks)"
+    # CPU milliseconds per delivery over all stages, and where each part alone would fill the
+    # CPUs it can use: PostgreSQL all of this machine's, Redis and the receiver one core each
+    # (one process, one thread); and a host per core it is given.
+    delivered = sum(st["received_distinct"] for st in stages) or 1
+    totals: Counter[str] = Counter()
+    for st in stages:
+        for key, value in st["cpu_seconds"].items():
+            totals["qcluster_all" if key.startswith("qcluster_") else key] += value
+    ms = {k: round(v * 1000 / delivered, 3) for k, v in totals.items()}
+
+    def per_s(ms_each: float, cores_available: float) -> float | None:
+        return round(cores_available * 1000 / ms_each) if ms_each > 0 else None
+
+    cpus = last["cpus"]
+    ceilings = {
+        "postgresql_all_cores": per_s(ms.get("postgresql_server", 0), cpus),
+        "redis_one_core": per_s(ms.get("redis_server", 0), 1),
+        "receiver_one_core": per_s(ms.get("receiver", 0), 1),
+        "forwarders_one_core_each": per_s(ms.get("forwarder_postgresql", 0), 1),
+        "qcluster_per_core": per_s(ms.get("qcluster_all", 0), 1),
+    }
+    # With every host on a machine of its own with this machine's core count, how many hosts
+    # fill PostgreSQL's (same count of) cores, or the receiver's one: linear in CPU per
+    # delivery, so it ignores lock waits; PostgreSQL's cost includes other users of the server.
+    per_host = (ceilings["qcluster_per_core"] or 0) * cpus
+    extrapolated = {
+        "deliveries_per_s_of_one_host_with_its_own_cpus": per_host,
+        "hosts_until_postgresql_is_the_limit": round(ceilings["postgresql_all_cores"] / per_host, 1)
+        if per_host and ceilings["postgresql_all_cores"]
+        else None,
+        "hosts_until_receiver_is_the_limit": round(ceilings["receiver_one_core"] / per_host, 1)
+        if per_host and ceilings["receiver_one_core"]
+        else None,
+    }
     return {
+        "extrapolated": extrapolated,
         "cores_used_in_last_stage": {**cores, "qcluster_all": clusters},
         "throughput_relative_to_one_host": scaling,
+        "cpu_ms_per_delivery": ms,
+        "deliveries_per_s_at_which_each_fills_its_cpus": ceilings,
         "verdict": verdict,
     }
 
