@@ -26,6 +26,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from bench.harness import Backend, Processes, host, read_log, wait_until
 
 TAG_PREFIX = "whb"  # every namespace, link and state file of this benchmark starts so
 STATE_DIR = Path(tempfile.gettempdir()) / "whb-scaleout"
+LOGS = Path(tempfile.gettempdir()) / "whb-scaleout-logs"  # of failed runs only
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -85,6 +87,7 @@ def proc_stat(pid: int) -> dict | None:
         "own": (int(f[11]) + int(f[12])) / CLK_TCK,  # utime + stime
         "reaped": (int(f[13]) + int(f[14])) / CLK_TCK,  # cutime + cstime: children waited for
         "start": int(f[19]),
+        "zombie": f[0] == "Z",  # ended, not yet reaped by its parent
     }
 
 
@@ -170,7 +173,7 @@ def pick_subnet() -> ipaddress.IPv4Network:
 
 def _alive(pid: int, start: int) -> bool:
     st = proc_stat(pid)
-    return st is not None and st["start"] == start
+    return st is not None and st["start"] == start and not st["zombie"]
 
 
 class State:
@@ -180,7 +183,8 @@ class State:
     def __init__(self, tag: str) -> None:
         self.path = STATE_DIR / f"{tag}.json"
         me = proc_stat(os.getpid())
-        self.data = {"tag": tag, "owner": [os.getpid(), me["start"]], "pids": [], "databases": []}
+        self.data = {"tag": tag, "owner": [os.getpid(), me["start"]], "pids": [], "dirs": []}
+        self.data |= {"databases": [], "redis_url": None}
 
     def save(self) -> None:
         STATE_DIR.mkdir(parents=True, exist_ok=True)
@@ -197,18 +201,21 @@ class State:
 
 
 def _kill_group(pid: int, start: int) -> None:
-    if _alive(pid, start):
-        for sig in (15, 9):
-            try:
-                os.killpg(pid, sig)
-            except (ProcessLookupError, PermissionError):
-                return
-            if not wait_until(lambda: not _alive(pid, start), 5, 0.1):
-                continue
+    """SIGTERM the process group led by ``pid`` (if that is still the process we started),
+    SIGKILL it after 5 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _alive(pid, start):
             return
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        wait_until(lambda: not _alive(pid, start), 5, 0.1)
 
 
-def remove_tag(tag: str, *, admin_url: str | None = None, databases=(), pids=()) -> None:
+def remove_tag(
+    tag: str, *, admin_url: str | None = None, databases=(), pids=(), dirs=(), redis_url=None
+) -> None:
     """Remove everything of one run: processes (by PID + start time), whatever still runs in
     its namespaces, the namespaces, its links, its databases."""
     for pid, start in pids:
@@ -229,10 +236,13 @@ def remove_tag(tag: str, *, admin_url: str | None = None, databases=(), pids=())
         name = line.split(":")[1].strip().split("@")[0]
         if name.startswith(tag):
             _ip("link", "del", name, check=False)
+    for path in dirs:
+        shutil.rmtree(path, ignore_errors=True)
     for db in databases:
         if admin_url:
             b = Backend("postgres", admin_url=admin_url, name=db)
-            b.drop()
+            b.redis_url = redis_url or b.redis_url
+            b.drop()  # the database, and its keys in Redis
 
 
 def clean_leftovers(admin_url: str) -> list[str]:
@@ -253,6 +263,8 @@ def clean_leftovers(admin_url: str) -> list[str]:
                 data["tag"],
                 admin_url=admin_url,
                 databases=data["databases"],
+                dirs=data.get("dirs", []),
+                redis_url=data.get("redis_url"),
                 pids=[tuple(p) for p in data["pids"]],
             )
             path.unlink(missing_ok=True)
@@ -406,6 +418,8 @@ def run(
     tag = TAG_PREFIX + secrets.token_hex(3)
     state = State(tag)
     state.data["databases"].append(backend.name)
+    state.data["dirs"].append(str(backend.tmp))
+    state.data["redis_url"] = backend.redis_url
     state.save()
     try:
         with Processes(backend.tmp, grace=10) as processes:
@@ -456,9 +470,13 @@ def run(
                 groups[f"qcluster_{k}"] = cluster.pid
                 time.sleep(4)  # Django set up, workers forked and polling
                 if cluster.poll() is not None:
-                    raise RuntimeError(f"qcluster {k} exited: see {backend.tmp}/qcluster-{k}.log")
+                    raise RuntimeError(f"qcluster {k} exited (logs kept in {LOGS / tag})")
                 stages.append(_stage(k, backend, net, groups, log, events, subscriptions, timeout))
                 print(f"scaleout: {json.dumps(_brief(stages[-1]))}", file=sys.stderr, flush=True)
+    except BaseException:
+        shutil.copytree(backend.tmp, LOGS / tag, dirs_exist_ok=True)  # for a post-mortem
+        print(f"scaleout: failed; process logs kept in {LOGS / tag}", file=sys.stderr)
+        raise
     finally:
         remove_tag(tag)
         backend.drop()
@@ -513,7 +531,9 @@ def _stage(k, backend, net, groups, log, events, subscriptions, timeout) -> dict
         [sys.executable, "-m", "bench.host", "create", "--n", str(events), "--prefix", prefix,
          "--start-at", str(start_at)],
         cwd=_root(), env=backend.env(), stdout=subprocess.PIPE, text=True,
+        start_new_session=True,
     )  # fmt: skip
+    net.state.add("pids", [creating.pid, proc_stat(creating.pid)["start"]])
     time.sleep(max(0.0, start_at - time.time()))
     driver0 = sum(os.times()[:2])
     before = meter.snapshot()
