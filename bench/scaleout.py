@@ -461,6 +461,17 @@ def run(
                 "forwarder_postgresql": net.forwarders["postgresql"].pid,
                 "forwarder_redis": net.forwarders["redis"].pid,
             }
+            # Baseline: one cluster in the root namespace, straight to 127.0.0.1 (no veth, no
+            # forwarder); from the receiver's side it sends from the bridge address.
+            cluster = net.start("qcluster-root", [sys.executable, "manage.py", "qcluster"],
+                                backend.env())  # fmt: skip
+            groups["qcluster_root"] = cluster.pid
+            time.sleep(4)
+            baseline = _stage("root", {net.gateway: "root_namespace"}, backend, net, groups, log,
+                              events, subscriptions, timeout)  # fmt: skip
+            print(f"scaleout: baseline {json.dumps(_brief(baseline))}", file=sys.stderr)
+            processes.stop(cluster)
+            del groups["qcluster_root"]
             stages = []
             for k in range(1, hosts + 1):
                 cluster = net.start(
@@ -471,7 +482,11 @@ def run(
                 time.sleep(4)  # Django set up, workers forked and polling
                 if cluster.poll() is not None:
                     raise RuntimeError(f"qcluster {k} exited (logs kept in {LOGS / tag})")
-                stages.append(_stage(k, backend, net, groups, log, events, subscriptions, timeout))
+                running = {net.address(i): f"host_{i}" for i in range(1, k + 1)}
+                stages.append(
+                    _stage(f"s{k}", running, backend, net, groups, log, events, subscriptions,
+                           timeout)
+                )  # fmt: skip
                 print(f"scaleout: {json.dumps(_brief(stages[-1]))}", file=sys.stderr, flush=True)
     except BaseException:
         shutil.copytree(backend.tmp, LOGS / tag, dirs_exist_ok=True)  # for a post-mortem
@@ -492,6 +507,7 @@ def run(
         "forwarder": "socat (fork, nodelay) on the bridge address, to 127.0.0.1",
         "forwarder_cost_round_trip": forwarder_cost,
         "leftovers_removed_first": cleaned,
+        "baseline_one_host_in_root_namespace": baseline,
         "stages": stages,
         "limit": name_the_limit(stages),
     }
@@ -520,9 +536,14 @@ class LogTail:
         return self.ids
 
 
-def _stage(k, backend, net, groups, log, events, subscriptions, timeout) -> dict:
-    prefix = f"s{k}-"
+def _stage(
+    name: str, hosts: dict[str, str], backend, net, groups, log, events, subscriptions, timeout
+) -> dict:
+    """One fixed load with the clusters of ``hosts`` (sender address -> host name) running;
+    its events' titles start with ``name``, which tells its deliveries apart in the log."""
+    prefix = f"{name}-"
     expected = events * subscriptions
+    succeeded_before = host(backend.env(), "status")["deliveries"].get("succeeded", 0)
     meter = CpuMeter(backend.name, groups)
     # The host process starts (Django setup) first and saves from ``start_at`` on, when the
     # meters start: the CPU window holds the saves and the deliveries, not start-up work.
@@ -555,7 +576,10 @@ def _stage(k, backend, net, groups, log, events, subscriptions, timeout) -> dict
     wall1 = time.time()
     # Every delivery of this stage recorded as succeeded (no pending left behind)?
     settled = wait_until(
-        lambda: host(backend.env(), "status")["deliveries"].get("succeeded", 0) >= k * expected,
+        lambda: (
+            host(backend.env(), "status")["deliveries"].get("succeeded", 0)
+            >= succeeded_before + expected
+        ),
         30,
         0.5,
     )
@@ -563,7 +587,6 @@ def _stage(k, backend, net, groups, log, events, subscriptions, timeout) -> dict
     rows = [r for r in read_log(log, with_peer=True) if r[5].startswith(prefix)]
     ok = [r for r in rows if 200 <= r[3] < 300]
     per_id = Counter(r[2] for r in ok)
-    addresses = {net.address(i): f"host_{i}" for i in range(1, k + 1)}
     last = max((r[0] for r in ok), default=wall1)
     seconds = last - made["started"]
     cpu = CpuMeter.delta(before, after)
@@ -571,9 +594,9 @@ def _stage(k, backend, net, groups, log, events, subscriptions, timeout) -> dict
     cpu["benchmark_driver"] = round(driver_cpu, 3)  # this process: reading the log as it grows
     window = after["machine_total"] - before["machine_total"]
     cpu_window = wall1 - wall0
-    per_host = Counter(addresses.get(r[6], f"other:{r[6]}") for r in ok)
+    per_host = Counter(hosts.get(r[6], f"other:{r[6]}") for r in ok)
     return {
-        "hosts": k,
+        "hosts": len(hosts),
         "complete": complete,
         "settled_in_database": settled,
         "expected": expected,
