@@ -273,6 +273,10 @@ def clean_leftovers(admin_url: str) -> list[str]:
     names = [n.split(" ")[0] for n in _ip("netns", "list").splitlines()]
     names += [line.split(":")[1].strip().split("@")[0] for line in _ip("-o", "link").splitlines()]
     for name in names:
+        probe = name.removeprefix(f"{TAG_PREFIX}probe")
+        if probe != name and probe.isdigit() and not Path(f"/proc/{probe}").exists():
+            _ip("netns", "del", name, check=False)  # why_not_runnable's, its process killed
+            continue
         tag = name[: len(TAG_PREFIX) + 6]
         if (
             name.startswith(TAG_PREFIX)
