@@ -225,9 +225,12 @@ class Processes:
         delay: float = 0.0,
         log: Path | None = None,
         secrets: Path | None = None,
+        host: str = "127.0.0.1",
+        log_peer: bool = False,
         **faults,
     ) -> list[int]:
         cmd = [sys.executable, "-m", "bench.receiver", "--ports", str(ports), "--delay", str(delay)]
+        cmd += ["--host", host] + (["--log-peer"] if log_peer else [])
         if log:
             cmd += ["--log", str(log)]
         if secrets:
@@ -275,17 +278,19 @@ def backend(kind: str, **kwargs):
         b.drop()
 
 
-def read_log(path: Path) -> list[tuple]:
-    """The receiver's log: (arrival, path, webhook-id, status, signature ok, title) rows."""
+def read_log(path: Path, *, with_peer: bool = False) -> list[tuple]:
+    """The receiver's log: (arrival, path, webhook-id, status, signature ok, title) rows, and
+    the sender's address last when ``with_peer`` (the receiver ran with ``log_peer``)."""
     rows = []
     if not path.exists():
         return rows
     for line in path.read_text().splitlines():
         parts = line.split("\t")
-        if len(parts) == 6:
-            rows.append(
-                (float(parts[0]), parts[1], parts[2], int(parts[3]), parts[4] == "1", parts[5])
-            )
+        if len(parts) in (6, 7):
+            row = (float(parts[0]), parts[1], parts[2], int(parts[3]), parts[4] == "1", parts[5])
+            if with_peer:
+                row += (parts[6] if len(parts) == 7 else "",)
+            rows.append(row)
     return rows
 
 

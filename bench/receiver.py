@@ -3,10 +3,11 @@ one process of its own (so it does not compete for the GIL with what it measures
 
     python -m bench.receiver --ports 3 --delay 0.2 --log /tmp/r.log --secrets /tmp/s.json
 
-It listens on ``--ports`` ports of 127.0.0.1 and prints ``PORTS p1 p2 …`` once ready.
-Every request is verified against the secret of its path (``{"/hook/0": "whsec_…"}``) and
-logged as one tab-separated line: arrival time, path, webhook-id, answer status (0 when it
-reset the connection or let the client time out), signature ok (1/0), ``data.title``.
+It listens on ``--ports`` ports of ``--host`` (127.0.0.1) and prints ``PORTS p1 p2 …`` once
+ready. Every request is verified against the secret of its path (``{"/hook/0": "whsec_…"}``)
+and logged as one tab-separated line: arrival time, path, webhook-id, answer status (0 when
+it reset the connection or let the client time out), signature ok (1/0), ``data.title``,
+and with ``--log-peer`` the sender's address (to tell senders apart, e.g. per netns host).
 
 Faults (chaos): ``--fail`` answers 500 to that fraction of requests, ``--hang`` holds that
 fraction longer than the sender's timeout, ``--reset`` drops that fraction without an
@@ -81,6 +82,9 @@ class Receiver:
         return kind
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = ""
+        if self.args.log_peer:
+            peer = "\t" + str((writer.get_extra_info("peername") or ("",))[0])
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -114,7 +118,7 @@ class Receiver:
                     except (ValueError, KeyError, AttributeError, TypeError):
                         title = ""
                     self.log.write(
-                        f"{arrived:.6f}\t{path}\t{msg_id}\t{status}\t{int(sig_ok)}\t{title}\n"
+                        f"{arrived:.6f}\t{path}\t{msg_id}\t{status}\t{int(sig_ok)}\t{title}{peer}\n"
                     )
                 if kind == "hang":
                     await asyncio.sleep(self.args.hang_seconds)
@@ -141,7 +145,7 @@ async def main(args) -> None:
     receiver = Receiver(args)
     servers = []
     for _ in range(args.ports):
-        servers.append(await asyncio.start_server(receiver.handle, "127.0.0.1", 0, backlog=1024))
+        servers.append(await asyncio.start_server(receiver.handle, args.host, 0, backlog=1024))
     ports = [s.sockets[0].getsockname()[1] for s in servers]
     print("PORTS " + " ".join(map(str, ports)), flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers))
@@ -150,6 +154,8 @@ async def main(args) -> None:
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ports", type=int, default=1)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--log-peer", action="store_true", help="log the sender's address too")
     p.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     p.add_argument("--log", default="")
     p.add_argument("--secrets", default="")

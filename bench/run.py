@@ -1,7 +1,7 @@
 """The benchmarks of docs/benchmarks.md, on SQLite + ORM broker and PostgreSQL + Redis.
 
     python -m bench.run all                 # every benchmark, full size, then the plots
-    python -m bench.run overhead|throughput|slow|latency [--size tiny] [--backends sqlite]
+    python -m bench.run overhead|throughput|slow|latency|scaleout [--size tiny] [--backends sqlite]
 
 Each benchmark writes ``bench/results/<name>.json`` (``<name>-tiny.json`` at the tiny size
 CI uses). PostgreSQL + Redis is skipped, with a note in the JSON, when the servers of
@@ -29,6 +29,7 @@ GOALS = {
     "throughput": "whole system ≥ 0.5 × a plain requests.Session loop",
     "slow": "≥ 300 deliveries/s to one endpoint answering in 200 ms (or a documented setting)",
     "latency": "Redis broker: p50 ≤ 50 ms, p99 ≤ 250 ms (ORM broker reported)",
+    "scaleout": "3 qcluster hosts in their own netns: 0 lost, 0 duplicates, the limit named",
 }
 
 SIZES = {
@@ -37,6 +38,7 @@ SIZES = {
     "throughput_events": (10, 1000),
     "slow_events": (6, 400),
     "latency_events": (10, 300),
+    "scaleout_events": (10, 1000),
 }
 
 # What the throughput runs tune (documented in docs/benchmarks.md).
@@ -259,11 +261,27 @@ def bench_latency(kind: str, tiny: bool) -> dict:
     }
 
 
+# 5. Scale-out: 1, 2, 3 qcluster hosts in network namespaces -----------------------------------
+
+
+def bench_scaleout(kind: str, tiny: bool) -> dict:
+    if kind != "postgres":
+        return {"skipped": "hosts on other machines share PostgreSQL + Redis, not a SQLite file"}
+    from bench import scaleout
+
+    return scaleout.run(
+        events=size("scaleout_events", tiny),
+        webhooks=THROUGHPUT_WEBHOOKS,
+        probe_n=200 if tiny else 2000,
+    )
+
+
 BENCHES = {
     "overhead": bench_overhead,
     "throughput": bench_throughput,
     "slow": bench_slow,
     "latency": bench_latency,
+    "scaleout": bench_scaleout,
 }
 
 

@@ -80,3 +80,82 @@ def test_latency_benchmark_runs(name, tmp_path):
     for backend in result["backends"].values():
         assert backend["received"] == backend["events"]
         assert 0 < backend["p50_ms"] <= backend["p99_ms"]
+
+
+def scaleout_skip_reason() -> str | None:
+    if not (os.environ.get("DATABASE_URL", "").startswith("postgres") and BACKENDS != "sqlite"):
+        return "the scale-out benchmark runs on PostgreSQL + Redis (set DATABASE_URL, REDIS_URL)"
+    from bench import scaleout
+    from bench.harness import postgres_available, redis_available
+
+    reason = scaleout.why_not_runnable()
+    if reason:
+        return f"the scale-out benchmark {reason}"
+    admin = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    if not postgres_available(admin) or not redis_available(os.environ["REDIS_URL"]):
+        return "PostgreSQL or Redis not reachable"
+    return None
+
+
+def netns_and_links() -> str:
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    return namespaces + links
+
+
+def test_scaleout_benchmark_delivers_once_from_three_netns_hosts_and_leaves_nothing(tmp_path):
+    reason = scaleout_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    env = {
+        **os.environ,
+        "BENCH_POSTGRES_URL": os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres",
+        "BENCH_REDIS_URL": os.environ["REDIS_URL"],
+    }
+    subprocess.run(
+        [sys.executable, "-m", "bench.run", "scaleout", "--size", "tiny", "--backends",
+         "postgres", "--out", str(tmp_path)],
+        cwd=ROOT, env=env, check=True, timeout=300, capture_output=True,
+    )  # fmt: skip
+    result = json.loads((tmp_path / "scaleout-tiny.json").read_text())["backends"]["postgres"]
+    assert [stage["hosts"] for stage in result["stages"]] == [1, 2, 3]
+    for stage in result["stages"]:
+        assert stage["complete"] and stage["lost"] == 0 and stage["duplicates"] == 0, stage
+        assert stage["signature_failures"] == 0
+        assert sum(h["deliveries"] for h in stage["per_host"].values()) == stage["expected"]
+        assert set(stage["per_host"]) <= {f"host_{i}" for i in range(1, stage["hosts"] + 1)}
+    assert result["tag"] not in netns_and_links()
+
+
+def test_scaleout_removes_what_a_killed_run_left(tmp_path):
+    """A run SIGKILLed mid-way leaves namespaces, links and processes; the next removes them."""
+    from bench import scaleout
+
+    reason = scaleout.why_not_runnable()
+    if reason:
+        pytest.skip(f"the scale-out benchmark {reason}")
+    tag = scaleout.TAG_PREFIX + "dead01"
+    ns = f"{tag}-1"
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # an owner PID that no longer runs
+    scaleout.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    (scaleout.STATE_DIR / f"{tag}.json").write_text(
+        json.dumps({"tag": tag, "owner": [dead.pid, 0], "pids": [], "databases": []})
+    )
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    subprocess.run(
+        ["ip", "link", "add", f"{tag}h1", "type", "veth", "peer", "name", f"{tag}n1", "netns", ns],
+        check=True,
+    )
+    # A process left running in the namespace, as a killed run's qcluster would be.
+    sleeper = subprocess.Popen(["ip", "netns", "exec", ns, "sleep", "600"], start_new_session=True)
+    try:
+        assert tag in scaleout.clean_leftovers(admin_url="")
+        assert sleeper.wait(timeout=10) != 0
+        assert tag not in netns_and_links()
+        assert not (scaleout.STATE_DIR / f"{tag}.json").exists()
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", f"{tag}h1"], capture_output=True)
