@@ -152,6 +152,13 @@ def pool_manager() -> urllib3.PoolManager:
     return manager
 
 
+def close_connections() -> None:
+    """Close this thread's kept-alive connections (e.g. before a test server stops)."""
+    manager = getattr(_local, "manager", None)
+    if manager is not None:
+        manager.clear()
+
+
 def post(request: OutgoingRequest) -> Outcome:
     """Send one request. Never raises: every failure becomes an Outcome with an error kind.
 

@@ -20,7 +20,7 @@ from tests.admin.test_browser import (  # noqa: F401  (fixtures)
     pytestmark,
     shot,
 )
-from webhooks.delivery import session
+from webhooks.delivery import close_connections
 
 ADMIN = "/admin/webhooks"
 
@@ -46,7 +46,7 @@ def queue(monkeypatch):
             getattr(tasks, func.rsplit(".", 1)[1])(*args)
 
     yield run_worker
-    session().close()  # no kept-alive connection left to the live server's threads
+    close_connections()  # no kept-alive connection left to the live server's threads
 
 
 def assert_fits(page) -> None:
@@ -281,7 +281,7 @@ def test_a_disabled_webhook_is_announced_to_the_tenants_demo_inbox(
     try:
         webhooks.send_event("article.created", {"id": 1}, scope=acme.scope)  # autocommit
     finally:
-        session().close()
+        close_connections()
     received = ReceivedWebhook.objects.get(name=acme.slug)
     assert received.verified and received.event_type == "webhook.disabled"
     page.goto(f"/demo-receiver/{acme.slug}/")

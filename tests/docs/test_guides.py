@@ -25,7 +25,7 @@ from django.utils import timezone
 
 import webhooks
 from webhooks import actions
-from webhooks.delivery import session
+from webhooks.delivery import close_connections
 from webhooks.models import Delivery, Event, Subscription
 from webhooks.signing import generate_secret, signature_header
 
@@ -161,7 +161,7 @@ def guide_receiver(tmp_path):
     yield state
     server.shutdown()
     server.server_close()
-    session().close()
+    close_connections()
 
 
 def test_receivers_guide_verifies_real_deliveries_and_processes_each_once(

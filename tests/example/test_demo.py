@@ -18,7 +18,7 @@ from example_project.demo import scenario
 from example_project.demo.seed import ADMIN_USERNAME, DEMO_ORGANISATIONS
 from example_project.demo_receiver.models import ReceivedWebhook
 from example_project.organisations.models import Organisation
-from webhooks.delivery import session
+from webhooks.delivery import close_connections
 from webhooks.management.commands.webhooks_event_table import event_table
 from webhooks.models import Event, Subscription
 from webhooks.registry import registry
@@ -102,7 +102,7 @@ def test_a_real_delivery_lands_verified_in_the_demo_receiver(live_server):
     try:
         webhooks.send_event("webhook.test", {"hello": "world"})  # autocommit: delivered now
     finally:
-        session().close()  # no kept-alive connection left to the live server's threads
+        close_connections()  # no kept-alive connection left to the live server's threads
 
     stored = ReceivedWebhook.objects.get(name="live")
     assert stored.verified, stored.error
