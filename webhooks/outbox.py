@@ -202,22 +202,36 @@ def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> li
 def _subscriptions_for(scopes, types: list[str]):
     """The active subscriptions of these scopes that want any of these types, each with
     the set of those types it chose (None for "all events"): one query, whole rows (the
-    fan-out sends with them), so no second read and one decryption per subscription."""
+    fan-out sends with them), so no second read and one decryption per subscription.
+
+    Plain SQL through ``raw()`` (model rows, decrypted fields): it runs before every first
+    attempt, and building it with the ORM cost more CPU than the query (about 1 ms).
+    """
     if not scopes or not types:
         return []
-    chosen = Subscription.event_types.through.objects
-    wants = {
-        f"wants_{i}": Exists(chosen.filter(subscription_id=OuterRef("pk"), eventtype__name=name))
-        for i, name in enumerate(types)
-    }
-    rows = (
-        Subscription.objects.filter(is_active=True, scope__in=scopes)
-        .filter(
-            Q(all_events=True)
-            | Q(pk__in=chosen.filter(eventtype__name__in=types).values("subscription_id"))
-        )
-        .annotate(**wants)
+    q = connection.ops.quote_name
+    sub_meta, event_type = Subscription._meta, EventType._meta
+    chosen = sub_meta.get_field("event_types").remote_field.through._meta
+    table, sub_id, type_name = q(chosen.db_table), q(sub_meta.pk.column), q("name")
+    by_sub = q(chosen.get_field("subscription").column)
+    by_type = q(chosen.get_field("eventtype").column)
+    types_join = f"JOIN {q(event_type.db_table)} t ON t.{q(event_type.pk.column)} = c.{by_type}"
+    columns = ", ".join(f"s.{q(f.column)}" for f in sub_meta.concrete_fields)
+    wanted_by = (
+        f"SELECT c.{by_sub} FROM {table} c {types_join} "
+        f"WHERE t.{type_name} IN ({', '.join(['%s'] * len(types))})"
     )
+    wants = ", ".join(
+        f"EXISTS(SELECT 1 FROM {table} c {types_join} "
+        f"WHERE c.{by_sub} = s.{sub_id} AND t.{type_name} = %s) AS {q(f'wants_{i}')}"
+        for i in range(len(types))
+    )
+    sql = (
+        f"SELECT {columns}, {wants} FROM {q(sub_meta.db_table)} s "
+        f"WHERE s.{q('is_active')} = %s AND s.{q('scope')} IN ({', '.join(['%s'] * len(scopes))}) "
+        f"AND (s.{q('all_events')} = %s OR s.{sub_id} IN ({wanted_by}))"
+    )
+    params = [*types, True, *sorted(scopes), True, *types]
     return [
         (
             sub,
@@ -225,7 +239,7 @@ def _subscriptions_for(scopes, types: list[str]):
             if sub.all_events
             else {name for i, name in enumerate(types) if getattr(sub, f"wants_{i}")},
         )
-        for sub in rows
+        for sub in Subscription.objects.raw(sql, params)
     ]
 
 
