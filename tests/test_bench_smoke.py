@@ -40,7 +40,7 @@ def run(name, tmp_path) -> dict:
         cwd=ROOT,
         env=env,
         check=True,
-        timeout=240,
+        timeout=600,
         capture_output=True,
     )
     result = json.loads((tmp_path / f"{name}-tiny.json").read_text())
@@ -159,3 +159,19 @@ def test_scaleout_removes_what_a_killed_run_left(tmp_path):
             sleeper.kill()
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", f"{tag}h1"], capture_output=True)
+
+
+@pytest.mark.slow
+def test_admin_pages_benchmark_runs(tmp_path):
+    out = tmp_path / "admin.json"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # its own SQLite file
+    subprocess.run(
+        [sys.executable, "bench/admin_bench.py", "--rows", "300", "--repeat", "1", "--out", out],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    pages = json.loads(out.read_text())["sqlite"]
+    assert pages["rows"] == 300
