@@ -32,9 +32,9 @@ SUBSCRIPTIONS = 3
 PURPOSES = [
     # category, call site, verb, table, SQL contains, what it is for
     ("fan-out", "outbox._fan_out", "SELECT", "webhooks_event", "ASC LIMIT",
-     "lock the oldest waiting events (a batch), each with its type's on/off"),
+     "lock the oldest waiting events, to fill a batch, each with its type's on/off"),
     ("fan-out", "outbox._fan_out", "SELECT", "webhooks_event", "",
-     "lock the task's own events if not among them (taken: none)"),
+     "lock the task's own events (those not among the oldest), each with its type's on/off"),
     ("fan-out", "outbox._subscriptions_for", "SELECT", "webhooks_subscription", "",
      "read the subscriptions that want them (whole rows, sent with)"),
     ("fan-out", "outbox._fan_out", "INSERT", "webhooks_delivery", "",
