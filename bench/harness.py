@@ -137,10 +137,11 @@ def manage(env: dict, *args: str, timeout: float = 300) -> str:
     return done.stdout
 
 
-def host(env: dict, *args: str, timeout: float = 600) -> dict:
-    """Run ``python -m bench.host …`` and return the JSON it prints last."""
+def host(env: dict, *args: str, timeout: float = 600, module: str = "bench.host") -> dict:
+    """Run ``python -m bench.host …`` (or another Django ``module``) and return the JSON it
+    prints last."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.host", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -148,7 +149,7 @@ def host(env: dict, *args: str, timeout: float = 600) -> dict:
         timeout=timeout,
     )
     if done.returncode:
-        raise RuntimeError(f"bench.host {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -122,14 +122,21 @@ def overhead(args) -> dict:
         Subscription.objects.all().delete()
         for i in range(subs):
             Subscription.objects.create(url=f"http://127.0.0.1:9/hook/{i}", all_events=True)
+        committed_at = []  # how many statements had run when the host's COMMIT returned
         with CaptureQueriesContext(connection) as bound_q, transaction.atomic():
+            # Registered first, so it runs first after COMMIT (before the enqueue).
+            transaction.on_commit(lambda q=bound_q, at=committed_at: at.append(len(q)))
             Article.objects.create(title="count")
+        in_transaction = [q["sql"][:60] for q in bound_q.captured_queries[: committed_at[0]]]
+        after_commit = [q["sql"][:60] for q in bound_q.captured_queries[committed_at[0] :]]
         with CaptureQueriesContext(connection) as unbound_q, transaction.atomic():
             Unbound.objects.create(title="count")
         rows.append(
             {
                 "subscriptions": subs,
-                "queries_bound": [q["sql"][:60] for q in bound_q.captured_queries],
+                "queries_bound": in_transaction + after_commit,
+                "bound_in_transaction": in_transaction,
+                "bound_after_commit": after_commit,
                 "queries_unbound": [q["sql"][:60] for q in unbound_q.captured_queries],
                 "inserts_bound": [
                     q["sql"].split('"')[1]
@@ -139,6 +146,8 @@ def overhead(args) -> dict:
             }
         )
     result = {"n": 0, "subscriptions_during_timing": subs_counts[-1], "queries": rows}
+    if not args.n:  # the statements only (bench/statements.py)
+        return result
     for mode, atomic in (("atomic", True), ("autocommit", False)):
         # Warm up, then alternate rounds so drift (autovacuum, caches) hits both alike.
         _timed_saves(Article, min(200, args.n), atomic)

@@ -1,7 +1,8 @@
 """The benchmarks of docs/benchmarks.md, on SQLite + ORM broker and PostgreSQL + Redis.
 
     python -m bench.run all                 # every benchmark, full size, then the plots
-    python -m bench.run overhead|throughput|slow|latency|scaleout [--size tiny] [--backends sqlite]
+    python -m bench.run overhead|throughput|slow|latency|scaleout|statements [--size tiny]
+                        [--backends sqlite] [--out DIR]
 
 Each benchmark writes ``bench/results/<name>.json`` (``<name>-tiny.json`` at the tiny size
 CI uses). PostgreSQL + Redis is skipped, with a note in the JSON, when the servers of
@@ -30,6 +31,7 @@ GOALS = {
     "slow": "≥ 300 deliveries/s to one endpoint answering in 200 ms (or a documented setting)",
     "latency": "Redis broker: p50 ≤ 50 ms, p99 ≤ 250 ms (ORM broker reported)",
     "scaleout": "3 qcluster hosts in their own netns: 0 lost, 0 duplicates, the limit named",
+    "statements": "every SQL statement per delivery counted and named (docs/benchmarks.md)",
 }
 
 SIZES = {
@@ -39,6 +41,7 @@ SIZES = {
     "slow_events": (6, 400),
     "latency_events": (10, 300),
     "scaleout_events": (10, 1000),
+    "statements_events": (10, 300),
 }
 
 # What the throughput runs tune (documented in docs/benchmarks.md).
@@ -276,12 +279,23 @@ def bench_scaleout(kind: str, tiny: bool) -> dict:
     )
 
 
+# 6. SQL statements per delivery ------------------------------------------------------------
+
+
+def bench_statements(kind: str, tiny: bool) -> dict:
+    from bench import statements
+
+    events = size("statements_events", tiny)
+    return statements.measure(kind, events=events, webhooks=THROUGHPUT_WEBHOOKS)
+
+
 BENCHES = {
     "overhead": bench_overhead,
     "throughput": bench_throughput,
     "slow": bench_slow,
     "latency": bench_latency,
     "scaleout": bench_scaleout,
+    "statements": bench_statements,
 }
 
 

@@ -82,6 +82,14 @@ def test_latency_benchmark_runs(name, tmp_path):
         assert 0 < backend["p50_ms"] <= backend["p99_ms"]
 
 
+def test_statements_benchmark_runs_and_every_delivery_succeeds(tmp_path):
+    result = run("statements", tmp_path)
+    for backend in result["backends"].values():
+        happy = backend["happy"]
+        assert happy["deliveries"] == happy["attempts_succeeded"] == 30
+        assert happy["delivery_states"] == {"succeeded": 30}
+
+
 def scaleout_skip_reason() -> str | None:
     if not (os.environ.get("DATABASE_URL", "").startswith("postgres") and BACKENDS != "sqlite"):
         return "the scale-out benchmark runs on PostgreSQL + Redis (set DATABASE_URL, REDIS_URL)"
