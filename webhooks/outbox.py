@@ -154,10 +154,13 @@ def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> li
         )
         if others > 0:
             # One query: the oldest waiting events, which under light load are exactly ours.
-            events = list(pending.order_by("occurred_at")[: others + len(event_ids)])
+            limit = others + len(event_ids)
+            events = list(pending.order_by("occurred_at")[:limit])
             taken = {str(e.pk) for e in events}
             missing = [i for i in event_ids if str(i) not in taken]
-            if missing:
+            # Fewer than the limit means every waiting event is here: the missing ones were
+            # fanned out already (or are being fanned out by another worker).
+            if missing and len(events) == limit:
                 events += pending.filter(pk__in=missing)
         else:
             events = list(pending.filter(pk__in=event_ids)) if event_ids else []
