@@ -19,7 +19,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Count, F
+from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
 
 from . import deadline, outbox, responses, retries, signals
@@ -348,17 +348,28 @@ def _save_states(rows) -> None:
     """Write the recorded rows' new state: one UPDATE per distinct state, not per row.
 
     Deliveries that ended together mostly end alike (succeeded, same status, same time),
-    so a batch is one or two UPDATEs. ``bulk_update`` would build a CASE per field and
-    row, which cost more than the HTTP requests themselves. The rows are locked by the
-    caller, so ``attempt_count + 1`` in SQL is the count read plus one.
+    so a batch is one or two UPDATEs. Retries differ only by their jittered next attempt,
+    which one CASE sets per row. ``bulk_update`` would build a CASE per field and row,
+    which cost more than the HTTP requests themselves. The rows are locked by the caller,
+    so ``attempt_count + 1`` in SQL is the count read plus one.
     """
-    groups: dict[tuple, list] = {}
+    shared = [name for name in _RECORDED_FIELDS if name != "next_attempt_at"]
+    groups: dict[tuple, dict] = {}  # shared state -> {pk: next attempt}
     for row in rows:
-        state = tuple(getattr(row, name) for name in _RECORDED_FIELDS)
-        groups.setdefault(state, []).append(row.pk)
-    for state, pks in groups.items():
-        Delivery.objects.filter(pk__in=pks).update(
-            attempt_count=F("attempt_count") + 1, **dict(zip(_RECORDED_FIELDS, state, strict=True))
+        state = tuple(getattr(row, name) for name in shared)
+        groups.setdefault(state, {})[row.pk] = row.next_attempt_at
+    for state, next_attempts in groups.items():
+        values = dict(zip(shared, state, strict=True))
+        distinct = set(next_attempts.values())
+        if len(distinct) == 1:
+            values["next_attempt_at"] = distinct.pop()
+        else:
+            values["next_attempt_at"] = Case(
+                *(When(pk=pk, then=Value(at)) for pk, at in next_attempts.items()),
+                output_field=Delivery._meta.get_field("next_attempt_at"),
+            )
+        Delivery.objects.filter(pk__in=list(next_attempts)).update(
+            attempt_count=F("attempt_count") + 1, **values
         )
 
 
