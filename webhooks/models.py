@@ -126,6 +126,9 @@ class Event(models.Model):
     source_id = models.CharField(max_length=100, blank=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     fanned_out_at = models.DateTimeField(null=True, blank=True)
+    # Handed to a worker by the outbox broker (webhooks.broker) until then; after that it
+    # is handed out again, so a worker killed mid-task loses nothing.
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-occurred_at"]
