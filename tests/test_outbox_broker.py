@@ -69,7 +69,8 @@ def test_waiting_events_are_handed_out_as_one_task_that_delivers_them(
         for n in range(3):
             Article.objects.create(title=f"a{n}")
     ack_id, task = unpack(broker().dequeue())
-    assert sorted(task["args"][0]) == sorted(str(pk) for pk in Event.objects.values_list("pk", flat=True))
+    events = Event.objects.values_list("pk", flat=True)
+    assert sorted(task["args"][0]) == sorted(str(pk) for pk in events)
     run(task)
     broker().acknowledge(ack_id)
     assert sorted(r.json()["data"]["title"] for r in receiver.requests) == ["a0", "a1", "a2"]
