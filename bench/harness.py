@@ -54,7 +54,7 @@ def redis_available(url: str) -> bool:
 
 @dataclass
 class Backend:
-    """``sqlite`` (a temporary file, django-q2's ORM broker) or ``postgres`` (a database
+XX ``postgres`` (a database
     created for this run, Redis broker)."""
 
     kind: str
@@ -68,7 +68,7 @@ class Backend:
 
     @property
     def label(self) -> str:
-        return "PostgreSQL + Redis" if self.kind == "postgres" else "SQLite + ORM broker"
+        return "PostgreSQL + Redis" if self.kind == "postgres" else "SQLite + outbox broker"
 
     @property
     def database_url(self) -> str:
