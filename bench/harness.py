@@ -54,8 +54,8 @@ def redis_available(url: str) -> bool:
 
 @dataclass
 class Backend:
-XX ``postgres`` (a database
-    created for this run, Redis broker)."""
+    """``sqlite`` (a temporary file, django-q2's ORM broker with ``webhooks.broker.
+    OutboxBroker``) or ``postgres`` (a database created for this run, Redis broker)."""
 
     kind: str
     webhooks: dict = field(default_factory=dict)
