@@ -12,14 +12,10 @@ import json
 import time
 
 from bench.harness import Backend, Processes, read_log, wait_until
-from tests.reliability.test_chaos import (  # noqa: F401 - ``scenario`` is a fixture
-    CHAOS_WEBHOOKS,
-    DEADLINE,
-    EVENTS,
-    SUBS,
-    report,
-    scenario,
-)
+from tests.reliability import test_chaos as chaos
+from tests.reliability.test_chaos import CHAOS_WEBHOOKS, DEADLINE, EVENTS, SUBS, report
+
+scenario = chaos.scenario  # the chaos suite's fixture: a backend, a receiver, processes
 
 # A claim (and an unacknowledged ORM task) comes back after ``retry`` seconds: short
 # here, so a killed cluster's events are handed out again within the test.
