@@ -166,6 +166,11 @@ def overhead(args) -> dict:
             }
         )
     result = {"n": 0, "subscriptions_during_timing": subs_counts[-1], "queries": rows}
+    # Timed as in production: with DEBUG on, Django would also log every query (more work
+    # per statement, so more for the bound save).
+    from django.conf import settings
+
+    settings.DEBUG = False
     for mode, atomic in (("atomic", True), ("autocommit", False)):
         # Warm up, then alternate rounds so drift (autovacuum, caches) hits both alike.
         _timed_saves(Article, min(200, args.n), atomic)

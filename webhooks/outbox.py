@@ -41,27 +41,18 @@ def record_event(event_type: str, data, *, scope="", source=None) -> Event:
     Raises :class:`InvalidPayload` (before writing) for data that is not JSON; nothing the
     webhooks' configuration or state can be makes it fail.
     """
-    text = to_json_text(data, event_type=event_type)
-    scope = "" if scope is None else str(scope)
-    if len(scope) > SCOPE_LENGTH:
-        raise InvalidPayload(
-            f"The scope of a {event_type!r} event is {len(scope)} characters long; "
-            f"at most {SCOPE_LENGTH} are stored."
-        )
-    event = Event(
-        id=uuid.uuid4(),
-        type=event_type,
-        data=json.loads(text),
-        scope=scope,
-        source_model=source._meta.label_lower if source is not None else "",
-        # A very long primary key (a natural key) is cut rather than failing the host's save.
-        source_id=str(source.pk)[:SOURCE_ID_LENGTH] if source is not None else "",
-        occurred_at=timezone.now(),
-    )
-    using = router.db_for_write(Event)
-    _insert_event(event, text, using)
-    _after_commit(str(event.pk), using)
+    row = _event_row(event_type, data, scope, source)
+    write_event_row(row)
+    event = Event(**{name: row[name] for name in _INSERTED if name != "data"})
+    event.data = json.loads(row["data"])
+    event._state.adding = False
+    event._state.db = row["using"]
     return event
+
+
+def write_event(event_type: str, data, *, scope="", source=None) -> None:
+    """``record_event`` for a caller that needs no Event instance back (the receivers)."""
+    write_event_row(_event_row(event_type, data, scope, source))
 
 
 #: The Event columns the host's INSERT writes (the others start empty).
@@ -69,9 +60,32 @@ _INSERTED = ("id", "type", "data", "scope", "source_model", "source_id", "occurr
 _insert_sql: dict[str, str] = {}
 
 
-def _insert_event(event: Event, text: str, using: str) -> None:
+def _event_row(event_type: str, data, scope, source) -> dict:
+    text = to_json_text(data, event_type=event_type)
+    scope = "" if scope is None else str(scope)
+    if len(scope) > SCOPE_LENGTH:
+        raise InvalidPayload(
+            f"The scope of a {event_type!r} event is {len(scope)} characters long; "
+            f"at most {SCOPE_LENGTH} are stored."
+        )
+    return {
+        "id": uuid.uuid4(),
+        "type": event_type,
+        "data": text,
+        "scope": scope,
+        "source_model": source._meta.label_lower if source is not None else "",
+        # A very long primary key (a natural key) is cut rather than failing the host's save.
+        "source_id": str(source.pk)[:SOURCE_ID_LENGTH] if source is not None else "",
+        "occurred_at": timezone.now(),
+        "using": router.db_for_write(Event),
+    }
+
+
+def write_event_row(row: dict) -> None:
     """One plain INSERT, with the payload's JSON text as it was validated: the host pays
-    for neither the ORM's save machinery nor a second serialisation of the payload."""
+    for neither the ORM's save machinery nor a second serialisation of the payload. Then
+    whatever must follow the commit (``_after_commit``)."""
+    using = row["using"]
     conn = connections[using]
     sql = _insert_sql.get(conn.vendor)
     if sql is None:
@@ -81,18 +95,17 @@ def _insert_event(event: Event, text: str, using: str) -> None:
         sql = f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) VALUES ({placeholders})"
         _insert_sql[conn.vendor] = sql
     params = (
-        Event._meta.pk.get_db_prep_value(event.pk, conn),
-        event.type,
-        text,
-        event.scope,
-        event.source_model,
-        event.source_id,
-        conn.ops.adapt_datetimefield_value(event.occurred_at),
+        Event._meta.pk.get_db_prep_value(row["id"], conn),
+        row["type"],
+        row["data"],
+        row["scope"],
+        row["source_model"],
+        row["source_id"],
+        conn.ops.adapt_datetimefield_value(row["occurred_at"]),
     )
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
-    event._state.adding = False
-    event._state.db = using
+    _after_commit(str(row["id"]), using)
 
 
 FAN_OUT_TASK = "webhooks.tasks.process_events"
