@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from django.db import close_old_connections
@@ -28,6 +29,10 @@ logger = logging.getLogger("webhooks")
 MAX_WAITING = 10_000
 #: Seconds the exit flush waits for the thread to push what is queued.
 EXIT_FLUSH_SECONDS = 2.0
+#: A push less than this many seconds after the previous one is part of a burst: it waits
+#: up to ``LINGER`` seconds for more ids to go in the same task.
+BURST_WINDOW = 0.01
+LINGER = 0.002
 
 
 class Handoff:
@@ -79,14 +84,23 @@ class Handoff:
             self._pid = os.getpid()
 
     def _run(self) -> None:
+        last_send = float("-inf")
         while True:
             batch = [self._queue.get()]
             size = max(1, conf.BATCH_SIZE)
+            # In a burst (the last push was moments ago) wait a little for more ids, so a
+            # busy process pushes one task per few saves; an isolated save goes at once.
+            burst = time.monotonic() - last_send < BURST_WINDOW
+            until = time.monotonic() + (LINGER if burst else 0.0)
             while len(batch) < size:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    left = until - time.monotonic()
+                    batch.append(
+                        self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                    )
                 except queue.Empty:
                     break
+            last_send = time.monotonic()
             try:
                 self.send(batch)
             except Exception:  # noqa: BLE001 - the thread must outlive any failure
