@@ -165,3 +165,15 @@ def test_without_workers_polling_the_save_still_enqueues_after_commit(monkeypatc
     with transaction.atomic():
         Article.objects.create(title="inline")
     assert Event.objects.get().fanned_out_at is not None
+
+
+def test_a_worker_filling_its_batch_leaves_events_claimed_by_another(workers_poll):
+    from webhooks import outbox
+
+    with transaction.atomic():
+        Article.objects.create(title="claimed")
+    broker().dequeue()
+    with transaction.atomic():
+        Article.objects.create(title="free")
+    assert outbox.fan_out_pending(limit=10) == 1
+    assert Event.objects.get(fanned_out_at__isnull=True).claimed_until is not None

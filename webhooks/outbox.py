@@ -361,10 +361,13 @@ def fan_out_pending(*, limit: int) -> int:
 
     A worker that calls this picks up the work of tasks still queued behind it, so a burst
     is handled in batches; those tasks then find their event done. Returns how many events
-    were fanned out here. On PostgreSQL, events being fanned out elsewhere are skipped.
+    were fanned out here. On PostgreSQL, events being fanned out elsewhere are skipped, and
+    everywhere those the outbox broker has handed to another worker.
     """
+    now = timezone.now()
+    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     ids = list(
-        Event.objects.filter(fanned_out_at__isnull=True)
+        Event.objects.filter(unclaimed, fanned_out_at__isnull=True)
         .order_by("occurred_at")
         .values_list("pk", flat=True)[:limit]
     )
