@@ -54,8 +54,8 @@ def redis_available(url: str) -> bool:
 
 @dataclass
 class Backend:
-    """``sqlite`` (a temporary file, django-q2's ORM broker) or ``postgres`` (a database
-    created for this run, Redis broker)."""
+    """``sqlite`` (a temporary file, django-q2's ORM broker with ``webhooks.broker.
+    OutboxBroker``) or ``postgres`` (a database created for this run, Redis broker)."""
 
     kind: str
     webhooks: dict = field(default_factory=dict)
@@ -68,7 +68,7 @@ class Backend:
 
     @property
     def label(self) -> str:
-        return "PostgreSQL + Redis" if self.kind == "postgres" else "SQLite + ORM broker"
+        return "PostgreSQL + Redis" if self.kind == "postgres" else "SQLite + outbox broker"
 
     @property
     def database_url(self) -> str:

@@ -115,6 +115,58 @@ def _timed_saves(model, n: int, atomic: bool) -> float:
     return time.perf_counter() - t0  # on-commit work (the enqueue) included
 
 
+def _paired_saves(n: int) -> dict:
+    """One unbound and one bound save in turn, each timed on its own: the medians are
+    what a request waits for when nothing else on the machine gets in the way (on a busy
+    machine the totals above swing by tens of percent from run to run). The background
+    enqueue thread is let finish between saves, untimed, so its push does not land in
+    the next save (the totals above include that CPU time)."""
+    from webhooks import outbox
+
+    bound, unbound = [], []
+    for i in range(n):
+        for model, times in ((Unbound, unbound), (Article, bound)):
+            t0 = time.perf_counter()
+            with transaction.atomic():
+                model.objects.create(title=f"p{i}")
+            times.append(time.perf_counter() - t0)
+            outbox._fan_out_handoff.flush(5.0)
+    b, u = statistics.median(bound), statistics.median(unbound)
+    return {"bound_us_per_save": b * 1e6, "unbound_us_per_save": u * 1e6, "ratio": b / u}
+
+
+def _statements(model) -> dict:
+    """What one save of ``model`` in a transaction sends to the database and the broker:
+    inside the host's transaction, after its commit in the host's thread (what the request
+    waits for), and from this process's background enqueue thread."""
+    import threading
+    from unittest import mock
+
+    from webhooks import outbox
+
+    pushes = []
+    broker = outbox._get_broker()
+    real_enqueue = broker.enqueue
+
+    def recorded_enqueue(task):
+        where = "host" if threading.current_thread() is threading.main_thread() else "background"
+        pushes.append((where, f"{type(broker).__name__} broker: enqueue"))
+        return real_enqueue(task)
+
+    with mock.patch.object(broker, "enqueue", recorded_enqueue):
+        with CaptureQueriesContext(connection) as captured, transaction.atomic():
+            model.objects.create(title="count")
+        outbox._fan_out_handoff.flush(5.0)
+    sql = [q["sql"] for q in captured.captured_queries]
+    commit = next((i for i, q in enumerate(sql) if q.upper().startswith("COMMIT")), len(sql) - 1)
+    return {
+        "in_transaction": [q[:60] for q in sql[: commit + 1]],
+        "after_commit_host": [q[:60] for q in sql[commit + 1 :]]
+        + [what for where, what in pushes if where == "host"],
+        "after_commit_background": [what for where, what in pushes if where == "background"],
+    }
+
+
 def overhead(args) -> dict:
     rows = []
     subs_counts = [int(s) for s in args.subs.split(",")]
@@ -122,32 +174,29 @@ def overhead(args) -> dict:
         Subscription.objects.all().delete()
         for i in range(subs):
             Subscription.objects.create(url=f"http://127.0.0.1:9/hook/{i}", all_events=True)
-        committed_at = []  # how many statements had run when the host's COMMIT returned
-        with CaptureQueriesContext(connection) as bound_q, transaction.atomic():
-            # Registered first, so it runs first after COMMIT (before the enqueue).
-            transaction.on_commit(lambda q=bound_q, at=committed_at: at.append(len(q)))
-            Article.objects.create(title="count")
-        in_transaction = [q["sql"][:60] for q in bound_q.captured_queries[: committed_at[0]]]
-        after_commit = [q["sql"][:60] for q in bound_q.captured_queries[committed_at[0] :]]
-        with CaptureQueriesContext(connection) as unbound_q, transaction.atomic():
-            Unbound.objects.create(title="count")
+        bound, unbound = _statements(Article), _statements(Unbound)
         rows.append(
             {
                 "subscriptions": subs,
-                "queries_bound": in_transaction + after_commit,
-                "bound_in_transaction": in_transaction,
-                "bound_after_commit": after_commit,
-                "queries_unbound": [q["sql"][:60] for q in unbound_q.captured_queries],
+                "bound": bound,
+                "unbound": unbound,
+                "extra_in_transaction": len(bound["in_transaction"])
+                - len(unbound["in_transaction"]),
+                "extra_after_commit_host": len(bound["after_commit_host"])
+                - len(unbound["after_commit_host"]),
                 "inserts_bound": [
-                    q["sql"].split('"')[1]
-                    for q in bound_q.captured_queries
-                    if q["sql"].startswith("INSERT")
+                    q.split('"')[1] for q in bound["in_transaction"] if q.startswith("INSERT")
                 ],
             }
         )
     result = {"n": 0, "subscriptions_during_timing": subs_counts[-1], "queries": rows}
     if not args.n:  # the statements only (bench/statements.py)
         return result
+    # Timed as in production: with DEBUG on, Django would also log every query (more work
+    # per statement, so more for the bound save).
+    from django.conf import settings
+
+    settings.DEBUG = False
     for mode, atomic in (("atomic", True), ("autocommit", False)):
         # Warm up, then alternate rounds so drift (autovacuum, caches) hits both alike.
         _timed_saves(Article, min(200, args.n), atomic)
@@ -165,10 +214,11 @@ def overhead(args) -> dict:
             "ratio": bound / unbound,
         }
     result["ratio"] = result["atomic"]["ratio"]
-    # Where the extra time goes: the same, with the on-commit enqueue switched off.
+    result["atomic_median"] = _paired_saves(args.n)
+    # Where the extra time goes: the same, with whatever follows the commit switched off.
     from unittest import mock
 
-    with mock.patch("webhooks.outbox.enqueue"):
+    with mock.patch("webhooks.outbox._after_commit"):
         bound = unbound = 0.0
         for _ in range(rounds):
             unbound += _timed_saves(Unbound, args.n // rounds, True)

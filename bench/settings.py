@@ -1,6 +1,8 @@
 """Settings of the processes benchmarks and chaos tests start: the example project, plus
 the test app's bound model (``Article``) and its unbound twin, tuned from the environment.
 
+On SQLite the broker is the example project's: django-q2's ORM broker with
+``webhooks.broker.OutboxBroker`` (the workers read new events from the Event table).
 ``BENCH_WEBHOOKS`` (JSON) overrides ``WEBHOOKS_*`` settings, ``BENCH_Q_CLUSTER`` (JSON)
 overrides ``Q_CLUSTER`` keys; ``DATABASE_URL``, ``REDIS_URL``, ``Q_NAME`` and ``Q_WORKERS``
 work as in the example project.

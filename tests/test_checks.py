@@ -53,6 +53,20 @@ def test_broker_retries_warn(settings):
     assert "webhooks.W002" in ids()
 
 
+def test_orm_broker_without_the_outbox_broker_warns(settings):
+    base = {
+        k: v for k, v in settings.Q_CLUSTER.items() if k not in ("orm", "redis", "broker_class")
+    }
+    orm = {**base, "orm": "default"}
+    settings.Q_CLUSTER = orm
+    [warning] = [e for e in checks.check_settings() if e.id == "webhooks.W003"]
+    assert "Q_CLUSTER['broker_class'] = 'webhooks.broker.OutboxBroker'" in warning.hint
+    settings.Q_CLUSTER = {**orm, "broker_class": "webhooks.broker.OutboxBroker"}
+    assert "webhooks.W003" not in ids()
+    settings.Q_CLUSTER = {**base, "redis": "redis://127.0.0.1:6379/0"}  # a network broker
+    assert "webhooks.W003" not in ids()
+
+
 def test_manage_py_check_runs_the_checks(settings, db):
     # Django 6.1 checks JSONField support on the database itself.
     settings.WEBHOOKS_TIMEOUT = -1

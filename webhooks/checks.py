@@ -149,6 +149,16 @@ def check_settings(app_configs=None, **kwargs):
                 id="webhooks.W002",
             )
         )
+    if q_cluster.get("orm") and not q_cluster.get("broker_class"):
+        errors.append(
+            Warning(
+                "django-q2's ORM broker costs every webhook event a second INSERT (its task "
+                "row) after the host's commit.",
+                hint="Set Q_CLUSTER['broker_class'] = 'webhooks.broker.OutboxBroker': the "
+                "workers then take events from the webhooks' own table.",
+                id="webhooks.W003",
+            )
+        )
     return errors
 
 

@@ -75,7 +75,7 @@ class Settings:
 
     @property
     def BATCH_SIZE(self) -> int:
-        """Deliveries one task claims and sends at most."""
+        """Deliveries one task claims and sends at most; also new events per fan-out task."""
         return self._get("BATCH_SIZE", 50)
 
     @property

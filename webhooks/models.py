@@ -121,21 +121,28 @@ class Event(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     type = models.CharField(max_length=100, db_index=True)
     data = models.JSONField()
-    scope = models.CharField(max_length=100, blank=True, db_index=True)
+    scope = models.CharField(max_length=100, blank=True)
     source_model = models.CharField(max_length=100, blank=True)
     source_id = models.CharField(max_length=100, blank=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     fanned_out_at = models.DateTimeField(null=True, blank=True)
+    # Handed to a worker by the outbox broker (webhooks.broker) until then; after that it
+    # is handed out again, so a worker killed mid-task loses nothing.
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-occurred_at"]
         indexes = [
-            # The sweeper's "lost enqueue" query: events never fanned out, oldest first.
+            # The outbox broker's poll and the sweeper's "lost enqueue" query: events never
+            # fanned out, oldest first.
             models.Index(
                 fields=["occurred_at"],
                 condition=models.Q(fanned_out_at__isnull=True),
                 name="webhooks_event_pending_fanout",
             ),
+            # A tenant's events, newest first (the API): one index for the scope and its
+            # order, instead of an index on scope alone (the same cost per INSERT).
+            models.Index(fields=["scope", "occurred_at"], name="webhooks_event_scope"),
         ]
 
     def __str__(self) -> str:

@@ -1,12 +1,15 @@
 """The outbox: writing Events in the host's transaction, fanning out, claiming due work.
 
-The host pays one INSERT per event. Everything else happens in a worker, started
-by ``transaction.on_commit``; when that enqueue is lost (broker down, process
-killed) the sweeper finds the Event by its empty ``fanned_out_at``.
+The host pays one INSERT per event. Everything else happens in a worker: with the
+outbox broker (``webhooks.broker``) the workers poll the Event table itself; with
+another broker an enqueue follows the commit (``_after_commit``). When that enqueue is
+lost (broker down, process killed) the sweeper finds the Event by its empty
+``fanned_out_at``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -14,16 +17,17 @@ import uuid
 from datetime import datetime, timedelta
 from functools import partial
 
-from django.db import connection, transaction
+from django.db import connection, connections, router, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from .builtin_events import OPERATIONAL_TYPES
 from .conf import conf
 from .exceptions import InvalidPayload, UnknownEventType
+from .handoff import Handoff
 from .models import Delivery, Event, EventType, Subscription
 from .registry import registry
-from .validation import to_json_data
+from .validation import to_json_text
 
 logger = logging.getLogger("webhooks")
 
@@ -32,31 +36,101 @@ SOURCE_ID_LENGTH = Event._meta.get_field("source_id").max_length
 
 
 def record_event(event_type: str, data, *, scope="", source=None) -> Event:
-    """Write one Event in the current transaction and fan it out after commit.
+    """Write one Event in the current transaction; workers fan it out after commit.
 
     Raises :class:`InvalidPayload` (before writing) for data that is not JSON; nothing the
     webhooks' configuration or state can be makes it fail.
     """
-    data = to_json_data(data, event_type=event_type)
+    row = _event_row(event_type, data, scope, source)
+    write_event_row(row)
+    event = Event(**{name: row[name] for name in _INSERTED if name != "data"})
+    event.data = json.loads(row["data"])
+    event._state.adding = False
+    event._state.db = row["using"]
+    return event
+
+
+def write_event(event_type: str, data, *, scope="", source=None) -> None:
+    """``record_event`` for a caller that needs no Event instance back (the receivers)."""
+    write_event_row(_event_row(event_type, data, scope, source))
+
+
+#: The Event columns the host's INSERT writes (the others start empty).
+_INSERTED = ("id", "type", "data", "scope", "source_model", "source_id", "occurred_at")
+_insert_sql: dict[str, str] = {}
+
+
+def _event_row(event_type: str, data, scope, source) -> dict:
+    text = to_json_text(data, event_type=event_type)
     scope = "" if scope is None else str(scope)
     if len(scope) > SCOPE_LENGTH:
         raise InvalidPayload(
             f"The scope of a {event_type!r} event is {len(scope)} characters long; "
             f"at most {SCOPE_LENGTH} are stored."
         )
-    event = Event(
-        type=event_type,
-        data=data,
-        scope=scope,
-        source_model=source._meta.label_lower if source is not None else "",
+    return {
+        "id": uuid.uuid4(),
+        "type": event_type,
+        "data": text,
+        "scope": scope,
+        "source_model": source._meta.label_lower if source is not None else "",
         # A very long primary key (a natural key) is cut rather than failing the host's save.
-        source_id=str(source.pk)[:SOURCE_ID_LENGTH] if source is not None else "",
+        "source_id": str(source.pk)[:SOURCE_ID_LENGTH] if source is not None else "",
+        "occurred_at": timezone.now(),
+        "using": router.db_for_write(Event),
+    }
+
+
+def write_event_row(row: dict) -> None:
+    """One plain INSERT, with the payload's JSON text as it was validated: the host pays
+    for neither the ORM's save machinery nor a second serialisation of the payload. Then
+    whatever must follow the commit (``_after_commit``)."""
+    using = row["using"]
+    conn = connections[using]
+    sql = _insert_sql.get(conn.vendor)
+    if sql is None:
+        quote = conn.ops.quote_name
+        columns = ", ".join(quote(Event._meta.get_field(name).column) for name in _INSERTED)
+        placeholders = ", ".join(["%s"] * len(_INSERTED))
+        sql = f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) VALUES ({placeholders})"
+        _insert_sql[conn.vendor] = sql
+    params = (
+        Event._meta.pk.get_db_prep_value(row["id"], conn),
+        row["type"],
+        row["data"],
+        row["scope"],
+        row["source_model"],
+        row["source_id"],
+        conn.ops.adapt_datetimefield_value(row["occurred_at"]),
     )
-    event.save(force_insert=True)
-    transaction.on_commit(
-        partial(enqueue, "webhooks.tasks.process_event", str(event.pk)), robust=True
-    )
-    return event
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+    _after_commit(str(row["id"]), using)
+
+
+FAN_OUT_TASK = "webhooks.tasks.process_events"
+
+
+def _after_commit(event_id: str, using: str) -> None:
+    """How the workers learn of the event once the host's transaction commits.
+
+    - the outbox broker (``webhooks.broker.OutboxBroker``): nothing to do, they poll it;
+    - django-q2's sync mode (tests): the task runs inline, as the host's own work;
+    - the plain ORM broker: an enqueue after commit (a second INSERT: system check W003);
+    - a network broker (Redis…): the id is handed to this process's background thread, so
+      no request waits on the network.
+    """
+    from django_q.conf import Conf
+
+    from .broker import workers_poll_outbox
+
+    if workers_poll_outbox():
+        return
+    if Conf.SYNC or (Conf.ORM and not Conf.BROKER_CLASS):
+        callback = partial(enqueue, FAN_OUT_TASK, [event_id])
+    else:
+        callback = partial(_fan_out_handoff.submit, event_id)
+    transaction.on_commit(callback, using=using, robust=True)
 
 
 def send_event(event_type: str, data, *, scope=None) -> Event:
@@ -64,7 +138,7 @@ def send_event(event_type: str, data, *, scope=None) -> Event:
 
     Raises only for a mistake at the call site, before anything is written:
     :class:`UnknownEventType` for a type not declared in code, :class:`InvalidPayload` for
-    data that is not JSON (see ``validation.to_json_data``).
+    data that is not JSON (see ``validation.to_json_text``).
     """
     if event_type not in registry.event_types:
         raise UnknownEventType(
@@ -88,6 +162,13 @@ def _get_broker():
         _broker["instance"] = get_broker(conf.QUEUE_NAME)
         _broker["key"] = key
     return _broker["instance"]
+
+
+def _enqueue_fan_out(event_ids: list) -> bool:
+    return enqueue(FAN_OUT_TASK, [str(pk) for pk in event_ids])
+
+
+_fan_out_handoff = Handoff(_enqueue_fan_out, name="webhooks-enqueue")
 
 
 def enqueue(func: str, *args) -> bool:
@@ -155,7 +236,13 @@ def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> li
         if others > 0:
             # One query: the oldest waiting events, which under light load are exactly ours.
             limit = others + len(event_ids)
-            events = list(pending.order_by("occurred_at")[:limit])
+            # Not events the outbox broker has handed to another worker (ours may be claimed).
+            free = (
+                Q(claimed_until__isnull=True)
+                | Q(claimed_until__lt=timezone.now())
+                | Q(pk__in=event_ids)
+            )
+            events = list(pending.filter(free).order_by("occurred_at")[:limit])
             taken = {str(e.pk) for e in events}
             missing = [i for i in event_ids if str(i) not in taken]
             # Fewer than the limit means every waiting event is here: the missing ones were
@@ -354,11 +441,16 @@ def enqueue_requested(ids=None, max_batches: int | None = None, *, now=None) -> 
 
 
 def unfanned_events(*, now: datetime | None = None, limit: int = 500) -> list:
-    """Events whose fan-out enqueue looks lost: older than the grace period, never fanned out."""
+    """Events whose fan-out enqueue looks lost: older than the grace period, never fanned out.
+
+    Events the outbox broker has handed to a worker are that worker's until their claim
+    expires (then the broker hands them out again): the sweeper leaves them alone.
+    """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=conf.FAN_OUT_GRACE)
+    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     return list(
-        Event.objects.filter(fanned_out_at__isnull=True, occurred_at__lt=cutoff)
+        Event.objects.filter(unclaimed, fanned_out_at__isnull=True, occurred_at__lt=cutoff)
         .order_by("occurred_at")
         .values_list("pk", flat=True)[:limit]
     )

@@ -109,7 +109,7 @@ def _on_post_init(sender, instance, **kwargs) -> None:
 
 def _raise(binding: Binding, instance, related=None) -> None:
     if binding.applies(instance, related):
-        outbox.record_event(
+        outbox.write_event(
             binding.event,
             binding.make_payload(instance, related),
             scope=binding.make_scope(instance, related),

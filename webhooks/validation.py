@@ -214,13 +214,14 @@ def _strings(data):
             stack.extend(value)
 
 
-def to_json_data(data, *, event_type: str):
-    """``data`` as plain JSON values, or :class:`InvalidPayload` saying what is wrong.
+def to_json_text(data, *, event_type: str) -> str:
+    """``data`` serialised to JSON text, or :class:`InvalidPayload` saying what is wrong.
 
     Everything a database (PostgreSQL's jsonb is the strictest) or a receiver's JSON parser
     would refuse is refused here, before anything is written: values that are not JSON
     (NaN, ±Infinity, objects), NUL characters, lone surrogates, nesting deeper than
-    ``WEBHOOKS_MAX_PAYLOAD_DEPTH`` and more than ``WEBHOOKS_MAX_PAYLOAD_BYTES``.
+    ``WEBHOOKS_MAX_PAYLOAD_DEPTH`` and more than ``WEBHOOKS_MAX_PAYLOAD_BYTES``. The text
+    is what the outbox stores: the payload is serialised once.
     """
     where = f"The data of a {event_type!r} event"
     depth = conf.MAX_PAYLOAD_DEPTH
@@ -250,10 +251,16 @@ def to_json_data(data, *, event_type: str):
             f"{where} is {size} bytes of JSON; at most {limit} are accepted "
             "(WEBHOOKS_MAX_PAYLOAD_BYTES). Send ids and let receivers fetch the rest."
         )
-    plain = json.loads(text)
-    if any("\x00" in string for string in _strings(plain)):
+    # json.dumps writes a NUL as \u0000; only then (rarely) look at the strings themselves,
+    # since the text of a backslash followed by "u0000" contains it too.
+    if "\\u0000" in text and any("\x00" in string for string in _strings(json.loads(text))):
         raise InvalidPayload(
             f"{where} holds a NUL character (\\x00) in a text, which JSON databases refuse; "
             "remove it."
         )
-    return plain
+    return text
+
+
+def to_json_data(data, *, event_type: str):
+    """``data`` as plain JSON values (see :func:`to_json_text` for what is refused)."""
+    return json.loads(to_json_text(data, event_type=event_type))

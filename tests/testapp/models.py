@@ -18,9 +18,16 @@ class Article(models.Model):
 
 
 class Unbound(models.Model):
-    """A model with no webhooks: the baseline for overhead measurements."""
+    """``Article`` without webhooks: the same columns, no binding. The baseline of the
+    overhead benchmark, so "bare save" is the same save with nothing bound to it."""
 
     title = models.CharField(max_length=200)
+    tenant = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=20, default="draft")
+    is_published = models.BooleanField(default=False)
+    in_recycle_bin = models.BooleanField(default=False)
+    secret_note = models.CharField(max_length=100, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="unbound_articles")
 
 
 class Page(models.Model):
