@@ -14,7 +14,7 @@ from django.test import override_settings
 import webhooks
 from tests.factories import SubscriptionFactory
 from tests.testapp.models import Article
-from webhooks import dispatch, outbox
+from webhooks import dispatch, outbox, tasks
 from webhooks.models import Delivery, Event
 
 pytestmark = pytest.mark.django_db
@@ -171,6 +171,43 @@ def test_a_wide_fan_out_is_sent_in_batches_and_nothing_is_left_behind(receiver, 
     dispatch.process_event(event.pk)
     ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
     assert len(ids) == 10 and max(ids.values()) == 1
+
+
+@override_settings(WEBHOOKS_BATCH_SIZE=4)
+def test_past_one_batch_a_fan_out_is_handed_to_other_workers(receiver, subscribe, monkeypatch):
+    """In a worker, the task sends its first batch and enqueues the rest as deliver tasks,
+    each leased to a token of its own, so other workers send them at the same time."""
+    monkeypatch.setattr("django_q.conf.Conf.SYNC", False)
+    for _ in range(10):
+        subscribe(receiver, all_events=True)
+    event = webhooks.send_event("article.shared", {})
+    handed = []
+    with mock.patch.object(outbox, "enqueue", lambda *task: handed.append(task) or True):
+        dispatch.process_event(event.pk)
+    assert len(receiver.requests) == 4
+    assert [(func, len(ids)) for func, ids, _ in handed] == [("webhooks.tasks.deliver", 4)] + [
+        ("webhooks.tasks.deliver", 2)
+    ]
+    assert len({token for *_, token in handed}) == 2
+    for _, ids, token in handed:  # the other workers
+        tasks.deliver(ids, token)
+    ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
+    assert len(ids) == 10 and max(ids.values()) == 1
+
+
+@override_settings(WEBHOOKS_BATCH_SIZE=4)
+def test_a_batch_that_cannot_be_handed_out_is_given_back_and_sent(receiver, subscribe, monkeypatch):
+    """Broker down: the batch's leases are given back (still due), and the task's own help
+    step, or a later one, sends them: nothing is left leased to a task that never runs."""
+    monkeypatch.setattr("django_q.conf.Conf.SYNC", False)
+    for _ in range(6):
+        subscribe(receiver, all_events=True)
+    event = webhooks.send_event("article.shared", {})
+    with mock.patch.object(outbox, "enqueue", return_value=False):
+        dispatch.process_event(event.pk)
+    ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
+    assert len(ids) == 6 and max(ids.values()) == 1
+    assert Delivery.objects.filter(status="succeeded").count() == 6
 
 
 @override_settings(

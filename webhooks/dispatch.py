@@ -46,7 +46,9 @@ def process_events(event_ids) -> None:
     of these tasks wait in the queue, so a task run by a worker also fans out up to
     ``WEBHOOKS_BATCH_SIZE`` other events still waiting (oldest first) and, once its own
     are sent, a batch of other due deliveries (retries): a burst goes out in batches and
-    the later tasks find nothing left. Leases keep every delivery single-sent.
+    the later tasks find nothing left. Deliveries past the first batch are handed to other
+    workers as ``deliver`` tasks, so a wide fan-out is sent in parallel. Leases keep every
+    delivery single-sent.
     """
     event_ids = list(event_ids)
     helping = _run_by_workers()  # inline (sync mode) there is no queue: the host's time
@@ -54,8 +56,17 @@ def process_events(event_ids) -> None:
     token, fresh = outbox.fan_out_and_lease(
         event_ids, oldest_others=max(0, batch - len(event_ids)) if helping else 0
     )
-    if fresh:
-        _send_all(fresh, token, AUTOMATIC)
+    handed: dict = {}  # further batches, leased to tokens of their own: other workers send
+    for d in fresh:
+        if d.lease_token != token:
+            handed.setdefault(d.lease_token, []).append(d)
+    for other, chunk in handed.items():
+        ids = [str(d.pk) for d in chunk]
+        if not outbox.enqueue("webhooks.tasks.deliver", ids, str(other)):
+            _release(chunk, other)  # still due: a later task or the sweep sends them
+    own = [d for d in fresh if d.lease_token == token]
+    if own:
+        _send_all(own, token, AUTOMATIC)
     if helping:
         token, due = outbox.claim_due(batch)
         if due:

@@ -212,7 +212,8 @@ def fan_out_many(event_ids, *, skip_locked: bool = False) -> list:
 
 def fan_out_and_lease(event_ids, *, oldest_others: int = 0) -> tuple[uuid.UUID, list]:
     """Fan out these events, and up to ``oldest_others`` other events still waiting (oldest
-    first), creating their deliveries already leased to the returned token.
+    first), creating their deliveries already leased: the first ``WEBHOOKS_BATCH_SIZE`` to
+    the returned token, each further batch to a token of its own.
 
     The deliveries come back with their event and subscription attached, ready to send:
     no claim, no lease renewal and no re-read between the fan-out and the requests. They
@@ -282,6 +283,15 @@ def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> li
                 )
                 for sub in sorted(subs, key=lambda sub: str(sub.pk))
             )
+        if token:
+            # Past one batch, each further batch is leased to a token of its own, to be
+            # handed to another worker (``dispatch.process_events``): a wide fan-out, or a
+            # batch of events with many subscriptions, is sent in parallel.
+            size = max(1, conf.BATCH_SIZE)
+            for start in range(size, len(deliveries), size):
+                other = uuid.uuid4()
+                for d in deliveries[start : start + size]:
+                    d.lease_token = other
         # No conflict can happen (the events are locked and were not fanned out); should
         # one, the existing row is kept and its copy here is never recorded.
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
