@@ -197,15 +197,19 @@ def test_flaky_receivers_get_every_delivery_eventually(scenario, capsys):
     assert s.status() == {"succeeded": EVENTS * SUBS}
 
 
-def test_a_worker_killed_mid_delivery_loses_nothing(scenario, capsys):
-    s = scenario("worker SIGKILL", delay=0.05)
+def kill_cluster_mid_burst(s, *create_args) -> tuple[dict, int]:
+    """Save events in the background, SIGKILL the cluster (and its workers) once a tenth
+    of the deliveries arrived, start another; returns the saves' report and how many
+    deliveries had arrived at the kill."""
+    import json
+
     first = s.p.qcluster(s.env(), name="qcluster-1")
     s.p.sweeper(s.env(), duration=DEADLINE + 60)
-    creating = s.create_in_background()
+    creating = s.create_in_background(*create_args)
     try:
         started = wait_until(lambda: len(read_log(s.log)) >= EVENTS * SUBS // 10, DEADLINE, 0.05)
         assert started, "no deliveries started"
-        Processes.kill(first)  # SIGKILL to the cluster and its worker processes
+        Processes.kill(first)
         killed_at = len(read_log(s.log))
         first.wait(timeout=10)
         s.p.qcluster(s.env(), name="qcluster-2")
@@ -214,9 +218,12 @@ def test_a_worker_killed_mid_delivery_loses_nothing(scenario, capsys):
         if creating.poll() is None:
             creating.kill()
     assert creating.returncode == 0, err
-    import json
+    return json.loads(out.strip().splitlines()[-1]), killed_at
 
-    run = json.loads(out.strip().splitlines()[-1])
+
+def test_a_worker_killed_mid_delivery_loses_nothing(scenario, capsys):
+    s = scenario("worker SIGKILL", delay=0.05)
+    run, killed_at = kill_cluster_mid_burst(s)
     s.wait_for(run["committed"])
     result = s.summary(
         run["committed"], extra=f"received_before_kill={killed_at} status={s.status()}"

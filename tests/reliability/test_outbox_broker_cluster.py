@@ -8,10 +8,9 @@ database the suite runs on. Summary lines as in ``test_chaos.py``.
 
 from __future__ import annotations
 
-import json
 import time
 
-from bench.harness import Backend, Processes, read_log, wait_until
+from bench.harness import Backend
 from tests.reliability import test_chaos as chaos
 from tests.reliability.test_chaos import CHAOS_WEBHOOKS, DEADLINE, EVENTS, SUBS, report
 
@@ -50,22 +49,7 @@ def test_two_clusters_polling_the_outbox_send_each_delivery_exactly_once(scenari
 
 def test_a_cluster_killed_mid_burst_loses_no_event(scenario, capsys):
     s = scenario("cluster SIGKILL, outbox broker", backend=outbox_backend(), delay=0.05)
-    first = s.p.qcluster(s.env(), name="qcluster-1")
-    s.p.sweeper(s.env(), duration=DEADLINE + 60)
-    creating = s.create_in_background("--rate", str(EVENTS / 4))  # about 4 s of saves
-    try:
-        started = wait_until(lambda: len(read_log(s.log)) >= EVENTS * SUBS // 10, DEADLINE, 0.05)
-        assert started, "no deliveries started"
-        Processes.kill(first)  # SIGKILL to the cluster and its workers, mid-burst
-        killed_at = len(read_log(s.log))
-        first.wait(timeout=10)
-        s.p.qcluster(s.env(), name="qcluster-2")
-        out, err = creating.communicate(timeout=DEADLINE)
-    finally:
-        if creating.poll() is None:
-            creating.kill()
-    assert creating.returncode == 0, err
-    run = json.loads(out.strip().splitlines()[-1])
+    run, killed_at = chaos.kill_cluster_mid_burst(s, "--rate", str(EVENTS / 4))  # ~4 s of saves
     s.wait_for(run["committed"])
     result = s.summary(
         run["committed"], extra=f"received_before_kill={killed_at} status={s.status()}"
