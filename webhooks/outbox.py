@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.db import connection, connections, router, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from .builtin_events import OPERATIONAL_TYPES
@@ -226,32 +227,18 @@ def fan_out_and_lease(event_ids, *, oldest_others: int = 0) -> tuple[uuid.UUID, 
 
 def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> list[Delivery]:
     with transaction.atomic():
-        # Whether each event's type is switched on comes with the event: one query fewer.
-        pending = (
-            Event.objects.select_for_update(skip_locked=skip_locked)
-            .filter(fanned_out_at__isnull=True)
-            .annotate(
-                type_active=Exists(EventType.objects.filter(name=OuterRef("type"), is_active=True))
-            )
-        )
         if others > 0:
             # One query: the oldest waiting events, which under light load are exactly ours.
             limit = others + len(event_ids)
-            # Not events the outbox broker has handed to another worker (ours may be claimed).
-            free = (
-                Q(claimed_until__isnull=True)
-                | Q(claimed_until__lt=timezone.now())
-                | Q(pk__in=event_ids)
-            )
-            events = list(pending.filter(free).order_by("occurred_at")[:limit])
+            events = _waiting_events(event_ids, skip_locked=skip_locked, oldest=limit)
             taken = {str(e.pk) for e in events}
             missing = [i for i in event_ids if str(i) not in taken]
             # Fewer than the limit means every waiting event is here: the missing ones were
             # fanned out already (or are being fanned out by another worker).
             if missing and len(events) == limit:
-                events += pending.filter(pk__in=missing)
+                events += _waiting_events(missing, skip_locked=skip_locked)
         else:
-            events = list(pending.filter(pk__in=event_ids)) if event_ids else []
+            events = _waiting_events(event_ids, skip_locked=skip_locked) if event_ids else []
         if not events:
             return []
         active = {e.type for e in events if e.type_active}
@@ -294,9 +281,83 @@ def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> li
                     d.lease_token = other
         # No conflict can happen (the events are locked and were not fanned out); should
         # one, the existing row is kept and its copy here is never recorded.
-        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-        Event.objects.filter(pk__in=[e.pk for e in events]).update(fanned_out_at=now)
+        _insert_deliveries(deliveries, now)
+        _mark_fanned_out([e.pk for e in events], now)
     return deliveries
+
+
+# The fan-out runs before every first attempt: its event statements are plain SQL, as
+# the ORM took more CPU to build them than the database to run them.
+
+
+def _waiting_events(ids, *, skip_locked: bool, oldest: int = 0) -> list[Event]:
+    """Events not yet fanned out, locked, each with ``type_active`` (its type switched on).
+
+    ``oldest``: the oldest ``oldest`` of them that no other worker was handed (the outbox
+    broker's claim), ours included; otherwise exactly ``ids``.
+    """
+    q, meta, types = connection.ops.quote_name, Event._meta, EventType._meta
+    pk = meta.pk
+    columns = ", ".join(f"e.{q(f.column)}" for f in meta.concrete_fields)
+    in_ids = f"e.{q(pk.column)} IN ({', '.join(['%s'] * len(ids))})" if ids else "1 = 0"
+    params = [True]
+    if oldest:
+        claimed = q(meta.get_field("claimed_until").column)
+        where = f"(e.{claimed} IS NULL OR e.{claimed} < %s OR {in_ids})"
+        now = meta.get_field("claimed_until").get_db_prep_value(timezone.now(), connection)
+        params.append(now)
+        tail = f" ORDER BY e.{q('occurred_at')} LIMIT {int(oldest)}"
+    else:
+        where, tail = in_ids, ""
+    params += [pk.get_db_prep_value(i, connection) for i in ids]
+    if connection.features.has_select_for_update:
+        tail += " FOR UPDATE"
+        if skip_locked and connection.features.has_select_for_update_skip_locked:
+            tail += " SKIP LOCKED"
+    sql = (
+        f"SELECT {columns}, EXISTS(SELECT 1 FROM {q(types.db_table)} t "
+        f"WHERE t.{q('name')} = e.{q('type')} AND t.{q('is_active')} = %s) AS {q('type_active')} "
+        f"FROM {q(meta.db_table)} e WHERE e.{q('fanned_out_at')} IS NULL AND {where}{tail}"
+    )
+    return list(Event.objects.raw(sql, params))
+
+
+def _insert_deliveries(deliveries, now) -> None:
+    """``bulk_create(ignore_conflicts=True)`` without the ORM's per-field machinery."""
+    if not deliveries:
+        return
+    ops, meta = connection.ops, Delivery._meta
+    fields = meta.concrete_fields
+    for d in deliveries:  # what ``auto_now(_add)`` would set
+        d.created_at = d.updated_at = now
+    head = (
+        f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {ops.quote_name(meta.db_table)} "
+        f"({', '.join(ops.quote_name(f.column) for f in fields)}) VALUES "
+    )
+    row = f"({', '.join(['%s'] * len(fields))})"
+    tail = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
+    size = max(1, ops.bulk_batch_size(fields, deliveries))
+    with connection.cursor() as cursor:
+        for start in range(0, len(deliveries), size):
+            chunk = deliveries[start : start + size]
+            params = [
+                f.get_db_prep_save(getattr(d, f.attname), connection) for d in chunk for f in fields
+            ]
+            cursor.execute(f"{head}{', '.join([row] * len(chunk))} {tail}", params)
+    for d in deliveries:  # saved: as bulk_create leaves them
+        d._state.adding, d._state.db = False, connection.alias
+
+
+def _mark_fanned_out(ids, when) -> None:
+    q, meta = connection.ops.quote_name, Event._meta
+    pk = meta.pk
+    stamp = meta.get_field("fanned_out_at").get_db_prep_value(when, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {q(meta.db_table)} SET {q('fanned_out_at')} = %s "
+            f"WHERE {q(pk.column)} IN ({', '.join(['%s'] * len(ids))})",
+            [stamp, *(pk.get_db_prep_value(i, connection) for i in ids)],
+        )
 
 
 def _subscriptions_for(scopes, types: list[str]):
