@@ -27,9 +27,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 GOALS = {
     "overhead": "bound/unbound save time ≤ 1.5, exactly one extra INSERT per event",
-    "throughput": "whole system ≥ 0.5 × a plain requests.Session loop",
+    "throughput": "≥ 0.5 × a plain requests.Session loop on PostgreSQL + Redis, ≥ 0.35 on SQLite",
     "slow": "≥ 300 deliveries/s to one endpoint answering in 200 ms (or a documented setting)",
-    "latency": "Redis broker: p50 ≤ 50 ms, p99 ≤ 250 ms (ORM broker reported)",
+    "latency": "PostgreSQL + Redis: p50 ≤ 8 ms, p99 ≤ 30 ms; SQLite + outbox broker: p50 ≤ 100 ms",
     "scaleout": "3 qcluster hosts in their own netns: 0 lost, 0 duplicates, the limit named",
     "statements": "every SQL statement per delivery counted and named (docs/benchmarks.md)",
 }
@@ -259,6 +259,8 @@ def bench_latency(kind: str, tiny: bool) -> dict:
         "p90_ms": percentile(latencies, 90),
         "p99_ms": percentile(latencies, 99),
         "max_ms": max(latencies, default=float("nan")),
+        # The first event of a fresh host process and cluster: its share of the set-up.
+        "first_event_ms": latencies[0] if latencies else float("nan"),
         "mean_ms": statistics.fmean(latencies) if latencies else float("nan"),
         "latencies_ms": [round(x, 2) for x in latencies],
     }
@@ -344,7 +346,7 @@ def main(argv=None) -> None:
     names = list(BENCHES) if args.benchmark == "all" else [args.benchmark]
     for name in names:
         run(name, tiny=args.size == "tiny", kinds=args.backends.split(","), out=args.out)
-    if args.size == "full":
+    if args.size == "full" and args.out.resolve() == RESULTS.resolve():  # plots of bench/results
         from bench import plot
 
         plot.main()

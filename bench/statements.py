@@ -31,16 +31,18 @@ SUBSCRIPTIONS = 3
 #: first match wins; a statement matching none is reported by its call site.
 PURPOSES = [
     # category, call site, verb, table, SQL contains, what it is for
-    ("fan-out", "outbox._fan_out", "SELECT", "webhooks_event", "ASC LIMIT",
+    ("fan-out", "outbox._waiting_events", "SELECT", "webhooks_event", " LIMIT ",
      "lock the oldest waiting events, to fill a batch, each with its type's on/off"),
-    ("fan-out", "outbox._fan_out", "SELECT", "webhooks_event", "",
+    ("fan-out", "outbox._waiting_events", "SELECT", "webhooks_event", "",
      "lock the task's own events (those not among the oldest), each with its type's on/off"),
     ("fan-out", "outbox._subscriptions_for", "SELECT", "webhooks_subscription", "",
      "read the subscriptions that want them (whole rows, sent with)"),
-    ("fan-out", "outbox._fan_out", "INSERT", "webhooks_delivery", "",
+    ("fan-out", "outbox._insert_deliveries", "WITH", "webhooks_delivery", "",
+     "insert the deliveries, already leased, and mark the events fanned out (PostgreSQL)"),
+    ("fan-out", "outbox._insert_deliveries", "INSERT", "webhooks_delivery", "",
      "insert the deliveries, already leased to this task"),
     ("fan-out", "outbox._fan_out", "UPDATE", "webhooks_event", "",
-     "mark the events fanned out"),
+     "mark the events fanned out (other databases)"),
     ("recording", "dispatch._record_group", "SELECT", "webhooks_delivery", "",
      "lock the deliveries whose requests ended"),
     ("recording", "dispatch._record_group", "SELECT", "webhooks_deliveryattempt", "",

@@ -90,6 +90,10 @@ def test_statements_benchmark_runs_and_every_delivery_succeeds(tmp_path):
         happy = backend["happy"]
         assert happy["deliveries"] == happy["attempts_succeeded"] == 30
         assert happy["delivery_states"] == {"succeeded": 30}
+        # Every statement is named by what it is for (the docs' table is built from them).
+        for case in ("happy", "failing"):
+            unnamed = [r for r in backend[case]["by_purpose"] if r["category"] == "other"]
+            assert not unnamed, unnamed
 
 
 def scaleout_skip_reason() -> str | None:

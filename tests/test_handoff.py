@@ -216,3 +216,53 @@ def test_what_is_queued_at_interpreter_exit_is_sent():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "sent ['last words']\n"
+
+
+class RecordingBroker:
+    """A broker that answers at once and notes what it was asked."""
+
+    list_key = "django_q:wh-test-recording:q"
+
+    def __init__(self) -> None:
+        self.pinged = threading.Event()
+        self.tasks: list[str] = []
+
+    def ping(self) -> bool:
+        self.pinged.set()
+        return True
+
+    def enqueue(self, task: str) -> str:
+        self.tasks.append(task)
+        return str(len(self.tasks))
+
+
+def test_a_process_first_save_connects_the_broker_while_its_transaction_is_open(
+    network_broker, monkeypatch
+):
+    broker = RecordingBroker()
+    network_broker(broker)
+    # The process's thread as a new web process has it: not started yet.
+    real = outbox._fan_out_handoff
+    fresh = Handoff(real.send, name="test-new-process", prepare=real.prepare)
+    monkeypatch.setattr(outbox, "_fan_out_handoff", fresh)
+    with transaction.atomic():
+        Article.objects.create(title="first of its process")
+        # Before the commit the thread is already connecting, so the first event does not
+        # wait for a connection after it.
+        assert broker.pinged.wait(WAIT), "the broker was first reached after the commit"
+        assert broker.tasks == []
+    assert fresh.flush(WAIT)
+    [task] = broker.tasks
+    assert SignedPackage.loads(task)["args"] == ([str(Event.objects.get().pk)],)
+
+
+def test_a_broker_down_when_the_thread_starts_does_not_stop_its_sends():
+    sent = []
+
+    def prepare():
+        raise ConnectionRefusedError("the broker is down")
+
+    handoff = Handoff(sent.append, name="test-prepare-fails", prepare=prepare)
+    handoff.submit("event")
+    assert handoff.flush(WAIT)
+    assert sent == [["event"]]

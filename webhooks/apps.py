@@ -10,15 +10,19 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         # Registration only: no database access here (it runs before migrate).
+        from django_q.signals import post_spawn  # imports django_q's models: not before ready
+
         from . import (
             checks,  # noqa: F401  (registers the system checks)
             notifications,  # noqa: F401  (connects the owner notices to the signals)
         )
         from .builtin_events import declare_builtin_events
+        from .warmup import warm_worker
 
         declare_builtin_events()
         autodiscover_modules("webhook_events")
         post_migrate.connect(_after_migrate, sender=self, dispatch_uid="webhooks.after_migrate")
+        post_spawn.connect(warm_worker, dispatch_uid="webhooks.warm_worker")
 
 
 def _after_migrate(using="default", **kwargs) -> None:

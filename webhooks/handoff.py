@@ -38,9 +38,12 @@ LINGER = 0.002
 class Handoff:
     """A per-process background sender of ``send(batch)`` calls for submitted items."""
 
-    def __init__(self, send: Callable[[list], object], name: str) -> None:
+    def __init__(
+        self, send: Callable[[list], object], name: str, prepare: Callable[[], object] = None
+    ) -> None:
         self.send = send
         self.name = name
+        self.prepare = prepare  # run by the thread when it starts, before its first send
         self._forget()
         if hasattr(os, "register_at_fork"):
             # The child has no thread and perhaps a lock held by a thread that is gone.
@@ -54,10 +57,15 @@ class Handoff:
         self._idle = threading.Condition()
         self._waiting = 0  # submitted and not yet sent (or given up)
 
-    def submit(self, item) -> bool:
-        """Queue ``item`` for the thread; False (left to the sweeper) if too many wait."""
+    def start(self) -> None:
+        """Start this process's thread if it is not running: call it when an item is on its
+        way (e.g. in the transaction that will submit it), so ``prepare`` runs meanwhile."""
         if self._pid != os.getpid():
             self._start()
+
+    def submit(self, item) -> bool:
+        """Queue ``item`` for the thread; False (left to the sweeper) if too many wait."""
+        self.start()
         with self._idle:
             if self._waiting >= MAX_WAITING:
                 logger.warning(
@@ -84,6 +92,11 @@ class Handoff:
             self._pid = os.getpid()
 
     def _run(self) -> None:
+        if self.prepare is not None:
+            try:
+                self.prepare()
+            except Exception:  # noqa: BLE001 - the first send does it then, or fails alone
+                logger.info("%s: could not prepare.", self.name, exc_info=True)
         last_send = float("-inf")
         while True:
             batch = [self._queue.get()]

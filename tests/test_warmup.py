@@ -1,0 +1,45 @@
+"""A django-q2 worker gets ready when it is spawned, before its first task: connected to
+the database and the broker, so the first event it handles is not the slow one."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
+from django_q.conf import Conf
+from django_q.signals import post_spawn
+
+from tests.test_handoff import RecordingBroker
+from webhooks import outbox
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def network_worker(monkeypatch):
+    """A worker of a cluster behind a network broker (not sync mode)."""
+    broker = RecordingBroker()
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(outbox, "_get_broker", lambda: broker)
+    return broker
+
+
+def test_a_spawned_worker_connects_to_the_database_and_the_broker(network_worker):
+    connection.close()  # a new process has none (SQLite in memory keeps its own)
+    with CaptureQueriesContext(connection) as captured:
+        post_spawn.send(sender="django_q", proc_name="Worker-1")
+    assert connection.connection is not None, "no database connection before the first task"
+    # The fan-out's reads ran once, so the database session has them ready.
+    reads = " ".join(q["sql"] for q in captured if q["sql"].startswith("SELECT"))
+    assert "webhooks_event" in reads and "webhooks_subscription" in reads
+    assert network_worker.pinged.is_set(), "the broker not reached before the first task"
+
+
+def test_a_worker_spawned_while_the_database_is_down_still_starts(network_worker, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    connection.close()
+    monkeypatch.setattr(connection, "ensure_connection", refuse)
+    post_spawn.send(sender="django_q", proc_name="Worker-1")  # does not raise
+    assert network_worker.pinged.is_set()  # what could be readied, was
