@@ -33,7 +33,8 @@ class Received:
 class Receiver:
     """Answers scripted responses in order, then ``default``; records every request."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls=None) -> None:
+        """``tls``: an ``ssl.SSLContext`` to serve HTTPS with."""
         self.requests: list[Received] = []
         self.script: list[Answer] = []
         self.default = Answer()
@@ -74,6 +75,9 @@ class Receiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://{host}:{self.port}/hook"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://{host}:{self.port}/hook"
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -10,7 +10,7 @@ from django_q.conf import Conf
 from django_q.signals import post_spawn
 
 from tests.test_handoff import RecordingBroker
-from webhooks import outbox
+from webhooks import delivery, outbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,6 +25,7 @@ def network_worker(monkeypatch):
 
 
 def test_a_spawned_worker_connects_to_the_database_and_the_broker(network_worker):
+    delivery._tls.clear()  # a new process has none
     connection.close()  # a new process has none (SQLite in memory keeps its own)
     with CaptureQueriesContext(connection) as captured:
         post_spawn.send(sender="django_q", proc_name="Worker-1")
@@ -33,6 +34,7 @@ def test_a_spawned_worker_connects_to_the_database_and_the_broker(network_worker
     reads = " ".join(q["sql"] for q in captured if q["sql"].startswith("SELECT"))
     assert "webhooks_event" in reads and "webhooks_subscription" in reads
     assert network_worker.pinged.is_set(), "the broker not reached before the first task"
+    assert delivery._tls.get("context") is not None, "the trust store not read before"
 
 
 def test_a_worker_spawned_while_the_database_is_down_still_starts(network_worker, monkeypatch):

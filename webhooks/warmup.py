@@ -18,10 +18,12 @@ logger = logging.getLogger("webhooks")
 def warm_worker(**kwargs) -> None:
     """django-q2's ``post_spawn`` receiver. Never raises: a step that fails (the database
     or the broker down at that moment) is left to the first task, as before."""
-    from . import dispatch, encryption, outbox, tasks  # noqa: F401  (imported, not run)
+    from . import delivery, dispatch, encryption, outbox, tasks  # noqa: F401  (imported)
 
-    # The fan-out's reads connect to the database; the broker hands out further batches.
-    for step in (outbox.warm_queries, encryption.multifernet, outbox.warm_broker):
+    # The fan-out's reads connect to the database; the broker hands out further batches;
+    # the TLS context reads the trust store (~18 ms).
+    steps = (outbox.warm_queries, encryption.multifernet, outbox.warm_broker, delivery.tls_context)
+    for step in steps:
         try:
             step()
         except Exception:  # noqa: BLE001 - the worker must start whatever happens here
