@@ -39,7 +39,7 @@ class Handoff:
     """A per-process background sender of ``send(batch)`` calls for submitted items."""
 
     def __init__(
-        self, send: Callable[[list], object], name: str, prepare: Callable[[], object] = None
+        self, send: Callable[[list], object], name: str, prepare: Callable[[], object] | None = None
     ) -> None:
         self.send = send
         self.name = name
