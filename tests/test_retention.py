@@ -1,17 +1,19 @@
 """Retention: old finished deliveries, their attempts and their events are deleted; nothing
 still owed or still recent is."""
 
+import uuid
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 from django_q.models import Schedule
 
 from tests.factories import EventFactory, SubscriptionFactory
-from webhooks import retention, tasks
+from webhooks import actions, retention, tasks
 from webhooks.models import Delivery, DeliveryAttempt, Event
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +145,77 @@ def test_migrate_schedules_the_hourly_purge_once_and_keeps_an_operators_changes(
     call_command("migrate", verbosity=0)
     [again] = Schedule.objects.filter(name=retention.SCHEDULE_NAME)
     assert again.schedule_type == Schedule.DAILY
+
+
+@pytest.fixture
+def asked_for(world):
+    """Old finished deliveries that are owed again, beside the world's purgeable ones."""
+    sub = world["succeeded_old"].subscription
+    now = timezone.now()
+    made = {}
+    for name, status, fields in [
+        ("resend_requested", S, {}),  # asked for below, through the admin's/API's action
+        ("recovery_requested", F, {}),
+        ("leased", S, {"lease_token": uuid.uuid4(), "leased_until": now + timedelta(minutes=1)}),
+        ("lease_expired", S, {"lease_token": uuid.uuid4(), "leased_until": now - timedelta(1)}),
+    ]:
+        when = now - timedelta(days=200)
+        event = EventFactory(occurred_at=when, fanned_out_at=when)
+        delivery = Delivery.objects.create(
+            event=event, subscription=sub, status=status, next_attempt_at=None, **fields
+        )
+        Delivery.objects.filter(pk=delivery.pk).update(created_at=when)
+        DeliveryAttempt.objects.create(
+            delivery=delivery, number=1, request_url=sub.url, created_at=when
+        )
+        made[name] = delivery
+    actions.resend([made["resend_requested"]])
+    actions.recover(sub, since=now - timedelta(days=365))  # failed_old and recovery_requested
+    return made
+
+
+def kept_whole(delivery) -> bool:
+    """The delivery, its attempts and its event are all still there."""
+    return (
+        Delivery.objects.filter(pk=delivery.pk).exists()
+        and DeliveryAttempt.objects.filter(delivery_id=delivery.pk).exists()
+        and Event.objects.filter(pk=delivery.event_id).exists()
+    )
+
+
+@override_settings(WEBHOOKS_KEEP_EVENTS_DAYS=1)
+def test_nothing_owed_again_is_purged_resent_recovered_or_being_sent(world, asked_for):
+    report = retention.purge()
+    for name in ("resend_requested", "recovery_requested", "leased", "failed_old"):
+        assert kept_whole({**world, **asked_for}[name]), name
+    assert kept_whole(world["pending_old"])  # pending, and due since it was created
+    # A lease that ran out long ago is nobody's: that delivery is finished and goes.
+    assert not Delivery.objects.filter(pk=asked_for["lease_expired"].pk).exists()
+    assert "succeeded_old" not in remaining(world)
+    assert (report.deliveries, report.attempts) == (2, 4)  # succeeded_old and lease_expired
+
+
+def test_a_resend_requested_while_the_purge_runs_is_kept(world):
+    """Asked for after the purge picked its batch, before that batch is deleted."""
+    target = world["failed_old"]
+    asked = []
+
+    def resend_after_picking(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        picking = 'ORDER BY "webhooks_delivery"."created_at" ASC' in sql.replace("`", '"')
+        if picking and not asked:
+            asked.append(actions.resend([target]))
+        return result
+
+    with connection.execute_wrapper(resend_after_picking):
+        report = retention.purge()
+    assert asked == [1]
+    assert kept_whole(target)
+    assert "succeeded_old" not in remaining(world)
+    assert report.deliveries == 1
+
+
+def test_the_dry_run_does_not_count_what_is_owed_again(world, asked_for):
+    with override_settings(WEBHOOKS_KEEP_EVENTS_DAYS=1):
+        assert retention.count().deliveries == 2
+        assert retention.purge().deliveries == 2

@@ -1,7 +1,8 @@
 """Retention: delete deliveries, attempts and events older than the ``WEBHOOKS_KEEP_*`` settings.
 
 Deliveries go first (with their attempts), then events none of whose deliveries is left.
-Pending deliveries are never deleted: they are still owed. Work is done in small batches,
+Nothing still owed is deleted: not a pending (or due) delivery, nor one with a resend
+requested, nor one a worker holds. Work is done in small batches,
 each one short transaction that locks only its own rows (by primary key, skipping rows a
 worker holds), so the purge can run beside live traffic; ``docs/benchmarks.md`` has the
 figures for one million attempts.
@@ -46,7 +47,8 @@ def _before(now: datetime, days) -> datetime | None:
 
 
 def purgeable_deliveries(now: datetime) -> Q | None:
-    """Finished deliveries past their retention; None when every kind is kept forever."""
+    """Finished deliveries past their retention that nobody still waits for; None when
+    every kind is kept forever."""
     conditions = []
     succeeded_before = _before(now, conf.KEEP_SUCCEEDED_DAYS)
     if succeeded_before is not None:
@@ -59,7 +61,10 @@ def purgeable_deliveries(now: datetime) -> Q | None:
     q = conditions[0]
     for condition in conditions[1:]:
         q |= condition
-    return q
+    # Pending (and so due) deliveries are excluded by their status. A finished one can be
+    # asked for again (a resend, a recovery): it is owed until its manual attempt is
+    # recorded, and while a worker holds its lease that worker may be sending it.
+    return q & Q(resend_requested_at__isnull=True) & ~Q(leased_until__gte=now)
 
 
 def purgeable_events(now: datetime, *, surviving_deliveries: Q | None = None):
@@ -124,15 +129,21 @@ def purge(
                 break
             started = time.monotonic()
             with transaction.atomic():
-                # Re-checked under the lock: a delivery resent meanwhile is pending again.
+                # Re-checked under the lock, and the lock holds until the delete: a delivery
+                # resent or claimed since it was picked is kept.
                 locked = list(
                     Delivery.objects.select_for_update(skip_locked=True)
                     .filter(deliveries_q, pk__in=ids)
                     .values_list("pk", flat=True)
                 )
                 if locked:
-                    attempts, _ = DeliveryAttempt.objects.filter(delivery_id__in=locked).delete()
-                    _, deleted = Delivery.objects.filter(pk__in=locked).delete()
+                    # The condition again on the deletes: on a database without row locks
+                    # it is what keeps a delivery resent since the SELECT above.
+                    doomed = Delivery.objects.filter(deliveries_q, pk__in=locked)
+                    attempts, _ = DeliveryAttempt.objects.filter(
+                        delivery_id__in=doomed.values("pk")
+                    ).delete()
+                    _, deleted = doomed.delete()
                     report.attempts += attempts
                     report.deliveries += deleted.get(Delivery._meta.label, 0)
             _batch_done(report, started, progress)
