@@ -1,10 +1,21 @@
 """Each system check id fires on its wrong setting."""
 
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
 import pytest
+from cryptography.fernet import Fernet
 from django.core.management import call_command
 
+from tests.factories import SubscriptionFactory
 from webhooks import checks
 from webhooks.checks import check_settings
+from webhooks.models import Subscription
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def ids(**kwargs):
@@ -32,6 +43,8 @@ def ids(**kwargs):
         ("WEBHOOKS_KEEP_EVENTS_DAYS", -1, "webhooks.E012"),
         ("WEBHOOKS_PURGE_BATCH_SIZE", 0, "webhooks.E013"),
         ("WEBHOOKS_PURGE_TIME_LIMIT", "60", "webhooks.E014"),
+        ("WEBHOOKS_MAX_WEBHOOKS_PER_SCOPE", 0, "webhooks.E015"),
+        ("WEBHOOKS_MAX_WEBHOOKS_PER_SCOPE", "20", "webhooks.E015"),
     ],
 )
 def test_wrong_setting_is_reported(settings, setting, value, check_id):
@@ -113,3 +126,63 @@ def test_a_lease_must_outlast_a_whole_request_and_its_recording(settings):
     assert "webhooks.E004" in ids()
     settings.WEBHOOKS_LEASE_SECONDS = 12
     assert "webhooks.E004" not in ids()
+
+
+def test_no_limit_on_webhooks_per_scope_is_allowed(settings):
+    settings.WEBHOOKS_MAX_WEBHOOKS_PER_SCOPE = None
+    assert "webhooks.E015" not in ids()
+
+
+def check_output() -> str:
+    out, err = StringIO(), StringIO()
+    call_command("check", stdout=out, stderr=err)
+    return out.getvalue() + err.getvalue()
+
+
+def test_a_valid_key_that_cannot_decrypt_the_stored_secrets_is_reported(settings, db):
+    old_key, other_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.WEBHOOKS_ENCRYPTION_KEYS = [old_key]
+    SubscriptionFactory(basic_auth_username="hooks", basic_auth_password="pw")
+    SubscriptionFactory()
+    assert "webhooks.W004" not in check_output()
+
+    settings.WEBHOOKS_ENCRYPTION_KEYS = [other_key]  # the old key was replaced, not kept
+    text = check_output()
+    problem = "2 of the 2 webhooks checked have secrets that no key of WEBHOOKS_ENCRYPTION_KEYS"
+    hint = "Put the key that encrypted them back in WEBHOOKS_ENCRYPTION_KEYS, after the new one"
+    assert "webhooks.W004" in text and problem in text and hint in text
+    settings.WEBHOOKS_ENCRYPTION_KEYS = [other_key, old_key]  # the fix the hint names
+    assert "webhooks.W004" not in check_output()
+
+
+def test_the_keys_check_reads_only_a_small_sample(settings, db, django_assert_max_num_queries):
+    settings.WEBHOOKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    SubscriptionFactory.create_batch(checks.SECRETS_SAMPLE + 5)
+    settings.WEBHOOKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with django_assert_max_num_queries(2):
+        problem = checks.stored_secrets_problem()
+    assert problem.startswith(f"{checks.SECRETS_SAMPLE} of the {checks.SECRETS_SAMPLE} webhooks")
+    assert Subscription.objects.count() == checks.SECRETS_SAMPLE + 5
+
+
+@pytest.mark.parametrize(
+    "database_url",
+    [
+        "sqlite:///{tmp}/not-migrated.sqlite3",  # before migrate: no tables yet
+        "postgres://postgres@127.0.0.1:1/unreachable",  # nothing listens on port 1
+    ],
+)
+def test_manage_py_check_passes_before_migrate_and_with_the_database_down(tmp_path, database_url):
+    env = {**os.environ, "DATABASE_URL": database_url.format(tmp=tmp_path)}
+    env.pop("WEBHOOKS_ENCRYPTION_KEYS", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+    assert "Traceback" not in result.stderr

@@ -3,12 +3,16 @@ the database and the broker, so the first event it handles is not the slow one."
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+from cryptography.fernet import Fernet
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django_q.conf import Conf
 from django_q.signals import post_spawn
 
+from tests.factories import SubscriptionFactory
 from tests.test_handoff import RecordingBroker
 from webhooks import delivery, outbox
 
@@ -45,3 +49,24 @@ def test_a_worker_spawned_while_the_database_is_down_still_starts(network_worker
     monkeypatch.setattr(connection, "ensure_connection", refuse)
     post_spawn.send(sender="django_q", proc_name="Worker-1")  # does not raise
     assert network_worker.pinged.is_set()  # what could be readied, was
+
+
+def test_a_worker_started_with_keys_that_cannot_decrypt_the_secrets_says_so_and_starts(
+    network_worker, settings, caplog
+):
+    settings.WEBHOOKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    SubscriptionFactory()
+    settings.WEBHOOKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the old key lost
+    with caplog.at_level(logging.INFO, logger="webhooks"):
+        post_spawn.send(sender="django_q", proc_name="Worker-1")  # does not raise
+    [logged] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "1 of the 1 webhooks checked have secrets that no key" in logged.getMessage()
+    assert "Put the key that encrypted them back" in logged.getMessage()
+    assert network_worker.pinged.is_set()  # the rest of the warm-up went on
+
+
+def test_a_worker_with_the_right_keys_logs_nothing_about_them(network_worker, caplog):
+    SubscriptionFactory()
+    with caplog.at_level(logging.INFO, logger="webhooks"):
+        post_spawn.send(sender="django_q", proc_name="Worker-1")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numbers
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError, connections, router
 from django.utils.module_loading import import_string
 
 from . import encryption
@@ -128,6 +130,16 @@ def check_settings(app_configs=None, **kwargs):
         errors.append(
             Error("WEBHOOKS_PURGE_TIME_LIMIT must be a number of seconds > 0.", id="webhooks.E014")
         )
+    limit = conf.MAX_WEBHOOKS_PER_SCOPE
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        errors.append(
+            Error(
+                "WEBHOOKS_MAX_WEBHOOKS_PER_SCOPE must be a whole number ≥ 1, or None for no "
+                f"limit; it is {limit!r}.",
+                hint="For example WEBHOOKS_MAX_WEBHOOKS_PER_SCOPE = 20.",
+                id="webhooks.E015",
+            )
+        )
     if not settings.DEBUG and not errors:
         private = [str(n) for n in conf.ALLOWED_NETWORKS if not n.is_global]
         if private:
@@ -160,6 +172,73 @@ def check_settings(app_configs=None, **kwargs):
             )
         )
     return errors
+
+
+#: Webhooks whose stored secrets the keys check tries to decrypt.
+SECRETS_SAMPLE = 20
+UNDECRYPTABLE_HINT = (
+    "Put the key that encrypted them back in WEBHOOKS_ENCRYPTION_KEYS, after the new one "
+    "(the first key encrypts, every one decrypts); to retire it, run manage.py "
+    "webhooks_reencrypt first."
+)
+
+
+@register(Tags.database)
+def check_stored_secrets(app_configs=None, databases=None, **kwargs):
+    """The keys decrypt what is stored: a valid but wrong key passes E010 and then every
+    delivery of the webhooks it cannot read fails. A warning, not an error: an error would
+    stop every management command of the host (runserver, qcluster…) over webhooks."""
+    problem = stored_secrets_problem()
+    if problem is None:
+        return []
+    return [Warning(problem, hint=UNDECRYPTABLE_HINT, id="webhooks.W004")]
+
+
+def stored_secrets_problem() -> str | None:
+    """What is wrong if WEBHOOKS_ENCRYPTION_KEYS cannot decrypt a sample of stored secrets.
+
+    Reads the encrypted columns of ``SECRETS_SAMPLE`` webhooks as stored (nothing is
+    decrypted on the way), along the primary key: random uuids, so webhooks of every age.
+    Silent when the keys themselves are wrong (E010 says so), before ``migrate`` and when
+    the database cannot be reached.
+    """
+    from .models import Subscription
+
+    if encryption.keys_problem(conf.ENCRYPTION_KEYS):
+        return None
+    connection = connections[router.db_for_read(Subscription)]
+    meta = Subscription._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(meta.get_field(name).column) for name in encryption.ENCRYPTED_FIELDS)
+    try:
+        if meta.db_table not in connection.introspection.table_names():
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {columns} FROM {quote(meta.db_table)} ORDER BY {quote(meta.pk.column)} "
+                f"LIMIT {SECRETS_SAMPLE}"
+            )
+            rows = cursor.fetchall()
+    except DatabaseError:
+        return None
+    fernet = encryption.multifernet()
+    unreadable = sum(1 for row in rows if not all(_decrypts(fernet, value) for value in row))
+    if not unreadable:
+        return None
+    return (
+        f"{unreadable} of the {len(rows)} webhooks checked have secrets that no key of "
+        "WEBHOOKS_ENCRYPTION_KEYS decrypts: their deliveries cannot be signed and fail."
+    )
+
+
+def _decrypts(fernet, stored) -> bool:
+    if not stored or not stored.startswith(encryption.PREFIX):
+        return True  # empty, or written before encryption (the migration encrypts it)
+    try:
+        fernet.decrypt(stored[len(encryption.PREFIX) :].encode("ascii"))
+    except (InvalidToken, ValueError):
+        return False
+    return True
 
 
 #: What SQLite needs so that a web save waits for a worker's write instead of failing with

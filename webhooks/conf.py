@@ -150,6 +150,13 @@ class Settings:
         return self._get("MAX_PAYLOAD_DEPTH", 32)
 
     @property
+    def MAX_WEBHOOKS_PER_SCOPE(self) -> int | None:
+        """Webhooks one tenant (scope) may have, active or not; a new one past it is refused
+        (None: no limit). Every one of them gets a delivery of each event it wants; Stripe
+        allows 16 endpoints per account, GitHub 20 webhooks per event per repository."""
+        return self._get("MAX_WEBHOOKS_PER_SCOPE", 20)
+
+    @property
     def ENCRYPTION_KEYS(self) -> Sequence[str]:
         """Fernet keys encrypting secrets at rest: the first encrypts, all decrypt. Required."""
         return self._get("ENCRYPTION_KEYS", ())

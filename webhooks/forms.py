@@ -15,6 +15,7 @@ from .validation import (
     masked_headers,
     unmask_headers,
     validate_headers,
+    validate_room_for_webhook,
     validate_sensitive_headers,
 )
 
@@ -113,6 +114,10 @@ RETYPE_PASSWORD = (
 
 class SubscriptionForm(forms.ModelForm):
     """Add or change a webhook. The password is write-only; an empty one keeps the old."""
+
+    #: The tenant a new webhook goes to when the form has no "scope" field to choose one
+    #: (the admin sets it per request to the tenant of whoever is adding).
+    tenant_scope = ""
 
     url = forms.URLField(
         label="URL",
@@ -233,6 +238,12 @@ class SubscriptionForm(forms.ModelForm):
                 self.add_error(
                     "basic_auth_password", "Enter the basic-auth password for this user name."
                 )
+        if self.instance._state.adding:  # (a new webhook already has its uuid pk)
+            scope = data.get("scope", "") if "scope" in self.fields else self.tenant_scope
+            try:
+                validate_room_for_webhook(scope)
+            except ValidationError as exc:
+                self.add_error(None, exc)
         return data
 
 

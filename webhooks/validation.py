@@ -11,6 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from .conf import conf
 from .exceptions import InvalidPayload
+from .models import Subscription
 from .security import validate_target_url
 
 #: Headers the system sets itself; a subscription may not replace them.
@@ -178,6 +179,26 @@ def validate_subscription(subscription) -> None:
             errors.setdefault(field, []).extend(messages)
     if errors:
         raise ValidationError(errors)
+
+
+def validate_room_for_webhook(scope: str) -> None:
+    """Refuse a new webhook in ``scope`` once it has ``WEBHOOKS_MAX_WEBHOOKS_PER_SCOPE``.
+
+    Whatever adds webhooks (the admin, the API, a host's own pages) calls this first.
+    Only adding is refused: webhooks already over the limit (made before it was set or
+    lowered) keep working.
+    """
+    limit = conf.MAX_WEBHOOKS_PER_SCOPE
+    if limit is None:
+        return
+    existing = Subscription.objects.filter(scope=scope).count()
+    if existing >= limit:
+        raise ValidationError(
+            f"This account already has {existing} webhooks, and {limit} is the most allowed. "
+            "Delete one it no longer needs (a disabled webhook counts too) and add this one "
+            "again, or ask the platform to raise the limit.",
+            code="too_many_webhooks",
+        )
 
 
 # -- event data ------------------------------------------------------------------------------

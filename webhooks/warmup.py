@@ -28,3 +28,18 @@ def warm_worker(**kwargs) -> None:
             step()
         except Exception:  # noqa: BLE001 - the worker must start whatever happens here
             logger.info("Worker warm-up: %s failed; the first task does it.", step.__name__)
+    report_undecryptable_secrets()
+
+
+def report_undecryptable_secrets() -> None:
+    """Log (once per worker start) when the keys cannot decrypt stored secrets: the worker
+    goes on, and sends what it can, but the operator should hear of it before the failures."""
+    from . import checks
+
+    try:
+        problem = checks.stored_secrets_problem()
+    except Exception:  # noqa: BLE001 - the worker must start whatever happens here
+        logger.info("Worker warm-up: the check of the stored secrets failed.", exc_info=True)
+        return
+    if problem:
+        logger.error("%s %s (webhooks.W004)", problem, checks.UNDECRYPTABLE_HINT)

@@ -326,3 +326,31 @@ def test_secret_header_values_are_masked_and_kept(admin_client):
     assert sub.sensitive_headers == ["X-Partner"]
     page = admin_client.get(change_url(sub)).content.decode()
     assert "p-1" not in page and "k-123" not in page
+
+
+def test_adding_past_the_webhook_limit_is_refused_with_what_to_do(
+    acme_client, admin_client, acme, globex, settings
+):
+    settings.WEBHOOKS_MAX_WEBHOOKS_PER_SCOPE = 1
+    SubscriptionFactory(scope=acme.scope, all_events=True)
+    response = acme_client.post(ADD_URL, form_data())
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "already has 1 webhooks, and 1 is the most allowed" in html
+    assert "Delete one it no longer needs" in html
+    # A superuser adding for Acme is refused the same; Globex still has room.
+    response = admin_client.post(ADD_URL, form_data(scope=acme.scope))
+    assert "1 is the most allowed" in response.content.decode()
+    assert admin_client.post(ADD_URL, form_data(scope=globex.scope)).status_code == 302
+    assert Subscription.objects.filter(scope=acme.scope).count() == 1
+
+
+def test_a_webhook_over_the_limit_can_still_be_changed(admin_client, acme, settings):
+    settings.WEBHOOKS_MAX_WEBHOOKS_PER_SCOPE = 1
+    first, second = (SubscriptionFactory(scope=acme.scope, all_events=True) for _ in range(2))
+    response = admin_client.post(
+        change_url(second), form_data(scope=acme.scope, description="still changed")
+    )
+    assert response.status_code == 302
+    second.refresh_from_db()
+    assert second.description == "still changed"

@@ -257,7 +257,11 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         request._webhooks_scope_choices = scope_choices() if sees_all(request) else None
-        return super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change, **kwargs)
+        scope = request_scope(request)
+        if isinstance(scope, str):
+            form.tenant_scope = scope  # a class made for this request: set for it alone
+        return form
 
     def get_changeform_initial_data(self, request):
         return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}

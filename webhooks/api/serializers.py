@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.settings import api_settings
 
 from .. import tenancy
 from ..models import Delivery, DeliveryAttempt, Event, EventType, Subscription
@@ -21,6 +22,7 @@ from ..validation import (
     unmask_headers,
     validate_basic_auth,
     validate_headers,
+    validate_room_for_webhook,
     validate_sensitive_headers,
 )
 
@@ -222,19 +224,30 @@ class SubscriptionSerializer(serializers.ModelSerializer):
                     ]
                 }
             )
+        if instance is None:
+            try:
+                validate_room_for_webhook(self._new_webhook_scope(attrs))
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(
+                    {api_settings.NON_FIELD_ERRORS_KEY: _messages(exc)}
+                ) from exc
         return attrs
+
+    def _new_webhook_scope(self, attrs) -> str:
+        """The tenant a webhook created by this request belongs to."""
+        scope = tenancy.scope_for_user(self.context["request"].user)
+        if scope is tenancy.NO_SCOPE:
+            raise PermissionDenied("You have no account whose webhooks you may manage.")
+        if scope is tenancy.ALL_SCOPES:
+            scope = attrs.get("scope", "")
+        return scope
 
     # -- writes ------------------------------------------------------------------------
 
     def create(self, validated_data):
         names = validated_data.pop("event_types", [])
         user = self.context["request"].user
-        scope = tenancy.scope_for_user(user)
-        if scope is tenancy.NO_SCOPE:
-            raise PermissionDenied("You have no account whose webhooks you may manage.")
-        if scope is tenancy.ALL_SCOPES:
-            scope = validated_data.get("scope", "")
-        validated_data["scope"] = scope
+        validated_data["scope"] = self._new_webhook_scope(validated_data)
         validated_data["owner"] = user
         subscription = Subscription.objects.create(**validated_data)
         subscription.event_types.set(EventType.objects.filter(name__in=names))
