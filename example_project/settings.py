@@ -173,4 +173,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
-WEBHOOKS_API_PERMISSION_CLASSES = ["rest_framework.permissions.IsAuthenticated"]
+# Who may use the API is left to the library's default, deny by default as in the admin:
+# each action needs this app's model permission (seed_demo puts alice and bob in a
+# "Webhook managers" group), and WEBHOOKS_SCOPE_RESOLVER keeps each to their organisation.
+# A platform user with neither, like a learner, is refused.

@@ -24,10 +24,9 @@ ADMIN = "/admin/webhooks/"
 
 @pytest.fixture
 def no_tenancy(settings):
-    """The app's defaults: no resolver, no permission classes configured."""
+    """The app's defaults: no resolver, no scope choices (its API permissions are the default)."""
     for name in ("WEBHOOKS_SCOPE_RESOLVER", "WEBHOOKS_SCOPE_CHOICES"):
         delattr(settings, name)
-    delattr(settings, "WEBHOOKS_API_PERMISSION_CLASSES")
 
 
 @pytest.fixture
@@ -144,21 +143,22 @@ def test_only_authenticated_and_the_default_resolver_still_shows_nothing(setting
 
 
 def test_a_tenant_member_sees_only_their_tenant(webhook):
-    """The example platform: its resolver ties each user to one organisation."""
+    """The example platform: its resolver ties each user (with the permissions) to one
+    organisation."""
     acme = Organisation.objects.create(name="Acme", slug="acme")
     globex = Organisation.objects.create(name="Globex", slug="globex")
     mine = SubscriptionFactory(url="https://acme.example/", scope=acme.scope, all_events=True)
     SubscriptionFactory(url="https://globex.example/", scope=globex.scope, all_events=True)
     Event.objects.all().delete()
     Event.objects.create(type="article.shared", data={}, scope=globex.scope)
-    member = user_with("mia")
+    member = user_with("mia", VIEW_ONLY)
     Membership.objects.create(user=member, organisation=acme)
     client = api(member)
     assert [s["id"] for s in client.get(API + "subscriptions/").json()["results"]] == [str(mine.pk)]
     scopes = {e["scope"] for e in client.get(API + "events/").json()["results"]}
     assert scopes == {acme.scope}  # its own (mia joined), none of Globex's
-    outsider = api(user_with("otto"))  # in no organisation
-    assert outsider.get(API + "subscriptions/").json()["results"] == []
+    outsider = api(user_with("otto", ["view_subscription", "view_event", "add_subscription"]))
+    assert outsider.get(API + "subscriptions/").json()["results"] == []  # in no organisation
     assert outsider.get(API + "events/").json()["results"] == []
     response = outsider.post(
         API + "subscriptions/", {"url": "https://x.example/", "all_events": True}, format="json"

@@ -64,13 +64,20 @@ def ensure_admin() -> tuple[object, bool]:
     return user, True
 
 
+def webhook_managers() -> Group:
+    """The group of the members who manage their organisation's webhooks: every permission
+    of the webhooks app (the API, like the admin, refuses members without them)."""
+    group, _ = Group.objects.get_or_create(name=WEBHOOK_MANAGERS)
+    group.permissions.add(*Permission.objects.filter(content_type__app_label="webhooks"))
+    return group
+
+
 @transaction.atomic
 def ensure_staff() -> list[tuple[object, Organisation, bool]]:
     """A member of staff of each demo organisation, in the "Webhook managers" group (every
     permission of the webhooks app: they see and manage their organisation's webhooks in the
     admin and through the API). Returns [(user, organisation, created)]."""
-    managers, _ = Group.objects.get_or_create(name=WEBHOOK_MANAGERS)
-    managers.permissions.add(*Permission.objects.filter(content_type__app_label="webhooks"))
+    managers = webhook_managers()
     User = get_user_model()
     staff = []
     for username, password, slug in STAFF:

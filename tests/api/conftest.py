@@ -1,4 +1,5 @@
-"""Two tenants of the example platform, each with a user, a token and an API client."""
+"""Two tenants of the example platform, each with a webhook manager, a token and an API
+client."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from example_project.demo.seed import webhook_managers
 from example_project.organisations.models import Membership, Organisation
 from tests.factories import SubscriptionFactory
 from webhooks.models import Event
@@ -37,6 +39,7 @@ class Tenant:
 def make_tenant(name: str) -> Tenant:
     organisation = Organisation.objects.create(name=name, slug=name.lower())
     user = get_user_model().objects.create_user(f"{name.lower()}-user", password="pw")
+    user.groups.add(webhook_managers())  # the API, like the admin, needs the permissions
     Membership.objects.create(user=user, organisation=organisation)
     # A host may raise events of its own for the above (a member joined): start every
     # tenant with an empty history, so tests see only what they cause.

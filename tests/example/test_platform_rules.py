@@ -1,5 +1,5 @@
 """The catalogues' rules: soft delete, published-only lists, repeatable transitions, tenancy,
-exam-only conditions, and the store switch."""
+exam-only conditions, the store switch, and who may manage the webhooks."""
 
 import os
 import subprocess
@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import update_last_login
 from django.core.exceptions import ValidationError
+from rest_framework.test import APIClient
 
 from example_project.authoring.models import Item, ItemList, ItemSet
+from example_project.demo.seed import webhook_managers
 from example_project.learning.models import Attempt, register_user
 from example_project.testing.models import Exam, ExamState
+from tests.factories import SubscriptionFactory
+from webhooks.models import Delivery, Event
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -211,3 +215,47 @@ def test_switching_the_store_off_registers_no_store_purchase():
     assert "'store.purchase'" in on and "bindings ['store.purchase']" in on
     assert "store.purchase" not in off and "bindings []" in off
     assert "'invite.sent'" in off  # the rest of the platform is unchanged
+
+
+API = "/api/webhooks/"
+
+
+def webhook_requests(world):
+    """What a member may try on their own organisation's webhooks, with the status that
+    means "done": list, read, describe, create, PATCH, rotate the secret, send a test,
+    resend a delivery."""
+    sub = SubscriptionFactory(url="http://127.0.0.1:9/hook", scope=world.org.scope, all_events=True)
+    event = Event.objects.create(type="item.created", data={}, scope=world.org.scope)
+    delivery = Delivery.objects.create(event=event, subscription=sub, status="failed")
+    new = {"url": "http://127.0.0.1:9/other", "all_events": True}
+    return {
+        "list": ("get", API + "subscriptions/", None, 200),
+        "read": ("get", API + f"subscriptions/{sub.pk}/", None, 200),
+        "describe": ("options", API + "subscriptions/", None, 200),
+        "create": ("post", API + "subscriptions/", new, 201),
+        "change": ("patch", API + f"subscriptions/{sub.pk}/", {"description": "x"}, 200),
+        "rotate": ("post", API + f"subscriptions/{sub.pk}/rotate-secret/", None, 200),
+        "ping": ("post", API + f"subscriptions/{sub.pk}/ping/", None, 202),
+        "resend": ("post", API + f"deliveries/{delivery.pk}/resend/", None, 202),
+    }
+
+
+def answers(user, requests) -> dict:
+    client = APIClient()
+    client.force_authenticate(user)
+    return {
+        name: getattr(client, method)(path, data, format="json").status_code
+        for name, (method, path, data, _) in requests.items()
+    }
+
+
+def test_a_member_without_webhook_permissions_is_refused_by_the_api(world):
+    requests = webhook_requests(world)
+    assert answers(world.teacher, requests) == dict.fromkeys(requests, 403)
+
+
+def test_a_webhook_manager_of_the_organisation_may_do_all_of_it(world):
+    requests = webhook_requests(world)
+    world.teacher.groups.add(webhook_managers())
+    done = {name: status for name, (*_, status) in requests.items()}
+    assert answers(type(world.teacher).objects.get(pk=world.teacher.pk), requests) == done

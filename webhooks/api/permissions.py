@@ -2,9 +2,8 @@
 
 The default denies by default, like the admin: each action needs the Django model
 permission of what it does (``view``/``add``/``change``/``delete`` of the viewset's
-model). A multi-tenant host whose resolver decides who belongs to which tenant may
-instead set ``WEBHOOKS_API_PERMISSION_CLASSES = ["rest_framework.permissions.IsAuthenticated"]``
-and let its ``WEBHOOKS_SCOPE_RESOLVER`` answer ``tenancy.NO_SCOPE`` for outsiders.
+model). A multi-tenant host keeps it and gives the tenant members who manage webhooks
+these permissions (a group); its ``WEBHOOKS_SCOPE_RESOLVER`` keeps each to their tenant.
 """
 
 from __future__ import annotations
@@ -50,6 +49,8 @@ class WebhooksModelPermissions(BasePermission):
         user = request.user
         if not user or not user.is_authenticated or not user.is_active:
             return False
+        if getattr(view, request.method.lower(), None) is None:
+            return True  # no handler for this method: DRF answers 405, not a misleading 403
         actions = {**ACTION_PERMISSIONS, **getattr(view, "action_permissions", {})}
         needed = actions.get(getattr(view, "action", None))
         if needed is None:

@@ -7,6 +7,6 @@ from tests.settings import INSTALLED_APPS
 # The suite's own test app declares article.* events of its own: leave it out.
 INSTALLED_APPS = [*(app for app in INSTALLED_APPS if app != "tests.testapp"), "myapp"]
 
-# The example project opens its API to any logged-in user and names its own organisations;
-# the guide's host project keeps the library's defaults (deny by default, free-text scopes).
-del WEBHOOKS_API_PERMISSION_CLASSES, WEBHOOKS_SCOPE_CHOICES  # noqa: F821
+# The example project names its own organisations; the guide's host project keeps the
+# library's default (free-text scopes).
+del WEBHOOKS_SCOPE_CHOICES  # noqa: F821
