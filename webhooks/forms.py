@@ -117,7 +117,7 @@ class SubscriptionForm(forms.ModelForm):
 
     #: The tenant a new webhook goes to when the form has no "scope" field to choose one
     #: (the admin sets it per request to the tenant of whoever is adding).
-    tenant_scope = ""
+    tenant_scope: str | None = None
 
     url = forms.URLField(
         label="URL",
@@ -241,7 +241,8 @@ class SubscriptionForm(forms.ModelForm):
         if self.instance._state.adding:  # (a new webhook already has its uuid pk)
             scope = data.get("scope", "") if "scope" in self.fields else self.tenant_scope
             try:
-                validate_room_for_webhook(scope)
+                if scope is not None:  # None: a user of no tenant, refused when saving
+                    validate_room_for_webhook(scope)
             except ValidationError as exc:
                 self.add_error(None, exc)
         return data

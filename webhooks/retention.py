@@ -2,10 +2,10 @@
 
 Deliveries go first (with their attempts), then events none of whose deliveries is left.
 Nothing still owed is deleted: not a pending (or due) delivery, nor one with a resend
-requested, nor one a worker holds. Work is done in small batches,
-each one short transaction that locks only its own rows (by primary key, skipping rows a
-worker holds), so the purge can run beside live traffic; ``docs/benchmarks.md`` has the
-figures for one million attempts.
+requested, nor one a worker holds. Work is done in small batches, each one short
+transaction that locks only its own rows (by primary key, skipping rows a worker holds),
+so the purge can run beside live traffic; ``docs/benchmarks.md`` has the figures for one
+million attempts.
 """
 
 from __future__ import annotations
