@@ -17,6 +17,7 @@ from .validation import (
     validate_headers,
     validate_room_for_webhook,
     validate_sensitive_headers,
+    validate_unmarking,
 )
 
 #: Suffix of the per-category "select all" checkboxes of the events widget.
@@ -156,7 +157,8 @@ class SubscriptionForm(forms.ModelForm):
         required=False,
         help_text="Names of extra headers whose values are secrets, comma-separated: they "
         "are never shown again, nor logged. Names like Authorization, *token*, *key*, "
-        "*secret* or cookie are secret anyway.",
+        "*secret* or cookie are secret anyway. To remove a name, enter that header's "
+        "value again in Extra headers.",
         widget=forms.TextInput(attrs={"size": 60}),
     )
 
@@ -205,7 +207,7 @@ class SubscriptionForm(forms.ModelForm):
         if headers in (None, ""):
             return {}
         validate_headers(headers)
-        return unmask_headers(headers, self.instance.headers if self.instance.pk else {})
+        return headers  # masks are replaced in clean(), once the secret names are known
 
     def clean_sensitive_headers(self):
         names = self.cleaned_data.get("sensitive_headers") or []
@@ -222,6 +224,16 @@ class SubscriptionForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if "headers" in data:
+            if "sensitive_headers" in data:
+                try:
+                    validate_unmarking(self.instance, data["headers"], data["sensitive_headers"])
+                except ValidationError as exc:
+                    self.add_error("sensitive_headers", exc)
+            try:
+                data["headers"] = unmask_headers(data["headers"], self.instance.headers)
+            except ValidationError as exc:
+                self.add_error("headers", exc)
         if not data.get("all_events") and not data.get("event_types"):
             if "event_types" not in self.errors:
                 self.add_error("event_types", "Choose at least one event, or “All events”.")

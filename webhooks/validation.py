@@ -153,6 +153,41 @@ def unmask_headers(headers: dict, previous: dict) -> dict:
     return result
 
 
+def validate_unmarking(subscription, headers, sensitive_headers) -> None:
+    """Refuse a change that would make a stored secret header value readable.
+
+    A header stops being secret when its name leaves ``sensitive_headers`` (names compare
+    case-insensitively; names like a credential stay secret anyway). Its stored value was
+    never shown, so it may only become readable replaced by a new value sent in the same
+    change. ``headers`` are the headers as sent (masks included), or None when not sent
+    (the stored ones are kept).
+    """
+    if subscription is None:
+        return
+    was_secret = {name.lower() for name in subscription.sensitive_header_names()}
+    marked = {str(name).lower() for name in sensitive_headers or []}
+    if headers is None:
+        kept = list(subscription.headers or {})
+    else:
+        kept = [name for name, value in headers.items() if value == MASK]
+    revealed = [
+        name
+        for name in kept
+        if name.lower() in was_secret
+        and name.lower() not in marked
+        and not is_sensitive_header_name(name)
+    ]
+    if revealed:
+        raise ValidationError(
+            [
+                f"To stop treating the header “{name}” as secret, enter its value again "
+                f"(not {MASK}) in the same change: a stored secret value is never shown."
+                for name in revealed
+            ],
+            code="unmarked_secret",
+        )
+
+
 def masked_headers(subscription) -> dict:
     """A subscription's extra headers as shown to people: secret values masked."""
     return {

@@ -354,3 +354,52 @@ def test_a_webhook_over_the_limit_can_still_be_changed(admin_client, acme, setti
     assert response.status_code == 302
     second.refresh_from_db()
     assert second.description == "still changed"
+
+
+@pytest.mark.parametrize(
+    "headers, sensitive, named",
+    [
+        ('{"X-Partner": "********", "X-Team": "a"}', "", "X-Partner"),
+        ('{"x-PARTNER": "********"}', "X-Team", "x-PARTNER"),
+    ],
+    ids=["emptied", "other-name-and-case"],
+)
+def test_unmarking_a_secret_header_never_shows_its_value(admin_client, headers, sensitive, named):
+    sub = SubscriptionFactory(
+        all_events=True,
+        headers={"X-Partner": "p-2", "X-Team": "a"},
+        sensitive_headers=["x-partner"],
+    )
+    response = admin_client.post(
+        change_url(sub),
+        form_data(all_events="on", headers=headers, sensitive_headers=sensitive),
+    )
+    assert response.status_code == 200
+    [message] = form_errors(response)["sensitive_headers"]
+    assert message.startswith(f"To stop treating the header “{named}” as secret, enter its value")
+    assert "p-2" not in response.content.decode()
+    sub.refresh_from_db()
+    assert sub.headers == {"X-Partner": "p-2", "X-Team": "a"}
+    assert sub.sensitive_headers == ["x-partner"]
+    assert "p-2" not in admin_client.get(change_url(sub)).content.decode()
+
+
+def test_a_secret_header_is_unmarked_by_entering_its_value_again(admin_client):
+    sub = SubscriptionFactory(
+        all_events=True,
+        headers={"X-Partner": "p-2", "X-Team": "a"},
+        sensitive_headers=["x-partner"],
+    )
+    response = admin_client.post(
+        change_url(sub),
+        form_data(
+            all_events="on",
+            headers='{"X-Partner": "p-public", "X-Team": "a"}',
+            sensitive_headers="",
+        ),
+    )
+    assert response.status_code == 302, form_errors(response)
+    sub.refresh_from_db()
+    assert sub.headers == {"X-Partner": "p-public", "X-Team": "a"} and sub.sensitive_headers == []
+    page = admin_client.get(change_url(sub)).content.decode()
+    assert "p-public" in page and "p-2" not in page

@@ -113,3 +113,96 @@ def test_sensitive_headers_must_be_header_names(tenant_a, receiver):
     response = create(tenant_a, receiver, sensitive_headers=["not a header"])
     assert response.status_code == 400
     assert "not a valid header name" in response.json()["sensitive_headers"][0]
+
+
+UNMARK_WORDS = "To stop treating the header “{}” as secret, enter its value again"
+
+
+def marked_subscription(tenant, receiver):
+    """A webhook with a header marked secret (X-Partner) and a plain one (X-Team)."""
+    sub = tenant.subscription(receiver, headers={"X-Partner": "p-2", "X-Team": "payments"})
+    Subscription.objects.filter(pk=sub.pk).update(sensitive_headers=["x-partner"])
+    return sub
+
+
+@pytest.mark.parametrize(
+    "method, body, named",
+    [
+        ("patch", {"sensitive_headers": []}, "X-Partner"),
+        (
+            "patch",
+            {"sensitive_headers": [], "headers": {"X-Partner": "********", "X-Team": "a"}},
+            "X-Partner",
+        ),
+        ("patch", {"sensitive_headers": [], "headers": {"x-PARTNER": "********"}}, "x-PARTNER"),
+        # The mask under one spelling, a new value under another: still the old value kept.
+        (
+            "patch",
+            {"sensitive_headers": [], "headers": {"X-Partner": "********", "x-partner": "p-9"}},
+            "X-Partner",
+        ),
+        ("patch", {"sensitive_headers": ["X-Team"]}, "X-Partner"),
+        ("put", {"sensitive_headers": []}, "X-Partner"),
+        (
+            "put",
+            {"sensitive_headers": [], "headers": {"X-Partner": "********", "X-Team": "a"}},
+            "X-Partner",
+        ),
+    ],
+    ids=[
+        "patch-names-only",
+        "patch-mask",
+        "patch-other-case",
+        "patch-two-spellings",
+        "patch-other-name-marked",
+        "put-names-only",
+        "put-mask",
+    ],
+)
+def test_unmarking_a_secret_header_without_its_value_is_refused(
+    tenant_a, receiver, method, body, named
+):
+    sub = marked_subscription(tenant_a, receiver)
+    if method == "put":
+        body = {"url": receiver.url, "all_events": True, **body}
+    response = getattr(tenant_a.client, method)(SUBS + f"{sub.pk}/", body, format="json")
+    assert response.status_code == 400, response.json()
+    [message] = response.json()["sensitive_headers"]
+    assert message.startswith(UNMARK_WORDS.format(named))
+    assert "p-2" not in response.content.decode()
+    # Nothing was changed, and the value still reads as the mask.
+    sub.refresh_from_db()
+    assert sub.headers == {"X-Partner": "p-2", "X-Team": "payments"}
+    assert sub.sensitive_headers == ["x-partner"]
+    read = tenant_a.client.get(SUBS + f"{sub.pk}/").json()
+    assert read["headers"] == {"X-Partner": "********", "X-Team": "payments"}
+
+
+@pytest.mark.parametrize(
+    "headers, readable",
+    [
+        ({"X-Partner": "p-public", "X-Team": "********"}, {"X-Partner": "p-public"}),
+        ({"x-partner": "p-public"}, {"x-partner": "p-public"}),
+        ({"X-Team": "payments"}, {}),  # the secret header removed with its marking
+    ],
+    ids=["new-value", "new-value-other-case", "header-removed"],
+)
+def test_a_secret_header_is_unmarked_together_with_a_new_value(
+    tenant_a, receiver, headers, readable
+):
+    sub = marked_subscription(tenant_a, receiver)
+    response = tenant_a.client.patch(
+        SUBS + f"{sub.pk}/", {"sensitive_headers": [], "headers": headers}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    shown = tenant_a.client.get(SUBS + f"{sub.pk}/").json()["headers"]
+    assert "p-2" not in str(shown)
+    assert readable.items() <= shown.items()
+
+
+def test_headers_named_like_credentials_stay_secret_when_unmarked(tenant_a, receiver):
+    sub = tenant_a.subscription(receiver, headers={"X-Api-Key": "k-1"})
+    Subscription.objects.filter(pk=sub.pk).update(sensitive_headers=["X-Api-Key"])
+    response = tenant_a.client.patch(SUBS + f"{sub.pk}/", {"sensitive_headers": []}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["headers"] == {"X-Api-Key": "********"}

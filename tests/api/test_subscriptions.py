@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import timedelta
 
@@ -87,6 +88,46 @@ def test_the_basic_auth_password_is_write_only(tenant_a, receiver, caplog, commi
     assert Subscription.objects.get(pk=sub.pk).basic_auth_password == password
     assert receiver.requests[-1].headers["Authorization"].startswith("Basic ")
     assert password not in caplog.text and sub.secret not in caplog.text
+
+
+def test_only_the_create_and_rotate_answers_ever_carry_a_signing_secret(tenant_a, receiver, commit):
+    created = tenant_a.client.post(
+        SUBS,
+        {
+            "url": receiver.url,
+            "all_events": True,
+            "basic_auth_username": "hook",
+            "basic_auth_password": "pw-secret-1",
+            "headers": {"X-Partner": "p-secret-2"},
+            "sensitive_headers": ["X-Partner"],
+        },
+        format="json",
+    )
+    sub_id = created.json()["id"]
+    first = created.json()["secret"]
+    rotated = tenant_a.client.post(SUBS + f"{sub_id}/rotate-secret/").json()["secret"]
+    detail = SUBS + f"{sub_id}/"
+    reads = [
+        tenant_a.client.get(detail),
+        tenant_a.client.get(SUBS),
+        tenant_a.client.patch(detail, {"description": "x"}, format="json"),
+        tenant_a.client.put(detail, {"url": receiver.url, "all_events": True}, format="json"),
+        tenant_a.client.patch(detail, {"url": "ftp://example.com/"}, format="json"),  # a 400
+    ]
+    with commit():
+        ping = tenant_a.client.post(detail + "ping/")
+    reads += [
+        ping,
+        tenant_a.client.get(API + f"deliveries/{ping.json()['id']}/"),
+        tenant_a.client.get(API + "deliveries/"),
+        tenant_a.client.get(API + "events/"),
+    ]
+    assert receiver.requests  # the secrets were in use: the ping was signed and sent
+    basic = base64.b64encode(b"hook:pw-secret-1").decode()
+    for read in reads:
+        text = read.content.decode()
+        for secret in (first, rotated, "pw-secret-1", basic, "p-secret-2"):
+            assert secret not in text, (read.request["PATH_INFO"], secret)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
@@ -22,7 +23,7 @@ from ..conf import conf
 from ..forms import RecoverForm, SubscriptionForm
 from ..models import Delivery, DeliveryAttempt, Subscription
 from ..validation import masked_headers
-from . import progress
+from . import progress, reveal
 from .common import (
     TenantAdminMixin,
     as_uuid,
@@ -33,8 +34,6 @@ from .common import (
     sees_all,
 )
 from .health import health
-
-SECRET_SESSION_KEY = "webhooks:reveal-secret:{}"
 
 
 def scope_choices() -> list[tuple[str, str]] | None:
@@ -327,11 +326,13 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def response_add(self, request, obj, post_url_continue=None):
-        request.session[SECRET_SESSION_KEY.format(obj.pk)] = obj.secret
         response = super().response_add(request, obj, post_url_continue)
-        if "_popup" in request.POST:
+        if IS_POPUP_VAR in request.POST:
+            # Added from another form's "+": the popup shows the secret before it closes.
+            response.context_data["revealed_secret"] = obj.secret
             return response
         # Always the new webhook's page, where its secret is shown this once.
+        reveal.remember(request, obj, obj.secret)
         return HttpResponseRedirect(self._change_url(obj))
 
     def add_view(self, request, form_url="", extra_context=None):
@@ -368,9 +369,7 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         if obj is not None:
             if request.method == "GET":
-                extra_context["revealed_secret"] = request.session.pop(
-                    SECRET_SESSION_KEY.format(obj.pk), None
-                )
+                extra_context["revealed_secret"] = reveal.take(request, obj)
             extra_context["health"] = health(obj)
             extra_context["recover_form"] = RecoverForm()
             extra_context["can_act"] = can_act = self.has_change_permission(request, obj)
@@ -450,7 +449,7 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def _rotate_secret(self, request, object_id):
         obj = self._object_to_act_on(request, object_id)
-        request.session[SECRET_SESSION_KEY.format(obj.pk)] = actions.rotate_secret(obj)
+        reveal.remember(request, obj, actions.rotate_secret(obj))
         obj.refresh_from_db()
         until = timezone.localtime(obj.previous_secret_expires_at)
         messages.success(

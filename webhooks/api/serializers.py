@@ -24,6 +24,7 @@ from ..validation import (
     validate_headers,
     validate_room_for_webhook,
     validate_sensitive_headers,
+    validate_unmarking,
 )
 
 
@@ -85,7 +86,8 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         max_length=20,
         help_text="Names of extra headers whose values are secrets (write-only). Headers "
         "named like a credential (Authorization, *token*, *key*, *secret*, cookie…) are "
-        "treated so anyway.",
+        "treated so anyway. To stop treating a header as secret, send its value again in "
+        "headers in the same request: a stored secret value is never shown.",
     )
     basic_auth_password = serializers.CharField(
         max_length=150,
@@ -203,6 +205,11 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
+        sent_headers = (attrs["headers"] or {}) if "headers" in attrs else None
+        try:
+            validate_unmarking(instance, sent_headers, current("sensitive_headers", []))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"sensitive_headers": _messages(exc)}) from exc
         if "headers" in attrs:
             try:
                 attrs["headers"] = unmask_headers(
