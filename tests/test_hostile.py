@@ -223,6 +223,7 @@ def test_the_deadline_holds_however_the_answer_ends_its_connection(
 
 
 def test_the_deadline_holds_while_a_tls_handshake_drips(hostile, send, settings):
+    """A new connection is under the deadline from its connect on, before any request."""
     settings.WEBHOOKS_TIMEOUT = 1.0
     receiver = hostile("drip_handshake", drip_interval=0.2)  # 16 KiB: the drip lasts an hour
     outcome, _ = send(receiver.url, within=1.0 + 2)
