@@ -1,13 +1,18 @@
 """Hostile receivers: every request ends on time, and whatever comes back is logged safely."""
 
+import gc
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.hostile import HostileReceiver
+from tests.certificates import self_signed, server_context
+from tests.hostile import CLOSINGS, FRAMINGS, HostileReceiver
 from tests.receiver import Answer
 from tests.testapp.models import Article
 from webhooks import deadline
+from webhooks import delivery as http
 from webhooks.models import Delivery, DeliveryAttempt
 
 pytestmark = pytest.mark.django_db
@@ -25,16 +30,45 @@ def hostile():
         return receiver
 
     yield make
+    http.close_connections()
     for receiver in made:
         receiver.stop()
 
 
-@pytest.mark.parametrize("behaviour", ["drip_headers", "drip_body", "never_answers"])
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def trusted_tls(certificate, monkeypatch):
+    """A server TLS context whose certificate (for 127.0.0.1) the deliveries trust."""
+    cert_file, key_file = certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    return server_context(cert_file, key_file)
+
+
+def post(url: str) -> http.Outcome:
+    return http.post(http.OutgoingRequest(url, {"Content-Type": "application/json"}, b"{}"))
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "closing"),
+    [
+        ("drip_headers", "keep-alive"),
+        ("drip_headers", "close"),
+        ("drip_body", "keep-alive"),
+        ("drip_body", "close"),
+        ("drip_body", "http/1.0"),
+        ("never_answers", "keep-alive"),
+    ],
+)
 def test_a_request_ends_within_the_timeout_whatever_the_receiver_does(
-    behaviour, hostile, subscribe, commit, settings
+    behaviour, closing, hostile, subscribe, commit, settings
 ):
     settings.WEBHOOKS_TIMEOUT = 1.5
-    receiver = hostile(behaviour, drip_interval=0.3)  # a byte well within every read timeout
+    # a byte well within every read timeout: the drip would last 18 s or more
+    receiver = hostile(behaviour, closing=closing, drip_interval=0.3)
     subscribe(receiver, ["article.created"])
     started = time.monotonic()
     with commit():
@@ -126,3 +160,94 @@ def test_a_task_gives_back_the_rest_of_an_endpoint_that_timed_out(
     given_back = Delivery.objects.filter(subscription__url=silent.url, attempt_count=0)
     assert given_back.count() == 4
     assert all(d.lease_token is None and d.status == "pending" for d in given_back)
+
+
+@pytest.fixture
+def send():
+    """``send(url, within=s)`` → (outcome, seconds taken): posts from a thread of its own
+    (its own kept-alive connections), so a request that overstays fails the test instead
+    of hanging it (the receivers' ``stop`` ends it)."""
+    sender = ThreadPoolExecutor(max_workers=1)
+
+    def timed(url):
+        started = time.monotonic()
+        outcome = post(url)
+        return outcome, time.monotonic() - started
+
+    def send(url, *, within):
+        try:
+            return sender.submit(timed, url).result(timeout=within)
+        except TimeoutError:
+            pytest.fail(f"the request was still running after {within} s")
+
+    yield send
+    sender.submit(http.close_connections)
+    sender.shutdown(wait=False)
+
+
+# Every way an answer can be framed and end its connection (HTTP/1.0 has no chunks).
+DRIPS = [
+    pytest.param("drip_body", closing, framing, id=f"body-{closing}-{framing}")
+    for closing in CLOSINGS
+    for framing in FRAMINGS
+    if not (closing == "http/1.0" and "chunk" in framing)
+] + [
+    pytest.param("drip_headers", closing, "length", id=f"headers-{closing}") for closing in CLOSINGS
+]
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("connection", ["new", "reused"])
+@pytest.mark.parametrize(("behaviour", "closing", "framing"), DRIPS)
+def test_the_deadline_holds_however_the_answer_ends_its_connection(
+    behaviour, closing, framing, connection, scheme, hostile, send, request, settings
+):
+    """Once an answer says its connection will close, http.client lets go of the socket
+    while the body still reads from it: the deadline must still cut it."""
+    settings.WEBHOOKS_TIMEOUT = 1.0
+    receiver = hostile(
+        behaviour,
+        closing=closing,
+        framing=framing,
+        tls=request.getfixturevalue("trusted_tls") if scheme == "https" else None,
+        warm_up=connection == "reused",
+        drip_interval=0.2,  # the drip would last 12 s or more
+    )
+    if connection == "reused":
+        warm_up, _ = send(receiver.url, within=5)
+        assert warm_up.succeeded  # and the connection stays open for the next request
+    outcome, took = send(receiver.url, within=1.0 + 2)  # timeout + margin, and room to spare
+    assert outcome.error_kind == Kind.TIMEOUT, outcome
+    assert took <= 1.0 + 2
+    assert receiver.connections == 1 and receiver.requests == (2 if connection == "reused" else 1)
+
+
+def test_the_deadline_holds_while_a_tls_handshake_drips(hostile, send, settings):
+    """A new connection is under the deadline from its connect on, before any request."""
+    settings.WEBHOOKS_TIMEOUT = 1.0
+    receiver = hostile("drip_handshake", drip_interval=0.2)  # 16 KiB: the drip lasts an hour
+    outcome, _ = send(receiver.url, within=1.0 + 2)
+    assert outcome.error_kind == Kind.TIMEOUT, outcome
+
+
+def open_descriptors() -> int:
+    gc.collect()
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_finished_requests_leave_no_sockets_open(receiver, hostile, settings):
+    """The watchdog lets go of a request's sockets when it ends, not at its deadline."""
+    settings.WEBHOOKS_TIMEOUT = 30  # the deadlines of these requests are long in the future
+    receiver.default = Answer(headers={"Connection": "close"})  # a new connection each time
+    before = open_descriptors()
+    outcomes = [post(receiver.url) for _ in range(20)]
+    assert all(o.succeeded for o in outcomes), outcomes
+    dripping = hostile("drip_body", closing="close", drip_interval=0.2)
+    settings.WEBHOOKS_TIMEOUT = 0.5
+    assert post(dripping.url).error_kind == Kind.TIMEOUT
+    dripping.stop()
+    waited = time.monotonic()
+    while open_descriptors() > before and time.monotonic() - waited < 3:
+        time.sleep(0.05)  # the receivers' threads close their side
+    assert open_descriptors() <= before

@@ -3,63 +3,20 @@ are checked, and a new connection does not re-read the trust store."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import ssl
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.certificates import self_signed, server_context
 from tests.receiver import Answer, Receiver
 from webhooks import delivery as http
 from webhooks.delivery import OutgoingRequest
 
 
-def self_signed(tmp_path, name: str = "localhost", *, for_ip: bool = True):
-    """A certificate for ``name`` (and 127.0.0.1 if ``for_ip``), its own issuer: (cert
-    file, key file)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(name)]
-                + ([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))] if for_ip else [])
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 def serving(cert_file, key_file) -> Receiver:
     """An HTTPS receiver that closes every connection after answering (so each delivery
     opens a new one)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    receiver = Receiver(tls=context)
+    receiver = Receiver(tls=server_context(cert_file, key_file))
     receiver.default = Answer(status=200, headers={"Connection": "close"})
     return receiver
 

@@ -1,11 +1,17 @@
 """A total deadline for one HTTP request, whatever the receiver does.
 
 Socket timeouts bound each read, not the request: a receiver that drips one byte a
-second (in its headers or its body) never trips them. So every request registers its
-connection with one watchdog thread, which shuts the socket down when the request's
-deadline passes; the blocked read then returns at once and the request ends as a
-timeout. The watchdog acts within a few milliseconds of the deadline; ``MARGIN`` is
-what the library promises on top of ``WEBHOOKS_TIMEOUT`` (closing, classifying).
+second (in its headers or its body) never trips them. So every request registers the
+sockets it uses (when a connection connects, and when a request starts on a kept-alive
+one) with one watchdog thread, which shuts them down when the request's deadline
+passes; the blocked read then returns at once and the request ends as a timeout. The
+watchdog holds a descriptor of its own for each socket (a dup): http.client lets go of
+a connection's socket as soon as an answer says the connection will close
+(``Connection: close``, HTTP/1.0) while the body is still read from it, and shutting
+down the kernel socket through any descriptor ends a read on another, a TLS read too.
+Those descriptors are closed when the request ends. The watchdog acts within a few
+milliseconds of the deadline; ``MARGIN`` is what the library promises on top of
+``WEBHOOKS_TIMEOUT`` (closing, classifying).
 """
 
 from __future__ import annotations
@@ -27,46 +33,54 @@ _local = threading.local()
 
 
 class RequestDeadline:
-    """The deadline of the request running in this thread, and the connection it uses."""
+    """The deadline of the request running in this thread, and the sockets it uses."""
 
     def __init__(self, seconds: float) -> None:
         self.at = time.monotonic() + seconds
         self.expired = False
-        self._connections: list = []
+        self._sockets: list[socket.socket] = []  # the watchdog's own descriptors
         self._lock = threading.Lock()
         self._done = False
 
     def remaining(self) -> float:
         return max(0.0, self.at - time.monotonic())
 
-    def watch(self, connection) -> None:
-        """Shut ``connection``'s socket down if the request is still running at the deadline."""
+    def watch(self, sock: socket.socket) -> None:
+        """Shut ``sock`` down if the request is still running at the deadline."""
         with self._lock:
             if self._done:
                 return
-            self._connections.append(connection)
-        if self.expired:  # registered after the watchdog fired
-            self._fire()
+            try:
+                # Our own descriptor: whoever closes theirs, it stays valid and can never
+                # name another socket, until ``finish`` closes it.
+                own = socket.fromfd(sock.fileno(), sock.family, sock.type)
+            except OSError:
+                return  # closed already: nothing left to interrupt
+            self._sockets.append(own)
+            if self.expired:  # registered after the watchdog fired
+                _shut_down(own)
 
     def _fire(self) -> None:
         with self._lock:
             if self._done:
                 return
             self.expired = True
-            connections = list(self._connections)
-        for connection in connections:
-            sock = getattr(connection, "sock", None)
-            if sock is None:
-                continue
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed: nothing left to interrupt
+            for own in self._sockets:
+                _shut_down(own)
 
     def finish(self) -> None:
         with self._lock:
             self._done = True
-            self._connections.clear()
+            for own in self._sockets:
+                own.close()
+            self._sockets.clear()
+
+
+def _shut_down(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # the receiver has closed it already: nothing left to interrupt
 
 
 class _Watchdog:

@@ -132,7 +132,7 @@ def _guarded_new_conn(self) -> socket.socket:
     last_error: OSError | None = None
     for ip in addresses:
         try:
-            return urllib3_connection.create_connection(
+            sock = urllib3_connection.create_connection(
                 (str(ip), self.port),
                 timeout,
                 source_address=self.source_address,
@@ -144,19 +144,25 @@ def _guarded_new_conn(self) -> socket.socket:
             ) from exc
         except OSError as exc:
             last_error = exc
+        else:
+            if current is not None:  # from the TLS handshake on, until the request ends
+                current.watch(sock)
+            return sock
     raise NewConnectionError(
         self, f"Failed to establish a new connection: {last_error}"
     ) from last_error
 
 
 def _watched_request(base):
-    """``request`` of ``base`` that puts the connection under this request's total deadline
-    (new and reused connections alike: the deadline belongs to the request)."""
+    """``request`` of ``base`` that puts a kept-alive connection's socket under this
+    request's total deadline: the deadline belongs to the request. (A new connection's
+    socket is watched from when it connects; an HTTPS one, connected before its request,
+    is watched again here, which costs one more descriptor.)"""
 
     def request(self, *args, **kwargs):
         current = deadline.current()
-        if current is not None:
-            current.watch(self)
+        if current is not None and self.sock is not None:
+            current.watch(self.sock)
         return base.request(self, *args, **kwargs)
 
     return request
