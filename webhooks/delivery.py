@@ -38,6 +38,7 @@ from .conf import conf
 from .encryption import FIELD_WORDS, UnreadableSecret, unreadable_fields
 from .models import Delivery, DeliveryAttempt
 from .security import BlockedTargetError, guarded_pool_manager
+from .validation import sendable_problem, validate_headers, validate_sensitive_headers
 
 logger = logging.getLogger("webhooks")
 
@@ -170,8 +171,6 @@ def check_settings(subscription, secrets=None) -> None:
 
     ``secrets``: the secrets signing now (``signing_secrets()``), if already known.
     """
-    from .validation import sendable_problem, validate_headers, validate_sensitive_headers
-
     secrets = subscription.signing_secrets() if secrets is None else secrets
     username = subscription.basic_auth_username
     used = {"secret": True, "previous_secret": len(secrets) > 1, "headers": True}
@@ -183,13 +182,14 @@ def check_settings(subscription, secrets=None) -> None:
     ]
     if unreadable:
         words = ", ".join(FIELD_WORDS[name] for name in unreadable)
+        it = "it" if len(unreadable) == 1 else "them"
         raise Unsendable(
             ErrorKind.UNDECRYPTABLE,
             f"This webhook's {words} cannot be decrypted with WEBHOOKS_ENCRYPTION_KEYS (the "
-            "key that encrypted it was removed or replaced, or it was not written by this "
-            "site); nothing was sent. Put that key back in the list, after the first one, "
-            "or set the value again (rotate the signing secret, save a new password or new "
-            "headers).",
+            f"key that encrypted {it} was removed or replaced, or {it} was not written by "
+            "this site); nothing was sent. Put that key back in the list, after the first "
+            "one, or set the values again (rotate the signing secret, save a new password "
+            "or new headers).",
         )
     problems = [_url_problem(subscription.url)]
     for index, secret in enumerate(secrets):

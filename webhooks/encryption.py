@@ -125,18 +125,6 @@ def read(stored) -> str | UnreadableSecret:
         return UnreadableSecret(stored)
 
 
-def decrypt(stored: str) -> str:
-    """The clear text of a stored value; raises ``ImproperlyConfigured`` if it has none
-    (for scripts: the model fields read such a value as an :class:`UnreadableSecret`)."""
-    text = read(stored)
-    if isinstance(text, UnreadableSecret):
-        raise ImproperlyConfigured(
-            "A webhook secret cannot be decrypted with any key of WEBHOOKS_ENCRYPTION_KEYS: "
-            "was the key that encrypted it removed? Put it back (after the new one)."
-        )
-    return text
-
-
 class EncryptedTextField(models.TextField):
     """Text stored encrypted. It cannot be searched, filtered or ordered by (only
     ``isnull``): a lookup on a secret would be an oracle, and ciphertext sorts randomly.
