@@ -27,7 +27,7 @@ from tests.factories import SubscriptionFactory
 from tests.receiver import Answer
 from webhooks import actions, dispatch, outbox, sweeper
 from webhooks import delivery as http
-from webhooks.encryption import PREFIX, UnreadableSecret, reencrypt
+from webhooks.encryption import PREFIX, UnreadableSecret, encrypt, reencrypt
 from webhooks.models import Delivery, DeliveryAttempt, Subscription
 
 pytestmark = pytest.mark.django_db
@@ -337,6 +337,17 @@ def test_an_undecryptable_row_is_kept_when_saved_and_repaired_by_new_secrets(
     assert len(signature.split()) == 1  # signed by the new secret alone
 
 
+def test_a_value_that_decrypts_to_no_json_is_saved_back_still_encrypted():
+    sub = SubscriptionFactory()
+    ciphertext = encrypt('{"X-Team": "a", not json')
+    write_raw(sub, headers=ciphertext)
+    fresh = Subscription.objects.get(pk=sub.pk)
+    assert isinstance(fresh.headers, UnreadableSecret)
+    assert "X-Team" not in repr(fresh.headers) + str(fresh.headers)
+    fresh.save()
+    assert stored(sub)["headers"] == ciphertext
+
+
 def test_rotating_in_the_admin_repairs_an_undecryptable_secret(admin_client):
     sub = SubscriptionFactory(url="http://127.0.0.1:9/hook", all_events=True)
     write_raw(sub, secret=GARBAGE)
@@ -390,6 +401,11 @@ HOSTILE = [
     pytest.param(update(headers="X-Bad: v"), SETTINGS, id="headers-a-string"),
     pytest.param(update(headers=7), SETTINGS, id="headers-a-number"),
     pytest.param(raw(headers="{not json"), SETTINGS, id="headers-not-json-in-clear"),
+    pytest.param(
+        lambda sub: write_raw(sub, headers=encrypt("{not json")),
+        SETTINGS,
+        id="headers-not-json-encrypted",
+    ),
     pytest.param(raw(headers='{"X-Bad": "\\u0000"}'), SETTINGS, id="headers-nul-in-clear"),
     pytest.param(raw(headers=GARBAGE), UNDECRYPTABLE, id="headers-undecryptable"),
     # secret headers

@@ -144,7 +144,10 @@ class EncryptedTextField(models.TextField):
         text = read(value)
         if isinstance(text, UnreadableSecret):
             return text
-        return self.from_plain(text)
+        try:
+            return self.from_plain(text)
+        except ValueError:  # decrypted (or written in clear), but not what this column holds
+            return UnreadableSecret(value, UnreadableSecret.UNREADABLE)
 
     def to_python(self, value):
         # Never decrypts: a value given to the field is clear text, whatever its prefix.
@@ -195,28 +198,12 @@ class EncryptedJSONField(EncryptedTextField):
     """
 
     def from_plain(self, text: str):
-        if not text:
-            return {}
-        try:
-            return json.loads(text)
-        except ValueError:  # raw SQL wrote it in clear, or it is not ours
-            return UnreadableSecret(text, UnreadableSecret.UNREADABLE)
+        return json.loads(text) if text else {}
 
     def to_plain(self, value) -> str:
         if value in (None, "", {}, []):
             return ""
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-    def from_db_value(self, value, expression, connection):
-        if value is None:
-            return value
-        text = read(value)
-        if isinstance(text, UnreadableSecret):
-            return text
-        parsed = self.from_plain(text)
-        if isinstance(parsed, UnreadableSecret):
-            return UnreadableSecret(value, UnreadableSecret.UNREADABLE)  # keep the stored text
-        return parsed
 
     def to_python(self, value):
         if isinstance(value, str):
