@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from tests.factories import SubscriptionFactory
 from webhooks import signing
-from webhooks.encryption import PREFIX, reencrypt
+from webhooks.encryption import PREFIX, UnreadableSecret, reencrypt
 from webhooks.models import Subscription
 
 pytestmark = pytest.mark.django_db
@@ -91,8 +91,18 @@ def test_rotation_old_keys_still_decrypt_and_the_command_moves_rows_to_the_new_k
         fresh = Subscription.objects.get(pk=sub.pk)
         assert (fresh.secret, fresh.basic_auth_password) == (sub.secret, "hunter2")
     with override_settings(WEBHOOKS_ENCRYPTION_KEYS=[OLD]):  # and a lost key says so
-        with pytest.raises(ImproperlyConfigured, match="cannot be decrypted"):
-            Subscription.objects.get(pk=sub.pk)
+        unreadable = Subscription.objects.get(pk=sub.pk)  # reading it never raises
+        assert isinstance(unreadable.secret, UnreadableSecret)
+        assert isinstance(unreadable.basic_auth_password, UnreadableSecret)
+        assert str(unreadable.secret) == "[cannot be decrypted]"
+        out, err = io.StringIO(), io.StringIO()
+        call_command("webhooks_reencrypt", stdout=out, stderr=err)
+        assert "cannot be decrypted" not in out.getvalue()
+        assert "no key of WEBHOOKS_ENCRYPTION_KEYS decrypts" in err.getvalue()
+        assert str(sub.pk) in err.getvalue()
+        assert stored(sub) == after  # left as stored: putting the key back repairs it
+    with override_settings(WEBHOOKS_ENCRYPTION_KEYS=[NEW]):
+        assert Subscription.objects.get(pk=sub.pk).basic_auth_password == "hunter2"
 
 
 def test_rows_written_before_encryption_are_encrypted_by_the_migration_step():

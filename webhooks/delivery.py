@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import logging
 import os
 import ssl
 import threading
@@ -16,8 +17,10 @@ import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
+from urllib.parse import urlsplit
 
 import urllib3
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from requests.utils import get_encoding_from_headers
@@ -32,8 +35,12 @@ from urllib3.util.ssl_ import create_urllib3_context
 
 from . import deadline, responses, signing
 from .conf import conf
+from .encryption import FIELD_WORDS, UnreadableSecret, unreadable_fields
 from .models import Delivery, DeliveryAttempt
 from .security import BlockedTargetError, guarded_pool_manager
+from .validation import sendable_problem, validate_headers, validate_sensitive_headers
+
+logger = logging.getLogger("webhooks")
 
 ErrorKind = DeliveryAttempt.ErrorKind
 
@@ -117,10 +124,31 @@ def envelope(delivery: Delivery) -> bytes:
     return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 
+class Unsendable(Exception):
+    """What is stored for a webhook cannot make a request: its attempt fails with
+    ``kind`` and ``message`` (a reason a person can act on) and nothing is sent."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind, self.message = kind, message
+
+
+#: Longest URL stored in an attempt (``DeliveryAttempt.request_url``).
+URL_LIMIT = DeliveryAttempt._meta.get_field("request_url").max_length
+
+
 def build_request(delivery: Delivery, *, now: float | None = None) -> OutgoingRequest:
+    """The signed request for this delivery.
+
+    Every stored value is checked before use, whoever wrote it (a form, the API, a
+    script, raw SQL): raises :class:`Unsendable`, saying what to fix, if the webhook's
+    settings cannot make a valid request. Only rows checked here reach ``post``.
+    """
     subscription = delivery.subscription
     body = envelope(delivery)
     timestamp = int(now if now is not None else time.time())
+    secrets = subscription.signing_secrets()
+    check_settings(subscription, secrets)
     msg_id = delivery.webhook_id
     headers = dict(subscription.headers or {})
     headers.update(
@@ -129,15 +157,123 @@ def build_request(delivery: Delivery, *, now: float | None = None) -> OutgoingRe
             "User-Agent": user_agent(),
             "webhook-id": msg_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": signing.signature_header(
-                subscription.signing_secrets(), msg_id, timestamp, body
-            ),
+            "webhook-signature": signing.signature_header(secrets, msg_id, timestamp, body),
         }
     )
     auth = None
     if subscription.basic_auth_username:
         auth = (subscription.basic_auth_username, subscription.basic_auth_password)
     return OutgoingRequest(subscription.url, headers, body, auth)
+
+
+def check_settings(subscription, secrets=None) -> None:
+    """Raise :class:`Unsendable` if this webhook's stored settings cannot be sent.
+
+    ``secrets``: the secrets signing now (``signing_secrets()``), if already known.
+    """
+    secrets = subscription.signing_secrets() if secrets is None else secrets
+    username = subscription.basic_auth_username
+    used = {"secret": True, "previous_secret": len(secrets) > 1, "headers": True}
+    used["basic_auth_password"] = bool(username)
+    unreadable = [
+        name
+        for name in unreadable_fields(subscription)
+        if used[name] and getattr(subscription, name).undecryptable
+    ]
+    if unreadable:
+        words = ", ".join(FIELD_WORDS[name] for name in unreadable)
+        it = "it" if len(unreadable) == 1 else "them"
+        raise Unsendable(
+            ErrorKind.UNDECRYPTABLE,
+            f"This webhook's {words} cannot be decrypted with WEBHOOKS_ENCRYPTION_KEYS (the "
+            f"key that encrypted {it} was removed or replaced, or {it} was not written by "
+            "this site); nothing was sent. Put that key back in the list, after the first "
+            "one, or set the values again (rotate the signing secret, save a new password "
+            "or new headers).",
+        )
+    problems = [_url_problem(subscription.url)]
+    for index, secret in enumerate(secrets):
+        problem = signing.secret_problem(secret)
+        if problem:
+            which = "signing secret" if index == 0 else "previous signing secret"
+            problems.append(f"The {which} is not valid ({problem}): rotate the secret.")
+    headers = subscription.headers
+    try:
+        if isinstance(headers, UnreadableSecret):  # decrypted, but not JSON
+            raise ValidationError("they are stored in a form that is not JSON; set them again.")
+        validate_headers(headers)
+    except ValidationError as exc:
+        problems.append("The extra headers cannot be sent: " + " ".join(exc.messages))
+    try:
+        validate_sensitive_headers(subscription.sensitive_headers)
+    except ValidationError:
+        problems.append("The list of secret headers is not a list of header names.")
+    if username:
+        password = subscription.basic_auth_password
+        for label, value in (("user name", username), ("password", password)):
+            # Never the value itself, nor where it goes wrong: it is part of a secret.
+            problem = sendable_problem(value) if isinstance(value, str) else "no text"
+            if problem:
+                problems.append(f"The basic-auth {label} cannot be sent: it holds {problem}.")
+        if isinstance(username, str) and ":" in username:
+            problems.append("The basic-auth user name cannot contain “:”.")
+    problems = [p for p in problems if p]
+    if problems:
+        problems.append("Nothing was sent; correct the webhook's settings.")
+        raise Unsendable(ErrorKind.INVALID_SETTINGS, " ".join(problems))
+
+
+def _url_problem(url) -> str | None:
+    """Why ``url`` cannot be requested, checked without a DNS look-up (the connection
+    refuses addresses that are not public: ``security``)."""
+    if not isinstance(url, str) or not url:
+        return "The webhook has no URL."
+    if len(url) > URL_LIMIT:
+        return f"The URL is longer than {URL_LIMIT} characters."
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "The URL holds spaces, line breaks or other control characters."
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "The URL is not a valid URL."
+    if parts.scheme not in ("http", "https"):
+        return "The URL is not an http:// or https:// URL."
+    if not parts.hostname:
+        return "The URL has no host name."
+    if parts.username is not None or parts.password is not None:
+        return "The URL holds a user name or password (use the basic-auth fields)."
+    return None
+
+
+def prepare(delivery: Delivery) -> tuple[OutgoingRequest, Outcome | None]:
+    """The request to send, or a failed outcome and the request to log in its place.
+
+    Never raises: a webhook whose stored settings cannot make a request (see
+    ``build_request``) fails this attempt with the reason, and only this one; the others
+    of the batch go on. Retried on the usual schedule, like any failed attempt.
+    """
+    try:
+        return build_request(delivery), None
+    except Unsendable as exc:
+        kind, message = exc.kind, exc.message
+    except Exception as exc:  # noqa: BLE001 - one bad row must not break a batch
+        logger.exception("Could not build the request of delivery %s.", delivery.pk)
+        # The type only: the text of an encoding error may quote part of a secret.
+        kind = ErrorKind.OTHER
+        message = (
+            f"The request could not be built ({type(exc).__name__}); nothing was sent. "
+            "Check the webhook's settings."
+        )
+    try:
+        body = envelope(delivery)
+    except Exception:  # noqa: BLE001 - the log keeps what it can
+        body = b""
+    url = delivery.subscription.url
+    logged = OutgoingRequest(
+        responses.safe_text(url if isinstance(url, str) else "", limit=URL_LIMIT), {}, body
+    )
+    return logged, Outcome(error_kind=kind, error_message=responses.safe_text(message, limit=500))
 
 
 _local = threading.local()
@@ -194,8 +330,13 @@ def post(request: OutgoingRequest) -> Outcome:
     started = time.monotonic()
     outcome = Outcome()
     headers = request.headers
-    if request.auth:  # validated as Latin-1 on input, like requests encodes it
-        token = base64.b64encode(":".join(request.auth).encode("latin-1")).decode()
+    if request.auth:  # checked by build_request, encoded as requests encodes it
+        try:
+            token = base64.b64encode(":".join(request.auth).encode("latin-1")).decode()
+        except (TypeError, UnicodeEncodeError):  # never the error's text: it quotes the secret
+            outcome.error_kind = ErrorKind.INVALID_SETTINGS
+            outcome.error_message = "The basic-auth user name or password cannot be sent."
+            return outcome
         headers = {**headers, "Authorization": f"Basic {token}"}
     with deadline.request_deadline(conf.TIMEOUT) as limit:
         try:

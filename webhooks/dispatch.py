@@ -115,8 +115,8 @@ def endpoint_key(url: str) -> str:
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return url
+    except (TypeError, ValueError, AttributeError):  # a stored URL that is no URL
+        return str(url)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
@@ -162,6 +162,7 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
     started_any = False
     unrecorded: list[tuple[int, http.Outcome]] = []  # finished, waiting to be recorded
     record_by = 0.0
+    warned: set = set()  # webhooks whose unusable settings were logged in this batch
     while waiting or in_flight or unrecorded:
         if waiting and started_any and time.monotonic() > deadline:
             left = [deliveries[i] for queue in waiting.values() for i in queue]
@@ -181,8 +182,14 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
                 index = queue.popleft()
                 if not queue:
                     del waiting[key]
-                request = requests_[index] = http.build_request(deliveries[index])
-                if pool is None:
+                # What the webhook's row holds is checked here: a row that cannot make a
+                # request fails its own attempt, with the reason, and nothing is sent.
+                request, unsendable = http.prepare(deliveries[index])
+                requests_[index] = request
+                if unsendable is not None:
+                    future = _Done(unsendable)
+                    _warn_unsendable(deliveries[index], unsendable, warned)
+                elif pool is None:
                     future = _Done(http.post(request))
                 else:
                     future = pool.submit(http.post, request)
@@ -196,7 +203,14 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
         for future in done:
             index, key = in_flight.pop(future)
             busy[key] -= 1
-            outcome = future.result()
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - post never raises; if it did, log it
+                logger.exception("Sending delivery %s failed.", deliveries[index].pk)
+                outcome = http.Outcome(
+                    error_kind=http.ErrorKind.OTHER,
+                    error_message=f"The request failed ({type(exc).__name__}).",
+                )
             if not unrecorded:
                 record_by = time.monotonic() + RECORD_GROUP_WAIT
             unrecorded.append((index, outcome))
@@ -222,6 +236,18 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
                 attempts[index] = attempt
             unrecorded = []
     return [a for a in attempts if a is not None]
+
+
+def _warn_unsendable(delivery, outcome, warned: set) -> None:
+    """Log, once per webhook and batch, why its deliveries cannot be sent."""
+    if delivery.subscription_id not in warned:
+        warned.add(delivery.subscription_id)
+        logger.warning(
+            "Webhook %s: nothing sent (%s). %s",
+            delivery.subscription_id,
+            outcome.error_kind,
+            outcome.error_message,
+        )
 
 
 class _Done:
@@ -327,6 +353,10 @@ def _record_unrecordable(item, token, trigger) -> DeliveryAttempt | None:
     receiver's answer, as a failure to retry later. If even that fails, the lease runs out
     and the sweeper sends it again."""
     delivery, request, outcome, at = item
+    # Only what cannot be refused: no answer, and the request without its headers.
+    request = http.OutgoingRequest(
+        responses.safe_text(request.url, limit=http.URL_LIMIT), {}, request.body
+    )
     stripped = http.Outcome(
         status_code=outcome.status_code,
         duration_ms=outcome.duration_ms,
@@ -451,8 +481,12 @@ def _attempt(row, delivery, request, outcome, trigger, at) -> DeliveryAttempt:
         delivery=row,
         number=row.attempt_count + 1,
         trigger=trigger,
-        request_url=request.url,
-        request_headers=request.logged_headers(delivery.subscription.sensitive_header_names()),
+        # Stored values come from a row anyone may have written: escaped and cut so that
+        # every database stores them (PostgreSQL refuses NUL in text and JSON).
+        request_url=responses.safe_text(request.url, limit=http.URL_LIMIT),
+        request_headers=responses.headers_dict(
+            request.logged_headers(delivery.subscription.sensitive_header_names())
+        ),
         request_body_sha256=DeliveryAttempt.digest(request.body),
         response_status_code=outcome.status_code,
         response_headers=responses.headers_dict(outcome.headers),

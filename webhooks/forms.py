@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from .builtin_events import OPERATIONAL_CATEGORY, UNSUBSCRIBABLE_TYPES
+from .encryption import UnreadableSecret
 from .models import EventType, Subscription
 from .validation import (
     MASK,
@@ -99,7 +100,7 @@ class HeaderNamesField(forms.CharField):
 
     def prepare_value(self, value):
         if isinstance(value, list | tuple):
-            return ", ".join(value)
+            return ", ".join(str(name) for name in value)
         return value
 
     def to_python(self, value):
@@ -187,7 +188,12 @@ class SubscriptionForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         password = self.fields["basic_auth_password"]
-        if self.instance.pk and self.instance.basic_auth_password:
+        if self.instance.pk and isinstance(self.instance.basic_auth_password, UnreadableSecret):
+            password.help_text = (
+                "The stored password cannot be decrypted (WEBHOOKS_ENCRYPTION_KEYS): type it "
+                "again. Left empty, it is kept as stored."
+            )
+        elif self.instance.pk and self.instance.basic_auth_password:
             password.help_text = (
                 "A password is set. Leave this empty to keep it; "
                 "empty the user name as well to remove basic auth."
@@ -196,6 +202,11 @@ class SubscriptionForm(forms.ModelForm):
             password.help_text = "Sent as HTTP basic auth with the user name."
         if self.instance.pk and "headers" in self.fields:
             self.initial["headers"] = masked_headers(self.instance)
+            if isinstance(self.instance.headers, UnreadableSecret):
+                self.fields["headers"].help_text = (
+                    "The stored headers cannot be read (WEBHOOKS_ENCRYPTION_KEYS): write them "
+                    "again, or {} to remove them. Left empty, they are kept as stored."
+                )
         scope = self.fields.get("scope")
         if isinstance(scope, forms.ChoiceField) and self.instance.scope:
             known = {value for value, _ in scope.choices}
@@ -205,7 +216,9 @@ class SubscriptionForm(forms.ModelForm):
     def clean_headers(self):
         headers = self.cleaned_data.get("headers")
         if headers in (None, ""):
-            return {}
+            stored = self.instance.headers if self.instance.pk else {}
+            # Headers that cannot be read are shown empty: left so, they stay as stored.
+            return stored if isinstance(stored, UnreadableSecret) else {}
         validate_headers(headers)
         return headers  # masks are replaced in clean(), once the secret names are known
 
@@ -224,7 +237,7 @@ class SubscriptionForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if "headers" in data:
+        if isinstance(data.get("headers"), dict):  # not unreadable headers kept as stored
             if "sensitive_headers" in data:
                 try:
                     validate_unmarking(self.instance, data["headers"], data["sensitive_headers"])

@@ -96,11 +96,17 @@ class Subscription(models.Model):
         """Whether the value of extra header ``name`` is a secret (write-only, redacted)."""
         from .validation import is_sensitive_header_name
 
-        marked = {str(n).lower() for n in (self.sensitive_headers or [])}
-        return name.lower() in marked or is_sensitive_header_name(name)
+        marked = self.sensitive_headers or []
+        if not isinstance(marked, list) or not all(isinstance(n, str) for n in marked):
+            return True  # an unreadable marking (not written by the forms): hide every value
+        name = str(name)
+        return name.lower() in {n.lower() for n in marked} or is_sensitive_header_name(name)
 
     def sensitive_header_names(self) -> list[str]:
-        return [name for name in (self.headers or {}) if self.is_sensitive_header(name)]
+        headers = self.headers
+        if not isinstance(headers, dict):  # unreadable or not an object: nothing is sent
+            return []
+        return [name for name in headers if self.is_sensitive_header(name)]
 
     def signing_secrets(self, now=None) -> list[str]:
         """The secrets signing a request now: the current one, and the previous while rotating."""
@@ -228,6 +234,9 @@ class DeliveryAttempt(models.Model):
         HTTP_5XX = "http_5xx", _("HTTP 5xx from receiver")
         HTTP_OTHER = "http_other", _("Unexpected HTTP status")
         INVALID_RESPONSE = "invalid_response", _("Invalid HTTP response")
+        # Nothing was sent: what is stored for the webhook cannot make a request.
+        UNDECRYPTABLE = "undecryptable", _("Webhook secret cannot be decrypted")
+        INVALID_SETTINGS = "invalid_settings", _("Webhook settings cannot be sent")
         OTHER = "other", _("Other error")
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")

@@ -8,6 +8,7 @@ several signatures are separated by spaces.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets as _secrets
@@ -16,6 +17,8 @@ import time
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE = 5 * 60
+#: How many random bytes a signing secret holds (Standard Webhooks: 24 to 64).
+SECRET_BYTES = (24, 64)
 
 
 class InvalidSignature(Exception):
@@ -23,9 +26,24 @@ class InvalidSignature(Exception):
 
 
 def generate_secret(num_bytes: int = 32) -> str:
-    if not 24 <= num_bytes <= 64:
+    if not SECRET_BYTES[0] <= num_bytes <= SECRET_BYTES[1]:
         raise ValueError("A signing secret has 24 to 64 random bytes.")
     return SECRET_PREFIX + base64.b64encode(_secrets.token_bytes(num_bytes)).decode()
+
+
+def secret_problem(secret) -> str | None:
+    """Why ``secret`` cannot sign (in words that never repeat it), or None if it can:
+    ``whsec_`` followed by the base64 of 24 to 64 bytes, as ``generate_secret`` makes."""
+    if not isinstance(secret, str) or not secret.startswith(SECRET_PREFIX):
+        return f"it does not start with {SECRET_PREFIX}"
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return f"what follows {SECRET_PREFIX} is not base64"
+    low, high = SECRET_BYTES
+    if not low <= len(key) <= high:
+        return f"its key is {len(key)} bytes long, not {low} to {high}"
+    return None
 
 
 def _key(secret: str) -> bytes:

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 
 from .conf import conf
+from .encryption import UnreadableSecret
 from .exceptions import InvalidPayload
 from .models import Subscription
 from .security import validate_target_url
@@ -45,12 +46,13 @@ def is_sensitive_header_name(name: str) -> bool:
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 MAX_HEADERS = 20
+MAX_HEADER_NAME = 100
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # HTTP allows a tab, no other control
 
 
-def _sendable(text: str) -> str | None:
+def sendable_problem(text: str) -> str | None:
     """Why ``text`` cannot go in an HTTP header (latin-1 text, no control characters)."""
     if _CONTROL.search(text):
         return "control characters (line breaks, NUL…)"
@@ -62,8 +64,10 @@ def _sendable(text: str) -> str | None:
 
 
 def validate_headers(headers) -> None:
-    if headers in (None, ""):
+    if headers is None or isinstance(headers, str) and not headers:
         return
+    if isinstance(headers, UnreadableSecret):
+        return  # stored, not given: kept as it is (it makes no request; the admin says so)
     if not isinstance(headers, dict):
         raise ValidationError(
             'Headers must be an object of name → value, e.g. {"X-Team": "payments"}.',
@@ -74,7 +78,13 @@ def validate_headers(headers) -> None:
     for name, value in headers.items():
         if not isinstance(name, str) or not _TOKEN.match(name):
             raise ValidationError(
-                f"“{name}” is not a valid header name (letters, digits and - only).",
+                f"“{str(name)[:MAX_HEADER_NAME]}” is not a valid header name (letters, "
+                "digits and - only).",
+                code="header_name",
+            )
+        if len(name) > MAX_HEADER_NAME:
+            raise ValidationError(
+                f"A header name is at most {MAX_HEADER_NAME} characters long.",
                 code="header_name",
             )
         if name.lower() in RESERVED_HEADERS:
@@ -88,7 +98,7 @@ def validate_headers(headers) -> None:
                 f"The value of “{name}” must be text of at most 1000 characters, on one line.",
                 code="header_value",
             )
-        problem = _sendable(value)
+        problem = sendable_problem(value)
         if problem:
             raise ValidationError(
                 f"The value of “{name}” cannot be sent in an HTTP header: it holds {problem}. "
@@ -116,19 +126,23 @@ def validate_sensitive_headers(names) -> None:
 def validate_basic_auth(username: str, password: str) -> None:
     username, password = username or "", password or ""
     errors = {}
+    if not isinstance(username, str):  # only a row written without the forms
+        username = str(username)
+    if isinstance(password, UnreadableSecret):
+        password = "set"  # the stored one, kept as it is: a password is set, unreadable
     if ":" in username:
         errors["basic_auth_username"] = "A basic-auth user name cannot contain “:”."
-    elif _sendable(username):
+    elif sendable_problem(username):
         errors["basic_auth_username"] = (
-            f"The basic-auth user name cannot be sent: it holds {_sendable(username)}. "
+            f"The basic-auth user name cannot be sent: it holds {sendable_problem(username)}. "
             "Use printable Latin-1 text."
         )
     if password and not username:
         errors["basic_auth_username"] = "Give a user name to go with the basic-auth password."
-    if password and _sendable(password):
+    if password and sendable_problem(password):
         # Never echo the password, nor the offending character: it is part of a secret.
         errors["basic_auth_password"] = (
-            f"The basic-auth password cannot be sent: it holds {_sendable(password)}. "
+            f"The basic-auth password cannot be sent: it holds {sendable_problem(password)}. "
             "Use printable Latin-1 text."
         )
     if errors:
@@ -139,9 +153,11 @@ def unmask_headers(headers: dict, previous: dict) -> dict:
     """Headers as submitted, with each masked secret value (sent back unchanged from a read)
     replaced by the value stored before."""
     result = {}
+    if not isinstance(previous, dict):  # unreadable (or not an object): nothing to keep
+        previous = {}
     for name, value in (headers or {}).items():
         if value == MASK:
-            stored = {k.lower(): v for k, v in (previous or {}).items()}.get(name.lower())
+            stored = {k.lower(): v for k, v in previous.items()}.get(name.lower())
             if stored is None:
                 raise ValidationError(
                     f"Give a value for the header “{name}”: “{MASK}” stands for a stored "
@@ -167,7 +183,10 @@ def validate_unmarking(subscription, headers, sensitive_headers) -> None:
     was_secret = {name.lower() for name in subscription.sensitive_header_names()}
     marked = {str(name).lower() for name in sensitive_headers or []}
     if headers is None:
-        kept = list(subscription.headers or {})
+        stored = subscription.headers
+        kept = list(stored) if isinstance(stored, dict) else []  # unreadable: nothing to show
+    elif not isinstance(headers, dict):
+        return
     else:
         kept = [name for name, value in headers.items() if value == MASK]
     revealed = [
@@ -189,10 +208,16 @@ def validate_unmarking(subscription, headers, sensitive_headers) -> None:
 
 
 def masked_headers(subscription) -> dict:
-    """A subscription's extra headers as shown to people: secret values masked."""
+    """A subscription's extra headers as shown to people: secret values masked.
+
+    Headers that cannot be read (``UnreadableSecret``) or are not an object show as none.
+    """
+    headers = subscription.headers
+    if not isinstance(headers, dict):
+        return {}
     return {
         name: MASK if subscription.is_sensitive_header(name) else value
-        for name, value in (subscription.headers or {}).items()
+        for name, value in headers.items()
     }
 
 

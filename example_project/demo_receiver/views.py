@@ -72,9 +72,9 @@ def check(name, headers, body) -> str:
         return "no webhook points at this inbox"
     reason = "signature does not match"
     for subscription in candidates:
-        secrets = [subscription.secret]
-        if subscription.previous_secret:
-            secrets.append(subscription.previous_secret)
+        secrets = [subscription.secret, subscription.previous_secret]
+        # A secret that cannot be decrypted (an ``UnreadableSecret``) verifies nothing.
+        secrets = [secret for secret in secrets if secret and isinstance(secret, str)]
         if not any(_verifies(secret, headers, body) for secret in secrets):
             continue
         if subscription.basic_auth_username and not _basic_auth_ok(subscription, headers):
@@ -87,7 +87,7 @@ def check(name, headers, body) -> str:
 def _verifies(secret, headers, body) -> bool:
     try:
         verify(secret, headers, body)
-    except InvalidSignature:
+    except (InvalidSignature, ValueError):  # ValueError: a stored secret that is not base64
         return False
     return True
 

@@ -18,8 +18,9 @@ from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from .. import actions, tenancy
+from .. import actions, signing, tenancy
 from ..conf import conf
+from ..encryption import FIELD_WORDS, UnreadableSecret, unreadable_fields
 from ..forms import RecoverForm, SubscriptionForm
 from ..models import Delivery, DeliveryAttempt, Subscription
 from ..validation import masked_headers
@@ -284,6 +285,8 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Basic-auth password")
     def password_state(self, obj):
+        if obj and isinstance(obj.basic_auth_password, UnreadableSecret):
+            return "(set, but it cannot be decrypted)"
         return "(set)" if obj and obj.basic_auth_password else "(none)"
 
     @admin.display(description="Extra headers")
@@ -302,6 +305,10 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     def secret_hint(self, obj):
         if not obj or not obj.pk:
             return "—"
+        if isinstance(obj.secret, UnreadableSecret):
+            return "cannot be decrypted: rotate it to make a new one"
+        if signing.secret_problem(obj.secret):
+            return "not a valid signing secret: rotate it to make a new one"
         hint = f"whsec_…{obj.secret[-4:]}"
         if obj.signing_secrets() != [obj.secret]:
             until = timezone.localtime(obj.previous_secret_expires_at)
@@ -370,6 +377,7 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         if obj is not None:
             if request.method == "GET":
                 extra_context["revealed_secret"] = reveal.take(request, obj)
+                self._warn_if_unreadable(request, obj)
             extra_context["health"] = health(obj)
             extra_context["recover_form"] = RecoverForm()
             extra_context["can_act"] = can_act = self.has_change_permission(request, obj)
@@ -380,6 +388,24 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
             if request.method == "GET":
                 extra_context["progress"] = progress.take(request)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _warn_if_unreadable(self, request, obj) -> None:
+        """Say so when secrets of this webhook cannot be decrypted: it sends nothing."""
+        signing_now = len(obj.signing_secrets()) > 1
+        names = [
+            name
+            for name in unreadable_fields(obj)
+            if getattr(obj, name).undecryptable and (name != "previous_secret" or signing_now)
+        ]
+        if not names:
+            return
+        words = ", ".join(FIELD_WORDS[name] for name in names)
+        messages.warning(
+            request,
+            f"This webhook's {words} cannot be decrypted with WEBHOOKS_ENCRYPTION_KEYS, so "
+            "its deliveries fail. Put back the key that encrypted them, or set them again: "
+            "rotate the signing secret, type a new password, write new extra headers.",
+        )
 
     def get_object(self, request, object_id, from_field=None):
         # One lookup per request, however many times the admin asks.
@@ -451,12 +477,15 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         obj = self._object_to_act_on(request, object_id)
         reveal.remember(request, obj, actions.rotate_secret(obj))
         obj.refresh_from_db()
-        until = timezone.localtime(obj.previous_secret_expires_at)
-        messages.success(
-            request,
-            f"A new signing secret was made. The old one keeps signing too until "
-            f"{until:%Y-%m-%d %H:%M %Z}.",
-        )
+        if obj.previous_secret_expires_at is None:  # the old one could not sign
+            messages.success(request, "A new signing secret was made; it alone signs now.")
+        else:
+            until = timezone.localtime(obj.previous_secret_expires_at)
+            messages.success(
+                request,
+                f"A new signing secret was made. The old one keeps signing too until "
+                f"{until:%Y-%m-%d %H:%M %Z}.",
+            )
         self.log_change(request, obj, "Rotated the signing secret.")
         return HttpResponseRedirect(self._change_url(obj))
 

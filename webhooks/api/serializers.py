@@ -60,6 +60,16 @@ class HeadersField(serializers.JSONField):
     """Extra request headers, name → value; the core's rules say which are allowed."""
 
 
+class HeaderNamesField(serializers.ListField):
+    """Names of headers; a stored value that is no list of names (a row written without
+    this API) reads as none rather than failing the page."""
+
+    def to_representation(self, data):
+        if not isinstance(data, list):
+            return []
+        return super().to_representation(data)
+
+
 @extend_schema_field({"type": "string", "format": "uri", "maxLength": 2000})
 class TargetURLField(serializers.CharField):
     """A webhook's URL; checked by ``validate_url`` below, before any DNS look-up."""
@@ -80,7 +90,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         "(see sensitive_headers) read as ******** and are never shown again; sending "
         "******** back keeps the stored value.",
     )
-    sensitive_headers = serializers.ListField(
+    sensitive_headers = HeaderNamesField(
         child=serializers.CharField(max_length=100),
         required=False,
         max_length=20,
@@ -298,7 +308,9 @@ class SubscriptionCreatedSerializer(SubscriptionSerializer):
 class RotatedSecretSerializer(serializers.Serializer):
     secret = serializers.CharField(help_text="The new signing secret; never shown again.")
     previous_secret_expires_at = serializers.DateTimeField(
-        help_text="Until then the old secret signs too, so receivers can switch over."
+        allow_null=True,
+        help_text="Until then the old secret signs too, so receivers can switch over "
+        "(null when the old secret could not sign, e.g. could not be decrypted: it is dropped).",
     )
 
 

@@ -16,6 +16,12 @@ def decrypt_rows(apps, schema_editor):
     """Going back: plain text again, so the columns can return to their old types."""
     import json
 
+    from webhooks.encryption import UnreadableSecret
+
+    def clear(value):
+        # A value no key decrypts has no clear text: it stays as it is stored.
+        return value.stored if isinstance(value, UnreadableSecret) else value
+
     Subscription = apps.get_model("webhooks", "Subscription")
     connection = schema_editor.connection
     table = connection.ops.quote_name(Subscription._meta.db_table)
@@ -26,7 +32,10 @@ def decrypt_rows(apps, schema_editor):
     # statement inside a transaction on databases without transactional DDL (MariaDB).
     with connection.cursor() as cursor:
         for row in Subscription.objects.using(connection.alias).only("pk", *names):
-            values = [row.secret, row.previous_secret, row.basic_auth_password, json.dumps(row.headers or {})]
+            headers = row.headers
+            if not isinstance(headers, UnreadableSecret):
+                headers = json.dumps(headers or {})
+            values = [clear(row.secret), clear(row.previous_secret), clear(row.basic_auth_password), clear(headers)]
             cursor.execute(
                 f"UPDATE {table} SET {assignments} WHERE {connection.ops.quote_name(pk.column)} = %s",
                 [*values, pk.get_db_prep_value(row.pk, connection)],
