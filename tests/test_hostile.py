@@ -187,39 +187,73 @@ def send():
 
 # Every way an answer can be framed and end its connection (HTTP/1.0 has no chunks).
 DRIPS = [
-    pytest.param("drip_body", closing, framing, id=f"body-{closing}-{framing}")
+    ("drip_body", closing, framing)
     for closing in CLOSINGS
     for framing in FRAMINGS
     if not (closing == "http/1.0" and "chunk" in framing)
-] + [
-    pytest.param("drip_headers", closing, "length", id=f"headers-{closing}") for closing in CLOSINGS
-]
+] + [("drip_headers", closing, "length") for closing in CLOSINGS]
+
+
+def timed_drip(receiver, connection: str) -> tuple[http.Outcome, float, http.Outcome | None]:
+    """One case, in a thread of its own (its own kept-alive connections): a first request
+    that leaves its connection open when ``connection`` is "reused", then the timed one."""
+    try:
+        warm_up = post(receiver.url) if connection == "reused" else None
+        started = time.monotonic()
+        outcome = post(receiver.url)
+        return outcome, time.monotonic() - started, warm_up
+    finally:
+        http.close_connections()
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-@pytest.mark.parametrize("connection", ["new", "reused"])
-@pytest.mark.parametrize(("behaviour", "closing", "framing"), DRIPS)
 def test_the_deadline_holds_however_the_answer_ends_its_connection(
-    behaviour, closing, framing, connection, scheme, hostile, send, request, settings
+    scheme, hostile, request, settings
 ):
     """Once an answer says its connection will close, http.client lets go of the socket
-    while the body still reads from it: the deadline must still cut it."""
+    while the body still reads from it: the deadline must still cut it. Every framing,
+    closing and connection (new, kept-alive) at once, each case from its own thread: the
+    cases wait on the deadline, not on each other."""
     settings.WEBHOOKS_TIMEOUT = 1.0
-    receiver = hostile(
-        behaviour,
-        closing=closing,
-        framing=framing,
-        tls=request.getfixturevalue("trusted_tls") if scheme == "https" else None,
-        warm_up=connection == "reused",
-        drip_interval=0.2,  # the drip would last 12 s or more
-    )
-    if connection == "reused":
-        warm_up, _ = send(receiver.url, within=5)
-        assert warm_up.succeeded  # and the connection stays open for the next request
-    outcome, took = send(receiver.url, within=1.0 + 2)  # timeout + margin, and room to spare
-    assert outcome.error_kind == Kind.TIMEOUT, outcome
-    assert took <= 1.0 + 2
-    assert receiver.connections == 1 and receiver.requests == (2 if connection == "reused" else 1)
+    tls = request.getfixturevalue("trusted_tls") if scheme == "https" else None
+    cases = [(*drip, connection) for drip in DRIPS for connection in ("new", "reused")]
+    receivers = [
+        hostile(
+            behaviour,
+            closing=closing,
+            framing=framing,
+            tls=tls,
+            warm_up=connection == "reused",
+            drip_interval=0.2,  # the drip would last 12 s or more
+        )
+        for behaviour, closing, framing, connection in cases
+    ]
+    senders = ThreadPoolExecutor(max_workers=len(cases))
+    futures = [
+        senders.submit(timed_drip, receiver, case[-1])
+        for receiver, case in zip(receivers, cases, strict=True)
+    ]
+    failures = []
+    try:
+        for case, receiver, future in zip(cases, receivers, futures, strict=True):
+            name = "-".join(case)
+            try:
+                # Warm-up, then timeout + margin, and room to spare on a busy machine.
+                outcome, took, warm_up = future.result(timeout=5 + 1.0 + 3)
+            except TimeoutError:
+                failures.append(f"{name}: still running after 9 s")
+                continue
+            if warm_up is not None and not warm_up.succeeded:
+                failures.append(f"{name}: the first request failed: {warm_up}")
+            elif outcome.error_kind != Kind.TIMEOUT or took > 1.0 + 2:
+                failures.append(
+                    f"{name}: {outcome.error_kind or outcome.status_code} in {took:.1f} s"
+                )
+            elif (receiver.connections, receiver.requests) != (1, 1 + (warm_up is not None)):
+                failures.append(f"{name}: {receiver.connections} connections")
+    finally:
+        senders.shutdown(wait=False)  # a request that overstays is ended by the receivers' stop
+    assert failures == []
 
 
 def test_the_deadline_holds_while_a_tls_handshake_drips(hostile, send, settings):
