@@ -183,13 +183,13 @@ UNDECRYPTABLE_HINT = (
 )
 
 
-@register(Tags.database)
-def check_stored_secrets(app_configs=None, databases=None, **kwargs):
+@register(Tags.security)
+def check_stored_secrets(app_configs=None, **kwargs):
     """The keys decrypt what is stored: a valid but wrong key passes E010 and then every
     delivery of the webhooks it cannot read fails.
 
-    Unlike Django's own database checks it runs without ``--database`` too (one small
-    query), so that a plain ``manage.py check`` catches the wrong key. A warning, not an
+    Not tagged ``database``: Django 6.1 runs such checks only with ``--database``, and a
+    plain ``manage.py check`` must catch the wrong key (one small query). A warning, not an
     error: an error would stop every management command of the host (runserver,
     qcluster…) over webhooks.
     """
