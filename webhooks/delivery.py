@@ -166,6 +166,19 @@ def build_request(delivery: Delivery, *, now: float | None = None) -> OutgoingRe
     return OutgoingRequest(subscription.url, headers, body, auth)
 
 
+def undecryptable_in_use(subscription, secrets=None) -> list[str]:
+    """The encrypted fields a request of this webhook would use that no key decrypts
+    (the previous secret only while it still signs, the password only with a user name)."""
+    secrets = subscription.signing_secrets() if secrets is None else secrets
+    used = {"secret": True, "previous_secret": len(secrets) > 1, "headers": True}
+    used["basic_auth_password"] = bool(subscription.basic_auth_username)
+    return [
+        name
+        for name in unreadable_fields(subscription)
+        if used[name] and getattr(subscription, name).undecryptable
+    ]
+
+
 def check_settings(subscription, secrets=None) -> None:
     """Raise :class:`Unsendable` if this webhook's stored settings cannot be sent.
 
@@ -173,13 +186,7 @@ def check_settings(subscription, secrets=None) -> None:
     """
     secrets = subscription.signing_secrets() if secrets is None else secrets
     username = subscription.basic_auth_username
-    used = {"secret": True, "previous_secret": len(secrets) > 1, "headers": True}
-    used["basic_auth_password"] = bool(username)
-    unreadable = [
-        name
-        for name in unreadable_fields(subscription)
-        if used[name] and getattr(subscription, name).undecryptable
-    ]
+    unreadable = undecryptable_in_use(subscription, secrets)
     if unreadable:
         words = ", ".join(FIELD_WORDS[name] for name in unreadable)
         it = "it" if len(unreadable) == 1 else "them"

@@ -20,7 +20,8 @@ from django.views.decorators.http import require_POST
 
 from .. import actions, signing, tenancy
 from ..conf import conf
-from ..encryption import FIELD_WORDS, UnreadableSecret, unreadable_fields
+from ..delivery import undecryptable_in_use
+from ..encryption import FIELD_WORDS, UnreadableSecret
 from ..forms import RecoverForm, SubscriptionForm
 from ..models import Delivery, DeliveryAttempt, Subscription
 from ..validation import masked_headers
@@ -391,12 +392,7 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def _warn_if_unreadable(self, request, obj) -> None:
         """Say so when secrets of this webhook cannot be decrypted: it sends nothing."""
-        signing_now = len(obj.signing_secrets()) > 1
-        names = [
-            name
-            for name in unreadable_fields(obj)
-            if getattr(obj, name).undecryptable and (name != "previous_secret" or signing_now)
-        ]
+        names = undecryptable_in_use(obj)
         if not names:
             return
         words = ", ".join(FIELD_WORDS[name] for name in names)
