@@ -65,6 +65,8 @@ class Backend:
     admin_url: str = PG_URL  # a PostgreSQL database to connect to for CREATE/DROP DATABASE
     name: str = field(default_factory=lambda: f"wh_bench_{uuid.uuid4().hex[:10]}")
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="wh-bench-")))
+    #: More environment for every process of this backend (e.g. switching metrics on).
+    extra_env: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -89,7 +91,7 @@ class Backend:
         )
         if self.kind == "postgres":
             env["REDIS_URL"] = self.redis_url
-        env.update({k: str(v) for k, v in extra.items()})
+        env.update({k: str(v) for k, v in {**self.extra_env, **extra}.items()})
         return env
 
     def create(self) -> None:

@@ -1,8 +1,8 @@
 """The benchmarks of docs/benchmarks.md, on SQLite + ORM broker and PostgreSQL + Redis.
 
     python -m bench.run all                 # every benchmark, full size, then the plots
-    python -m bench.run overhead|throughput|slow|latency|scaleout|statements [--size tiny]
-                        [--backends sqlite] [--out DIR]
+    python -m bench.run overhead|throughput|slow|latency|scaleout|statements|observability
+                        [--size tiny] [--backends sqlite] [--out DIR]
 
 Each benchmark writes ``bench/results/<name>.json`` (``<name>-tiny.json`` at the tiny size
 CI uses). PostgreSQL + Redis is skipped, with a note in the JSON, when the servers of
@@ -15,9 +15,12 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
 import time
+import uuid
 from functools import partial
 from pathlib import Path
 
@@ -32,6 +35,7 @@ GOALS = {
     "latency": "PostgreSQL + Redis: p50 ≤ 8 ms, p99 ≤ 30 ms; SQLite + outbox broker: p50 ≤ 100 ms",
     "scaleout": "3 qcluster hosts in their own netns: 0 lost, 0 duplicates, the limit named",
     "statements": "every SQL statement per delivery counted and named (docs/benchmarks.md)",
+    "observability": "metrics and tracing on: throughput and commit → arrival p50 within 5 %",
 }
 
 SIZES = {
@@ -103,6 +107,7 @@ def _system_run(
     workers: int = 4,
     timeout: float = 300,
     backlog: bool = False,
+    extra_env: dict | None = None,
 ) -> dict:
     """Deliver ``events`` × ``subs`` through real processes; deliveries per second.
 
@@ -111,7 +116,10 @@ def _system_run(
     what the workers can do. Otherwise the host saves them flat out while the workers
     deliver, timed from the first save: the whole system, host included.
     """
-    with backend(kind, webhooks=webhooks, workers=workers) as b, Processes(b.tmp) as p:
+    with (
+        backend(kind, webhooks=webhooks, workers=workers, extra_env=extra_env or {}) as b,
+        Processes(b.tmp) as p,
+    ):
         log = b.tmp / "received.log"
         port_list = p.receiver(ports=ports, delay=delay, log=log)
         urls = [f"http://127.0.0.1:{port_list[i % ports]}/hook/{i}" for i in range(subs)]
@@ -221,10 +229,10 @@ def bench_slow(kind: str, tiny: bool) -> dict:
 # 4. Latency commit → receiver --------------------------------------------------------------
 
 
-def bench_latency(kind: str, tiny: bool) -> dict:
+def bench_latency(kind: str, tiny: bool, *, extra_env: dict | None = None) -> dict:
     events = size("latency_events", tiny)
     rate = 10.0
-    with backend(kind) as b, Processes(b.tmp) as p:
+    with backend(kind, extra_env=extra_env or {}) as b, Processes(b.tmp) as p:
         log = b.tmp / "received.log"
         port = p.receiver(ports=1, log=log)[0]
         host(b.env(), "subscribe", f"http://127.0.0.1:{port}/hook/0")
@@ -291,6 +299,63 @@ def bench_statements(kind: str, tiny: bool) -> dict:
     return statements.measure(kind, events=events, webhooks=THROUGHPUT_WEBHOOKS)
 
 
+# 7. What metrics and tracing cost ------------------------------------------------------------
+
+
+def observability_env(tmp: Path) -> dict:
+    """Metrics and tracing on, as production runs them: ``bench.settings`` then configures
+    the OpenTelemetry SDK (batching spans to an exporter that drops them) and every process
+    writes its Prometheus samples to a shared multiprocess directory."""
+    directory = tmp / f"prometheus-{uuid.uuid4().hex[:8]}"
+    directory.mkdir(parents=True)
+    return {"BENCH_OBSERVABILITY": "1", "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+
+
+def bench_observability(kind: str, tiny: bool) -> dict:
+    """Throughput (backlog drain) and commit → arrival latency with metrics and tracing off
+    and on, in the order off, on, on, off so that drift over the run cancels out."""
+    events = size("throughput_events", tiny)
+    tmp = Path(tempfile.mkdtemp(prefix="wh-bench-observability-"))
+    runs = {"off": [], "on": []}
+    try:
+        for mode in ("off", "on", "on", "off"):
+            extra = observability_env(tmp) if mode == "on" else {}
+            print(f"observability: {kind}, {mode} …", file=sys.stderr, flush=True)
+            drain = _system_run(
+                kind,
+                events=events,
+                subs=3,
+                ports=1,
+                delay=0.0,
+                webhooks=THROUGHPUT_WEBHOOKS,
+                backlog=True,
+                extra_env=extra,
+            )
+            latency = bench_latency(kind, tiny, extra_env=extra)
+            runs[mode].append(
+                {
+                    "deliveries_per_s": drain["deliveries_per_s"],
+                    "succeeded": drain["succeeded"],
+                    "duplicates": drain["duplicates"],
+                    "latency_p50_ms": latency["p50_ms"],
+                    "latency_p99_ms": latency["p99_ms"],
+                }
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def median(mode, key):
+        return statistics.median(r[key] for r in runs[mode])
+
+    summary = {
+        key: {"off": median("off", key), "on": median("on", key)}
+        for key in ("deliveries_per_s", "latency_p50_ms", "latency_p99_ms")
+    }
+    for figures in summary.values():
+        figures["on_over_off"] = figures["on"] / figures["off"] if figures["off"] else None
+    return {"runs": runs, "summary": summary, "events": events}
+
+
 BENCHES = {
     "overhead": bench_overhead,
     "throughput": bench_throughput,
@@ -298,6 +363,7 @@ BENCHES = {
     "latency": bench_latency,
     "scaleout": bench_scaleout,
     "statements": bench_statements,
+    "observability": bench_observability,
 }
 
 
