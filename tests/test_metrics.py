@@ -294,7 +294,8 @@ call_command("check", "--fail-level", "ERROR")
 assert not metrics.available() and metrics.metrics() is None
 metrics.outcomes_recorded([], {{}}, "automatic", {{}}, {{}})  # a no-op
 metrics.swept()
-answer = Client(SERVER_NAME="127.0.0.1").get("/metrics/", headers={{"Authorization": "Bearer {TOKEN}"}})
+bearer = {{"Authorization": "Bearer {TOKEN}"}}
+answer = Client(SERVER_NAME="127.0.0.1").get("/metrics/", headers=bearer)
 print(answer.status_code, answer.content.decode().strip())
 """
     env = {
