@@ -128,10 +128,11 @@ def test_connection_errors_are_counted_by_kind(subscribe, commit):
 def test_backlog_gauges_are_the_database_figures(receiver, subscribe):
     now = timezone.now()
     active = subscribe(receiver)
-    held = subscribe(receiver, is_active=False)
+    other = subscribe(receiver)
+    subscribe(receiver, is_active=False)
     for minutes in (1, 5, 30):
         DeliveryFactory(subscription=active, next_attempt_at=now - timedelta(minutes=minutes))
-    DeliveryFactory(subscription=held, next_attempt_at=now - timedelta(minutes=2))
+    DeliveryFactory(subscription=other, next_attempt_at=now - timedelta(minutes=2))
     DeliveryFactory(subscription=active, next_attempt_at=now + timedelta(hours=1))
     EventFactory(occurred_at=now - timedelta(minutes=3))  # never fanned out
     figures = scrape()
@@ -146,7 +147,7 @@ def test_backlog_gauges_are_the_database_figures(receiver, subscribe):
     assert value(figures, "webhooks_oldest_event_waiting_age_seconds") >= 3 * 60 - 5
     # Per webhook: labelled by id.
     assert value(figures, "webhooks_webhook_deliveries_due", webhook=str(active.pk)) == 3
-    assert value(figures, "webhooks_webhook_deliveries_due", webhook=str(held.pk)) == 1
+    assert value(figures, "webhooks_webhook_deliveries_due", webhook=str(other.pk)) == 1
     assert value(
         figures, "webhooks_webhook_oldest_due_age_seconds", webhook=str(active.pk)
     ) == pytest.approx(30 * 60, abs=60)
