@@ -80,9 +80,7 @@ def test_workers_attempts_show_up_in_the_web_servers_scrape(tmp_path, receiver):
         wait_for(lambda: len(receiver.requests) >= EVENTS, 60, "the workers to deliver")
         # The web process sent nothing itself: what it reports was counted by the workers.
         wait_for(lambda: ok_attempts(url) == EVENTS, 30, f"{EVENTS} ok attempts in the scrape")
-        writers = {
-            int(m) for m in re.findall(r"_(\d+)\.db$", "\n".join(map(str, directory.iterdir())))
-        }
+        writers = {int(m) for f in directory.iterdir() for m in re.findall(r"_(\d+)\.db$", f.name)}
         assert writers - {web_pid, workers_pid}, "no worker process wrote metrics"
         status, text = fetch(url)
         assert figure(text, "webhooks_deliveries_total", outcome="succeeded",
