@@ -125,6 +125,18 @@ def test_connection_errors_are_counted_by_kind(subscribe, commit):
     )
 
 
+def test_an_attempt_that_sent_nothing_is_counted_but_not_timed(commit):
+    """A target the SSRF guard refuses: no request left, so no duration skews the latency."""
+    SubscriptionFactory(url="http://10.20.30.40/hook", all_events=True)
+    before = scrape()
+    with commit():
+        webhooks.send_event("article.created", {"id": 1})
+    after = scrape()
+    kind = {"outcome": "blocked_target", "event_type": "article.created"}
+    assert grew(before, after, "webhooks_attempts_total", **kind) == 1
+    assert grew(before, after, "webhooks_attempt_duration_seconds_count") == 0
+
+
 def test_backlog_gauges_are_the_database_figures(receiver, subscribe):
     now = timezone.now()
     active = subscribe(receiver)

@@ -41,6 +41,15 @@ ATTEMPT_OUTCOMES = frozenset(
     ["ok"] + [kind for kind in DeliveryAttempt.ErrorKind.values if kind] + [OTHER]
 )
 
+#: Outcomes of attempts that sent no request (no duration to observe).
+NOT_SENT = frozenset(
+    [
+        DeliveryAttempt.ErrorKind.UNDECRYPTABLE,
+        DeliveryAttempt.ErrorKind.INVALID_SETTINGS,
+        DeliveryAttempt.ErrorKind.BLOCKED_TARGET,
+    ]
+)
+
 #: ``outcome`` of ``webhooks_deliveries_total``.
 SUCCEEDED, FAILED, GIVEN_UP = "succeeded", "failed", "given_up"
 
@@ -182,7 +191,8 @@ def _count(m: _Metrics, items, rows, trigger, disabled, gone) -> None:
         event_type = event_type_label(event.type) if event is not None else OTHER
         m.child(m.attempts, attempt_outcome(outcome), event_type).inc()
         seconds = outcome.duration_ms / 1000
-        m.attempt_duration.observe(seconds)
+        if outcome.error_kind not in NOT_SENT:
+            m.attempt_duration.observe(seconds)
         if automatic and row.attempt_count == 1 and event is not None:
             started = at.timestamp() - seconds
             m.first_attempt_latency.observe(max(0.0, started - event.occurred_at.timestamp()))
