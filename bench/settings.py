@@ -25,6 +25,11 @@ Q_CLUSTER = {
     **json.loads(os.environ.get("BENCH_Q_CLUSTER") or "{}"),
 }
 
+# Prometheus metrics (webhooks.metrics) are recorded when prometheus-client is installed;
+# BENCH_METRICS=0 switches them off, to compare. With PROMETHEUS_MULTIPROC_DIR set as well,
+# the processes pay what a multi-process deployment pays (counters in shared files).
+WEBHOOKS_METRICS = os.environ.get("BENCH_METRICS", "1") not in ("0", "off", "false")
+
 for _name, _value in json.loads(os.environ.get("BENCH_WEBHOOKS") or "{}").items():
     globals()[f"WEBHOOKS_{_name}"] = _value
 

@@ -141,6 +141,10 @@ WEBHOOKS_ENCRYPTION_KEYS = env.list(
 )
 WEBHOOKS_SCOPE_RESOLVER = "example_project.organisations.tenancy.scope_for_user"
 WEBHOOKS_SCOPE_CHOICES = "example_project.organisations.webhook_scopes.scope_choices"
+# Prometheus scrapes /metrics/ with `Authorization: Bearer <this>`; unset, only a signed-in
+# superuser can read it. `manage.py serve` gives the web server and the workers one
+# PROMETHEUS_MULTIPROC_DIR, so the workers' counters show up there.
+WEBHOOKS_METRICS_TOKEN = env.str("WEBHOOKS_METRICS_TOKEN", default=None)
 
 # The optional store of the example platform: off, and `store.purchase` does not exist.
 EXAMPLE_STORE_ENABLED = env.bool("EXAMPLE_STORE_ENABLED", default=True)

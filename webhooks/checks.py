@@ -303,3 +303,51 @@ def sqlite_errors(databases: dict, q_cluster: dict) -> list:
                 )
             )
     return errors
+
+
+#: The shortest metrics token accepted: it guards figures about every tenant.
+MIN_METRICS_TOKEN_LENGTH = 16
+
+
+@register(Tags.compatibility)
+def check_metrics_settings(app_configs=None, **kwargs):
+    """The Prometheus metrics' settings (``webhooks.metrics``)."""
+    errors = []
+    top = conf.METRICS_TOP_WEBHOOKS
+    if not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= 1000:
+        errors.append(
+            Error(
+                f"WEBHOOKS_METRICS_TOP_WEBHOOKS must be a whole number from 0 to 1000; it is "
+                f"{top!r}.",
+                hint="It bounds the per-webhook series of each scrape; the default is 20.",
+                id="webhooks.E020",
+            )
+        )
+    token = conf.METRICS_TOKEN
+    if token is not None and (
+        not isinstance(token, str)
+        or len(token.strip()) < MIN_METRICS_TOKEN_LENGTH
+        or token != token.strip()
+    ):
+        errors.append(
+            Error(
+                f"WEBHOOKS_METRICS_TOKEN must be None or a string of at least "
+                f"{MIN_METRICS_TOKEN_LENGTH} characters without surrounding spaces.",
+                hint="For example python -c 'import secrets; print(secrets.token_urlsafe(32))', "
+                "read from the environment.",
+                id="webhooks.E021",
+            )
+        )
+    if token and conf.METRICS:
+        from .metrics import INSTALL_HINT, available
+
+        if not available():
+            errors.append(
+                Warning(
+                    "WEBHOOKS_METRICS_TOKEN is set but prometheus-client is not installed: "
+                    "the metrics URL answers 501.",
+                    hint=INSTALL_HINT,
+                    id="webhooks.W020",
+                )
+            )
+    return errors

@@ -197,5 +197,22 @@ class Settings:
         """E-mail a webhook's owner when it is disabled or starts failing."""
         return self._get("NOTIFY_OWNERS", True)
 
+    @property
+    def METRICS(self) -> bool:
+        """Record Prometheus metrics (when prometheus-client is installed)."""
+        return self._get("METRICS", True)
+
+    @property
+    def METRICS_TOKEN(self) -> str | None:
+        """Bearer token a scrape of the metrics URL must send (None: only people who see
+        every tenant, signed in, may read it)."""
+        return self._get("METRICS_TOKEN", None)
+
+    @property
+    def METRICS_TOP_WEBHOOKS(self) -> int:
+        """Webhooks given series of their own in the metrics: the worst this many by due
+        backlog and by oldest due delivery (0: none). Bounds the series per scrape."""
+        return self._get("METRICS_TOP_WEBHOOKS", 20)
+
 
 conf = Settings()

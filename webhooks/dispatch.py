@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
 
-from . import deadline, outbox, responses, retries, signals
+from . import deadline, metrics, outbox, responses, retries, signals
 from . import delivery as http
 from .conf import conf
 from .models import Delivery, DeliveryAttempt, Subscription
@@ -463,6 +463,7 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
         DeliveryAttempt.objects.bulk_create([a for a in attempts if a is not None])
         _save_states([rows[d.pk] for d, *_ in items if d.pk in rows])
         disabled = _update_health(health, gone, given_up, now)
+    metrics.outcomes_recorded(items, rows, trigger, disabled, gone)
     subscriptions = {d.subscription_id: d.subscription for d, *_ in items}
     for pk, reason in disabled.items():
         sub = subscriptions[pk]

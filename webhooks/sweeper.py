@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import outbox
+from . import metrics, outbox
 from .conf import conf
 from .models import Delivery, Event
 
@@ -81,6 +81,7 @@ def sweep_once(*, now=None) -> SweepReport:
             report.deliveries_enqueued,
             report.resends_enqueued,
         )
+    metrics.swept()
     return report
 
 

@@ -334,6 +334,34 @@ def test_operators_guide_metrics(db, tmp_path):
     }
 
 
+@pytest.mark.skipif(not Path("/usr/bin/promtool").exists(), reason="promtool not installed")
+def test_operators_guide_monitoring_files(tmp_path, monkeypatch):
+    """The guide's Prometheus config (with the shipped alert rules) passes promtool, and its
+    URLconf and settings lines expose the metrics behind the token."""
+    project = build_guide_project(tmp_path, "operators.md")
+    deploy = project / "deploy"
+    shutil.copy(DOCS / "prometheus-alerts.yml", deploy / "prometheus-alerts.yml")
+    token_file = tmp_path / "webhooks-token"
+    token_file.write_text("a-token-of-at-least-16-chars")
+    config = deploy / "prometheus.yml"
+    config.write_text(config.read_text().replace("/etc/prometheus/webhooks-token", str(token_file)))
+    done = subprocess.run(
+        ["/usr/bin/promtool", "check", "config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
+
+    monkeypatch.setenv("WEBHOOKS_METRICS_TOKEN", "a-token-of-at-least-16-chars")
+    token = load_module(project / "mysite" / "metrics_settings.py").WEBHOOKS_METRICS_TOKEN
+    assert token == "a-token-of-at-least-16-chars"
+    [route] = load_module(project / "mysite" / "urls_metrics.py").urlpatterns
+    match = route.resolve("metrics/")
+    assert match.func.__module__ == "webhooks.metrics.views"
+
+
 def test_operators_guide_commands_run(tmp_path):
     env = example_env(tmp_path)
     # The guide's commands run on an installed site: migrated, a webhook with secrets.

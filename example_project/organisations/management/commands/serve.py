@@ -1,9 +1,11 @@
 """Run the web server and the django-q2 workers together; Ctrl-C stops both within seconds."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from django.core.management.base import BaseCommand
@@ -21,6 +23,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, addrport, **options):
         manage = [sys.executable, "manage.py"]
+        # One Prometheus multiprocess directory for both, empty at start: the web server's
+        # /metrics/ then adds up the workers' counters.
+        metrics_dir = None
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+                prefix="webhooks-metrics-"
+            )
         # Each child leads a process group of its own, so Ctrl-C in the terminal reaches only
         # this command, which then stops each child the way it stops cleanly.
         web = subprocess.Popen(
@@ -34,8 +43,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"Admin: {base}/admin/ · API: {base}/api/docs/ · demo receiver: "
-            f"{base}/demo-receiver/ · events: run `.venv/bin/python manage.py "
-            "simulate_activity` in another terminal."
+            f"{base}/demo-receiver/ · metrics: {base}/metrics/ · events: run "
+            "`.venv/bin/python manage.py simulate_activity` in another terminal."
         )
         self.stdout.flush()
         stopping = False
@@ -64,6 +73,8 @@ class Command(BaseCommand):
                     "stopped hard; an interrupted delivery is sent again once its lease expires."
                 )
             self.stdout.write(f"Stopped the web server and the queue workers ({elapsed:.1f} s).")
+            if metrics_dir:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def stop_children(web, workers, grace: float = WORKERS_GRACE) -> bool:
