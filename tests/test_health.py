@@ -215,3 +215,33 @@ def test_exit_codes_of_the_command(tmp_path):
     down = manage("webhooks_health", database_url="postgres://postgres@127.0.0.1:1/none")
     assert down.returncode == 2 and "Traceback" not in down.stderr
     assert json.loads(down.stdout)["problems"] == {"database": "The database cannot be reached."}
+
+
+def test_a_valid_but_wrong_key_is_reported_everywhere_and_no_page_fails(
+    settings, subscribe, receiver, commit, admin_client, caplog
+):
+    """The real host's story: the key was replaced by another valid one."""
+    from webhooks import warmup
+
+    settings.WEBHOOKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    webhook = subscribe(receiver, ["article.created"], basic_auth_username="u")
+    with commit():
+        Article.objects.create(title="sent with the right key")
+    settings.WEBHOOKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # valid, wrong
+
+    out = StringIO()
+    call_command("check", stdout=out, stderr=out)
+    assert "webhooks.W004" in out.getvalue()
+    with caplog.at_level("INFO", logger="webhooks"):
+        warmup.report_undecryptable_secrets()  # what a worker logs at its start
+    assert "(webhooks.W004)" in caplog.text
+    assert "keys" in run_health()[1]["problems"]
+
+    [delivery] = webhook.deliveries.all()
+    for url in (
+        "/admin/webhooks/subscription/",
+        f"/admin/webhooks/subscription/{webhook.pk}/change/",
+        f"/admin/webhooks/delivery/{delivery.pk}/change/",
+        "/admin/webhooks/delivery/",
+    ):
+        assert admin_client.get(url).status_code == 200, url
