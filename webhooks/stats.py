@@ -12,7 +12,10 @@ Definitions:
 - **webhooks disabled**: webhooks switched off, by a receiver's 410, by failing too long,
   or by a person.
 
-Every query here reads an index (``webhooks_delivery_due``, the partial
+One webhook's figures (success rate, latency, its backlog, last success) are defined
+below, at ``endpoint``; the processes' (last sweep, workers seen) at ``processes``.
+
+Every platform-wide query here reads an index (``webhooks_delivery_due``, the partial
 ``webhooks_event_pending_fanout``, the subscription table), whatever the size of the
 attempts table.
 """
