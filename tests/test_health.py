@@ -198,7 +198,6 @@ def manage(*args, database_url: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.slow
 def test_exit_codes_of_the_command(tmp_path):
     database = f"sqlite:///{tmp_path}/site.sqlite3"
     assert manage("migrate", "-v0", database_url=database).returncode == 0
