@@ -59,6 +59,7 @@ def test_a_running_cluster_with_nothing_late_is_healthy(running_cluster):
     assert report["figures"]["workers_seen"] == 1
     assert report["figures"]["last_sweep_age_seconds"] < 60
     assert report["figures"]["due"] == 0
+    assert report["figures"]["database_reachable"] and report["figures"]["keys_usable"]
 
 
 def test_deliveries_due_for_too_long_make_it_unhealthy(
@@ -103,6 +104,7 @@ def test_keys_that_cannot_decrypt_the_stored_secrets_make_it_unhealthy(running_c
     assert code == 1 and list(report["problems"]) == ["keys"]
     assert "no key of WEBHOOKS_ENCRYPTION_KEYS decrypts" in report["problems"]["keys"]
     assert "(webhooks.W004)" in report["problems"]["keys"]
+    assert report["figures"]["keys_usable"] is False
 
     settings.WEBHOOKS_ENCRYPTION_KEYS = ["not-a-key"]
     code, report = run_health()
@@ -214,6 +216,7 @@ def test_exit_codes_of_the_command(tmp_path):
     down = manage("webhooks_health", database_url="postgres://postgres@127.0.0.1:1/none")
     assert down.returncode == 2 and "Traceback" not in down.stderr
     assert json.loads(down.stdout)["problems"] == {"database": "The database cannot be reached."}
+    assert json.loads(down.stdout)["figures"] == {"database_reachable": False}
 
 
 def test_a_valid_but_wrong_key_is_reported_everywhere_and_no_page_fails(

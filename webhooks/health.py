@@ -92,11 +92,14 @@ def node(report: Report | None = None, *, keys=keys_problem) -> Report:
     What a load balancer asks: it says nothing of the other hosts. ``keys``: how to read
     the keys' problem (the health URL caches it)."""
     report = report or Report()
-    if not database_reachable():
+    reachable = database_reachable()
+    report.figures["database_reachable"] = reachable
+    if not reachable:
         report.status = UNKNOWN
         report.problems["database"] = "The database cannot be reached."
         return report
     problem = keys()
+    report.figures["keys_usable"] = problem is None
     if problem:
         report.fail("keys", problem)
     return report
@@ -116,7 +119,7 @@ def platform(thresholds: Thresholds | None = None, *, keys=keys_problem) -> Repo
         report.problems["database"] = f"The figures could not be read: {type(exc).__name__}."
         return report
     sweep_age = seen.last_sweep_age
-    report.figures = {
+    report.figures |= {
         "oldest_due_age_seconds": round(backlog.oldest_due_age, 3),
         "due": backlog.due,
         "events_waiting": backlog.events_waiting,
