@@ -23,6 +23,8 @@ urlpatterns = [
     path("demo-receiver/", include("example_project.demo_receiver.urls")),
     path("api/webhooks/", include("webhooks.api.urls")),
     path("metrics/", include("webhooks.metrics.urls")),  # Prometheus, behind a token
+    # For load balancers (this node) and uptime monitors (platform/): see docs/operators.md.
+    path("health/webhooks/", include("webhooks.health_urls")),
     # The schema and its docs page read no data: no transaction (ATOMIC_REQUESTS) for them.
     path("api/schema/", non_atomic_requests(SpectacularAPIView.as_view()), name="schema"),
     path(

@@ -53,6 +53,19 @@ def test_wrong_setting_is_reported(settings, setting, value, check_id):
     assert check_id in ids()
 
 
+@pytest.mark.parametrize(
+    "keys,message",
+    [
+        ([""], "WEBHOOKS_ENCRYPTION_KEYS is empty: no key is set"),  # the variable unset
+        ([Fernet.generate_key().decode(), ""], "Key 2 of WEBHOOKS_ENCRYPTION_KEYS is empty"),
+    ],
+)
+def test_keys_from_an_unset_or_trailing_comma_variable_say_so(settings, keys, message):
+    settings.WEBHOOKS_ENCRYPTION_KEYS = keys
+    [error] = [m for m in check_settings() if m.id == "webhooks.E010"]
+    assert error.msg.startswith(message)
+
+
 def test_private_networks_allowed_in_production_warn(settings):
     settings.DEBUG = False
     settings.WEBHOOKS_ALLOWED_NETWORKS = ["10.0.0.0/8"]

@@ -29,7 +29,16 @@ def keys_problem(keys) -> str | None:
     """What is wrong with ``keys`` as WEBHOOKS_ENCRYPTION_KEYS, or None."""
     if isinstance(keys, str | bytes) or not isinstance(keys, list | tuple) or not keys:
         return "WEBHOOKS_ENCRYPTION_KEYS must be a non-empty list of Fernet keys."
+    if all(isinstance(key, str) and not key.strip() for key in keys):
+        # ``os.environ.get("WEBHOOKS_ENCRYPTION_KEYS", "").split(",")`` with nothing set.
+        return (
+            "WEBHOOKS_ENCRYPTION_KEYS is empty: no key is set (is the "
+            "WEBHOOKS_ENCRYPTION_KEYS environment variable set?). It must be a non-empty "
+            "list of Fernet keys."
+        )
     for number, key in enumerate(keys, 1):
+        if isinstance(key, str) and not key.strip():
+            return f"Key {number} of WEBHOOKS_ENCRYPTION_KEYS is empty (a stray comma?)."
         try:
             Fernet(key)
         except (ValueError, TypeError):

@@ -1,4 +1,5 @@
-"""The five tables: what can happen, who wants it, what happened, what is owed, what was tried."""
+"""The tables: what can happen, who wants it, what happened, what is owed, what was tried,
+and which background processes were last seen alive."""
 
 from __future__ import annotations
 
@@ -196,6 +197,19 @@ class Delivery(models.Model):
             models.Index(
                 fields=["subscription", "-created_at", "status"], name="webhooks_delivery_health"
             ),
+            # A webhook's backlog (webhooks.stats): its pending deliveries only, so the
+            # index stays as small as the backlog and counting it never reads finished rows.
+            models.Index(
+                fields=["subscription", "next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="webhooks_delivery_pending",
+            ),
+            # A webhook's attempts in a window (webhooks.stats): every attempt of a delivery
+            # is at or before its ``last_attempt_at``, so the attempts since T are among its
+            # deliveries attempted since T — found here, without reading older ones.
+            models.Index(
+                fields=["subscription", "last_attempt_at"], name="webhooks_delivery_attempted"
+            ),
             # The sweeper's "resends asked for" query: few rows, so a partial index.
             models.Index(
                 fields=["resend_requested_at"],
@@ -284,3 +298,18 @@ class DeliveryAttempt(models.Model):
         if not self.request_body_sha256:
             return None
         return self.digest(self.request_body.encode()) == self.request_body_sha256
+
+
+class Heartbeat(models.Model):
+    """When a background process was last seen working: ``sweeper`` (the last sweep that
+    ran to its end), ``worker:<host>:<pid>`` (the last task a worker process ran).
+
+    Written at most every ``heartbeat.EVERY`` seconds per process, read by
+    ``webhooks_health`` and the health URL; worker rows of processes long gone are pruned.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key} at {self.seen_at:%Y-%m-%d %H:%M:%S}"

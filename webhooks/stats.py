@@ -12,20 +12,36 @@ Definitions:
 - **webhooks disabled**: webhooks switched off, by a receiver's 410, by failing too long,
   or by a person.
 
-Every query here reads an index (``webhooks_delivery_due``, the partial
+One webhook's figures (success rate, latency, its backlog, last success) are defined
+below, at ``endpoint``; the processes' (last sweep, workers seen) at ``processes``.
+
+Every platform-wide query here reads an index (``webhooks_delivery_due``, the partial
 ``webhooks_event_pending_fanout``, the subscription table), whatever the size of the
 attempts table.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q
+from django.db.models import (
+    Count,
+    DateTimeField,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import Delivery, Event, Subscription
+from .models import Delivery, DeliveryAttempt, Event, Heartbeat, Subscription
 
 
 @dataclass(frozen=True)
@@ -79,3 +95,208 @@ def backlog(now: datetime | None = None) -> Backlog:
         oldest_event_waiting_at=events["oldest"],
         webhooks_disabled=Subscription.objects.filter(is_active=False).count(),
     )
+
+
+# -- processes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Processes:
+    at: datetime
+    last_sweep_at: datetime | None
+    workers_seen: int  # worker processes that beat within ``worker_window`` seconds
+    worker_window: float
+
+    @property
+    def last_sweep_age(self) -> float | None:
+        """Seconds since the last sweep ran to its end (None: never seen)."""
+        return _age(self.at, self.last_sweep_at) if self.last_sweep_at else None
+
+
+def processes(worker_window: float = 180.0, now: datetime | None = None) -> Processes:
+    """The last sweep and the workers seen recently, from their heartbeats (two queries)."""
+    from .heartbeat import SWEEPER
+
+    now = now or timezone.now()
+    beats = Heartbeat.objects.all()
+    sweep = beats.filter(key=SWEEPER).values_list("seen_at", flat=True).first()
+    since = now - timedelta(seconds=worker_window)
+    workers = beats.filter(key__startswith="worker:", seen_at__gte=since).count()
+    return Processes(at=now, last_sweep_at=sweep, workers_seen=workers, worker_window=worker_window)
+
+
+# -- one webhook ------------------------------------------------------------------------
+#
+# **Success rate** (over a window: 24 hours, 7 days): the share of the delivery attempts
+# made to the webhook in the window that succeeded (2xx in time), automatic and manual
+# alike; None (shown "—", null in the API) when no attempt was made. Attempts, not
+# finished deliveries: a receiver that fails now shows it now, while its deliveries are
+# still being retried, and a delivery that succeeds on its third try counts 2 failures
+# and 1 success — what the receiver did.
+#
+# **Latency** p50 / p95: of the durations of the last ``LATENCY_SAMPLE`` attempts of the
+# last 24 hours (nearest-rank percentiles, computed in Python: the same on every
+# database), so its cost does not grow with the traffic.
+
+DAY = timedelta(hours=24)
+WEEK = timedelta(days=7)
+LATENCY_SAMPLE = 1000
+
+
+def attempts_since(since: datetime, subscription) -> QuerySet:
+    """The attempts made to ``subscription`` (an id, a webhook, or ``OuterRef("pk")``)
+    since ``since``: read through ``webhooks_delivery_attempted`` (an attempt is never
+    later than its delivery's ``last_attempt_at``), whatever the size of the tables."""
+    return DeliveryAttempt.objects.filter(
+        delivery__subscription=subscription,
+        delivery__last_attempt_at__gte=since,
+        created_at__gte=since,
+    )
+
+
+def rate(succeeded: int, attempts: int) -> float | None:
+    """The success rate (a share, 0–1) of ``attempts``; None when there were none."""
+    return succeeded / attempts if attempts else None
+
+
+def percent_text(share: float | None) -> str:
+    """How pages show a rate: "—" for none, else a percentage rounded DOWN to 0.1, so that
+    99.96 % of attempts is not shown as 100 %."""
+    if share is None:
+        return "—"
+    tenths = math.floor(share * 1000 + 1e-9) / 10
+    return f"{tenths:.1f}".removesuffix(".0") + "%"
+
+
+def with_day_rate(queryset, now: datetime | None = None):
+    """Webhooks annotated with ``day_attempts`` and ``day_succeeded`` (subqueries in the
+    list's one query): the same definition as ``endpoint`` gives for one webhook."""
+    attempts = attempts_since((now or timezone.now()) - DAY, OuterRef("pk"))
+    return queryset.annotate(
+        day_attempts=_subcount(attempts),
+        day_succeeded=_subcount(attempts.filter(succeeded=True)),
+    )
+
+
+def _subcount(attempts) -> Subquery:
+    return Coalesce(
+        Subquery(
+            attempts.order_by()
+            .values("delivery__subscription")
+            .annotate(n=Count("pk"))
+            .values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        0,
+    )
+
+
+@dataclass(frozen=True)
+class EndpointStats:
+    """One webhook's figures at ``at``."""
+
+    at: datetime
+    attempts_24h: int
+    succeeded_24h: int
+    attempts_7d: int
+    succeeded_7d: int
+    latency_p50_ms: int | None
+    latency_p95_ms: int | None
+    latency_sample: int  # how many attempt durations the percentiles are of
+    due: int  # pending deliveries whose next attempt time has come
+    pending: int  # every delivery still owed (due, waiting for a retry, being sent)
+    last_success_at: datetime | None  # the last successful attempt within 7 days
+    last_attempt_at: datetime | None
+    last_attempt_succeeded: bool | None
+    last_attempt_status_code: int | None
+    last_attempt_error_kind: str
+
+    @property
+    def success_rate_24h(self) -> float | None:
+        return rate(self.succeeded_24h, self.attempts_24h)
+
+    @property
+    def success_rate_7d(self) -> float | None:
+        return rate(self.succeeded_7d, self.attempts_7d)
+
+    def as_dict(self) -> dict:
+        figures = asdict(self)
+        figures["success_rate_24h"] = self.success_rate_24h
+        figures["success_rate_7d"] = self.success_rate_7d
+        return figures
+
+
+def endpoint(subscription, now: datetime | None = None) -> EndpointStats:
+    """One webhook's figures, in four indexed queries; the cost of the counts grows with
+    this webhook's own attempts in 7 days, the latency's with ``LATENCY_SAMPLE`` only."""
+    now = now or timezone.now()
+    pk = getattr(subscription, "pk", subscription)
+    day_ago, week_ago = now - DAY, now - WEEK
+    counts = attempts_since(week_ago, pk).aggregate(
+        week=Count("pk"),
+        week_ok=Count("pk", filter=Q(succeeded=True)),
+        day=Count("pk", filter=Q(created_at__gte=day_ago)),
+        day_ok=Count("pk", filter=Q(created_at__gte=day_ago, succeeded=True)),
+        last_success=Max("created_at", filter=Q(succeeded=True)),
+    )
+    owed = Delivery.objects.filter(subscription=pk, status=Delivery.Status.PENDING).aggregate(
+        pending=Count("pk"), due=Count("pk", filter=Q(next_attempt_at__lte=now))
+    )
+    durations = _latest_durations(pk, day_ago)
+    last = _last_attempt(pk)
+    return EndpointStats(
+        at=now,
+        attempts_24h=counts["day"],
+        succeeded_24h=counts["day_ok"],
+        attempts_7d=counts["week"],
+        succeeded_7d=counts["week_ok"],
+        latency_p50_ms=percentile(durations, 50),
+        latency_p95_ms=percentile(durations, 95),
+        latency_sample=len(durations),
+        due=owed["due"],
+        pending=owed["pending"],
+        last_success_at=counts["last_success"],
+        last_attempt_at=last.created_at if last else None,
+        last_attempt_succeeded=last.succeeded if last else None,
+        last_attempt_status_code=last.response_status_code if last else None,
+        last_attempt_error_kind=last.error_kind if last else "",
+    )
+
+
+def _latest_durations(pk, since: datetime) -> list[int]:
+    """Durations of the last ``LATENCY_SAMPLE`` attempts since ``since``, in one query that
+    reads at most about ``LATENCY_SAMPLE`` deliveries' attempts: those of the deliveries
+    attempted from the time the last ``LATENCY_SAMPLE`` of them were (one index range)."""
+    cutoff = (
+        Delivery.objects.filter(subscription=pk, last_attempt_at__gte=since)
+        .order_by("-last_attempt_at")
+        .values("last_attempt_at")[LATENCY_SAMPLE - 1 : LATENCY_SAMPLE]
+    )
+    start = Coalesce(Subquery(cutoff), Value(since), output_field=DateTimeField())
+    return list(
+        attempts_since(since, pk)
+        .filter(delivery__last_attempt_at__gte=start)
+        .order_by("-created_at")
+        .values_list("duration_ms", flat=True)[:LATENCY_SAMPLE]
+    )
+
+
+def _last_attempt(pk) -> DeliveryAttempt | None:
+    """The newest attempt: of the delivery attempted last (index), its highest number."""
+    last_delivery = (
+        Delivery.objects.filter(subscription=pk, last_attempt_at__isnull=False)
+        .order_by("-last_attempt_at")
+        .values("pk")[:1]
+    )
+    return (
+        DeliveryAttempt.objects.filter(delivery=Subquery(last_delivery)).order_by("-number").first()
+    )
+
+
+def percentile(values: list[int], p: float) -> int | None:
+    """The nearest-rank ``p``-th percentile of ``values`` (None when there are none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]

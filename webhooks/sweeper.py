@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import metrics, outbox
+from . import heartbeat, metrics, outbox
 from .conf import conf
 from .models import Delivery, Event
 
@@ -74,6 +74,7 @@ def sweep_once(*, now=None) -> SweepReport:
     report.resends_enqueued = outbox.enqueue_requested(
         max_batches=MAX_PER_SWEEP // max(1, conf.BATCH_SIZE), now=now
     )
+    heartbeat.sweeper_beat()  # a sweep that ran to its end: the health's "last sweep"
     if report:
         logger.info(
             "Sweep: %d events fanned out, %d deliveries and %d resends enqueued.",

@@ -18,7 +18,7 @@ logger = logging.getLogger("webhooks")
 def warm_worker(**kwargs) -> None:
     """django-q2's ``post_spawn`` receiver. Never raises: a step that fails (the database
     or the broker down at that moment) is left to the first task, as before."""
-    from . import delivery, dispatch, encryption, outbox, tasks  # noqa: F401  (imported)
+    from . import delivery, dispatch, encryption, heartbeat, outbox, tasks  # noqa: F401
 
     # The fan-out's reads connect to the database; the broker hands out further batches;
     # the TLS context reads the trust store (~18 ms).
@@ -29,6 +29,7 @@ def warm_worker(**kwargs) -> None:
         except Exception:  # noqa: BLE001 - the worker must start whatever happens here
             logger.info("Worker warm-up: %s failed; the first task does it.", step.__name__)
     report_undecryptable_secrets()
+    heartbeat.worker_beat()  # seen from its start, not only from its first task
 
 
 def report_undecryptable_secrets() -> None:

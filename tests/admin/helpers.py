@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from webhooks.models import Delivery, Event
+from webhooks.models import Delivery, DeliveryAttempt, Event
 
 ADD_URL = "/admin/webhooks/subscription/add/"
 DELIVERIES_URL = "/admin/webhooks/delivery/"
@@ -24,6 +24,7 @@ def seed(
     created_at: datetime | None = None,
     event_type: str = "article.created",
     status_code: int | None = 200,
+    attempts: bool = False,
 ) -> list[Delivery]:
     """``count`` deliveries of new events to ``subscription``, all made at ``created_at``."""
     events = Event.objects.bulk_create(
@@ -40,8 +41,26 @@ def seed(
         )
         for event in events
     )
+    at = created_at or timezone.now()
     if created_at is not None:
         Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(created_at=created_at)
+    if not attempts:
+        return deliveries
+    # Each was tried once, then: its attempt, as the worker records it.
+    Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(last_attempt_at=at)
+    DeliveryAttempt.objects.bulk_create(
+        DeliveryAttempt(
+            delivery=d,
+            number=1,
+            request_url=subscription.url,
+            response_status_code=status_code,
+            succeeded=status == Delivery.Status.SUCCEEDED,
+            error_kind="" if status_code else "connection_refused",
+            duration_ms=40,
+            created_at=at,
+        )
+        for d in deliveries
+    )
     return deliveries
 
 

@@ -98,7 +98,7 @@ def test_a_test_event_and_a_resend_land_while_the_page_waits(page, live_server, 
     # …and the log on the page follows, still without a reload.
     page.wait_for_selector('#wh-progress[data-refreshed="1"]')
     assert "Succeeded" in page.inner_text("#wh-recent tbody tr")
-    assert "1 of 1 delivered" in page.inner_text("#wh-rate-day")
+    assert "1 of 1 attempt succeeded" in page.inner_text("#wh-rate-day")
     shot(page, "21-example-event-delivered")
     received = ReceivedWebhook.objects.get(name=acme.slug)
     assert received.verified, received.error
@@ -179,10 +179,10 @@ def test_the_webhook_list_shows_health_and_filters_failing_ones(
     User.objects.create_superuser("root", "root@example.com", "pw")
     now = timezone.now()
     good = SubscriptionFactory(scope=acme.scope, all_events=True, description="Grades sync")
-    seed(good, 4, created_at=now - timedelta(hours=1))
+    seed(good, 4, created_at=now - timedelta(hours=1), attempts=True)
     bad = SubscriptionFactory(scope=acme.scope, all_events=True, description="CRM bridge")
-    seed(bad, 1, created_at=now - timedelta(hours=5))
-    seed(bad, 3, status=Delivery.Status.FAILED, status_code=502, created_at=now)
+    seed(bad, 1, created_at=now - timedelta(hours=5), attempts=True)
+    seed(bad, 3, status=Delivery.Status.FAILED, status_code=502, created_at=now, attempts=True)
     bad.consecutive_failures, bad.failing_since = 12, now - timedelta(hours=4)
     bad.save()
     SubscriptionFactory(

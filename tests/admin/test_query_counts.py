@@ -13,9 +13,9 @@ pytestmark = pytest.mark.django_db
 
 # Each includes the SAVEPOINT and RELEASE of the request's transaction (ATOMIC_REQUESTS).
 MAX_LIST_QUERIES = 10
-# A webhook page: +1 for the last day's attempts (health), +1 for the types it can be sent
-# an example of.
-MAX_PAGE_QUERIES = 16
+# A webhook page: +4 for its figures (webhooks.stats.endpoint), +1 for the types it can be
+# sent an example of.
+MAX_PAGE_QUERIES = 18
 WEBHOOKS_URL = "/admin/webhooks/subscription/"
 
 
@@ -23,10 +23,14 @@ def grow(sub, n):
     """``n`` more deliveries, spread over the last week, with every status."""
     now = timezone.now()
     per = max(1, n // 4)
-    seed(sub, per, created_at=now - timedelta(hours=1))
-    seed(sub, per, status=Delivery.Status.FAILED, created_at=now - timedelta(hours=5))
-    seed(sub, per, status=Delivery.Status.PENDING, created_at=now - timedelta(days=2))
-    seed(sub, n - 3 * per, created_at=now - timedelta(days=6))
+    seed(sub, per, created_at=now - timedelta(hours=1), attempts=True)
+    seed(
+        sub, per, status=Delivery.Status.FAILED, created_at=now - timedelta(hours=5), attempts=True
+    )
+    seed(
+        sub, per, status=Delivery.Status.PENDING, created_at=now - timedelta(days=2), attempts=True
+    )
+    seed(sub, n - 3 * per, created_at=now - timedelta(days=6), attempts=True)
 
 
 def queries(client, url, assert_max, limit) -> int:

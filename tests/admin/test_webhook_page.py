@@ -21,10 +21,10 @@ def test_health_shows_success_rates_failures_and_recent_deliveries(
 ):
     sub = subscribe(receiver, ["article.created"])
     now = timezone.now()
-    seed(sub, 3, status=S, created_at=now - timedelta(hours=1))
-    seed(sub, 1, status=F, status_code=500, created_at=now - timedelta(hours=2))
-    seed(sub, 2, status=P, status_code=503, created_at=now - timedelta(minutes=5))
-    seed(sub, 4, status=F, status_code=500, created_at=now - timedelta(days=3))
+    seed(sub, 3, status=S, created_at=now - timedelta(hours=1), attempts=True)
+    seed(sub, 1, status=F, status_code=500, created_at=now - timedelta(hours=2), attempts=True)
+    seed(sub, 2, status=P, status_code=503, created_at=now - timedelta(minutes=5), attempts=True)
+    seed(sub, 4, status=F, status_code=500, created_at=now - timedelta(days=3), attempts=True)
     seed(sub, 1, status=S, created_at=now - timedelta(days=9))  # outside both windows
     sub.consecutive_failures = 4
     sub.save()
@@ -33,8 +33,10 @@ def test_health_shows_success_rates_failures_and_recent_deliveries(
     html = response.content.decode()
     day = re.sub(r"\s+", " ", html[html.index('id="wh-rate-day"') :][:300])
     week = re.sub(r"\s+", " ", html[html.index('id="wh-rate-week"') :][:300])
-    assert '<b class="wh-bad">75.0%</b> 3 of 4 delivered <br>2 still being retried' in day
-    assert '<b class="wh-bad">37.5%</b> 3 of 8 delivered <br>2 still being retried' in week
+    # Attempts (one per seeded delivery): 3 of 6 in the day, 3 of 10 in the week.
+    assert '<b class="wh-bad">50%</b> 3 of 6 attempts succeeded' in day
+    assert "2 still owed (2 due now)" in day
+    assert '<b class="wh-bad">30%</b> 3 of 10 attempts succeeded' in week
     assert re.search(
         r'id="wh-state">State\s*<b class="wh-bad">Failing</b>\s*4 failed attempts', html
     )

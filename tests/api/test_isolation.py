@@ -50,6 +50,7 @@ def attempts_on(victim):
         ("put", s, new),
         ("patch", s, {"description": "mine"}),
         ("delete", s, None),
+        ("get", s + "stats/", None),
         ("post", s + "ping/", None),
         ("post", s + "rotate-secret/", None),
         ("post", s + "recover/", {"since": "2000-01-01T00:00:00Z"}),

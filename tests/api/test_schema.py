@@ -32,6 +32,7 @@ def test_the_schema_is_valid_openapi_3_and_describes_every_endpoint():
         "subscriptions_ping_create",
         "subscriptions_rotate_secret_create",
         "subscriptions_recover_create",
+        "subscriptions_stats_retrieve",
         "deliveries_list",
         "deliveries_retrieve",
         "deliveries_resend_create",

@@ -1,9 +1,8 @@
-"""A webhook's health at a glance: recent deliveries, success rates, deliveries per hour.
+"""A webhook's health at a glance: recent deliveries, its figures (``webhooks.stats``, the
+same as the list's column and the API's), deliveries per hour.
 
-Four queries whatever the number of deliveries: the recent ones (index on
-subscription, -created_at), one aggregate over the last 7 days, one of per-hour counts,
-one of the last day's attempts (so a webhook whose deliveries are all still being retried
-shows its failures, not "0 of 0").
+A constant number of queries whatever the number of deliveries: the recent ones (index
+on subscription, -created_at), the figures, one of per-hour counts.
 """
 
 from __future__ import annotations
@@ -14,38 +13,13 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from ..models import Delivery, DeliveryAttempt, Subscription
+from .. import stats
+from ..models import Delivery, Subscription
 from .common import delivery_state
 
 RECENT = 10
 HOURS = 24
 CHART_WIDTH, CHART_HEIGHT, BAR_GAP = 480, 90, 2
-
-
-@dataclass
-class Rate:
-    succeeded: int = 0
-    failed: int = 0
-    pending: int = 0
-
-    @property
-    def finished(self) -> int:
-        return self.succeeded + self.failed
-
-    @property
-    def percent(self) -> float | None:
-        """Share of finished deliveries that succeeded (None: nothing finished)."""
-        return round(100 * self.succeeded / self.finished, 1) if self.finished else None
-
-
-@dataclass
-class Attempts:
-    total: int = 0
-    failed: int = 0
-
-    @property
-    def percent(self) -> float | None:
-        return round(100 * (self.total - self.failed) / self.total, 1) if self.total else None
 
 
 @dataclass
@@ -67,13 +41,19 @@ class Bar:
 @dataclass
 class Health:
     recent: list
-    day: Rate
-    week: Rate
-    day_attempts: Attempts
+    figures: stats.EndpointStats
     bars: list
     peak: int
     chart_width: int = CHART_WIDTH
     chart_height: int = CHART_HEIGHT
+
+    @property
+    def day_percent(self) -> str:
+        return stats.percent_text(self.figures.success_rate_24h)
+
+    @property
+    def week_percent(self) -> str:
+        return stats.percent_text(self.figures.success_rate_7d)
 
 
 def health(subscription: Subscription, now: datetime | None = None) -> Health:
@@ -83,23 +63,6 @@ def health(subscription: Subscription, now: datetime | None = None) -> Health:
     for delivery in recent:
         delivery.subscription = subscription  # the states read it: no query per row
         delivery.state_css, delivery.state_words = delivery_state(delivery, now)
-
-    day_ago, week_ago = now - timedelta(hours=24), now - timedelta(days=7)
-    day, week = Rate(), Rate()
-    totals = (
-        deliveries.filter(created_at__gte=week_ago)
-        .values("status")
-        .annotate(week=Count("pk"), day=Count("pk", filter=Q(created_at__gte=day_ago)))
-        .order_by()
-    )
-    for row in totals:
-        setattr(week, row["status"], row["week"])
-        setattr(day, row["status"], row["day"])
-
-    attempts = DeliveryAttempt.objects.filter(
-        delivery__subscription=subscription, created_at__gte=day_ago
-    ).aggregate(total=Count("pk"), failed=Count("pk", filter=Q(succeeded=False)))
-    day_attempts = Attempts(total=attempts["total"], failed=attempts["failed"])
 
     first_hour = (now - timedelta(hours=HOURS - 1)).replace(minute=0, second=0, microsecond=0)
     hours = [first_hour + timedelta(hours=i) for i in range(HOURS)]
@@ -127,7 +90,7 @@ def health(subscription: Subscription, now: datetime | None = None) -> Health:
     peak = max((b.total for b in bar_list), default=0)
     _layout(bar_list, peak)
     return Health(
-        recent=recent, day=day, week=week, day_attempts=day_attempts, bars=bar_list, peak=peak
+        recent=recent, figures=stats.endpoint(subscription, now), bars=bar_list, peak=peak
     )
 
 

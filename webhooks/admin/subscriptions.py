@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -18,7 +16,7 @@ from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from .. import actions, signing, tenancy
+from .. import actions, signing, stats, tenancy
 from ..conf import conf
 from ..delivery import undecryptable_in_use
 from ..encryption import FIELD_WORDS, UnreadableSecret
@@ -60,22 +58,13 @@ class HealthFilter(admin.SimpleListFilter):
         }.get(self.value(), queryset)
 
 
-def _count(queryset) -> Subquery:
-    """A per-row COUNT as a subquery: no GROUP BY over the webhook list."""
-    return Subquery(
-        queryset.order_by().values("subscription").annotate(n=Count("pk")).values("n")[:1],
-        output_field=IntegerField(),
-    )
-
-
 def with_list_figures(queryset, now=None):
     """Each webhook with its last delivery and its last 24 hours, in the list's one query."""
     now = now or timezone.now()
-    day_ago = now - timedelta(hours=24)
     mine = Delivery.objects.filter(subscription=OuterRef("pk"))
     last = mine.order_by("-created_at")
-    recent = mine.filter(created_at__gte=day_ago)
     types = Subscription.event_types.through.objects.filter(subscription=OuterRef("pk"))
+    queryset = stats.with_day_rate(queryset, now)  # the success rate, as everywhere
     return queryset.annotate(
         event_type_count=Subquery(
             types.order_by().values("subscription").annotate(n=Count("pk")).values("n")[:1],
@@ -85,10 +74,6 @@ def with_list_figures(queryset, now=None):
         last_delivery_status=Subquery(last.values("status")[:1]),
         last_delivery_code=Subquery(last.values("last_status_code")[:1]),
         last_delivery_attempts=Subquery(last.values("attempt_count")[:1]),
-        day_succeeded=_count(recent.filter(status=Delivery.Status.SUCCEEDED)),
-        day_finished=_count(
-            recent.filter(Q(status=Delivery.Status.SUCCEEDED) | Q(status=Delivery.Status.FAILED))
-        ),
     )
 
 
@@ -194,17 +179,16 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Success, 24 h")
     def success_rate(self, obj):
-        finished = getattr(obj, "day_finished", None) or 0
-        if not finished:
+        attempts = getattr(obj, "day_attempts", None) or 0
+        if not attempts:
             return mark_safe('<span class="wh-muted">—</span>')
         succeeded = obj.day_succeeded or 0
-        css = "wh-good" if succeeded == finished else "wh-bad"
         return format_html(
-            '<span class="{}" title="{} of {} delivered">{}%</span>',
-            css,
+            '<span class="{}" title="{} of {} attempts succeeded">{}</span>',
+            "wh-good" if succeeded == attempts else "wh-bad",
             succeeded,
-            finished,
-            f"{100 * succeeded / finished:.0f}",
+            attempts,
+            stats.percent_text(stats.rate(succeeded, attempts)),
         )
 
     @admin.display(description="Created", ordering="created_at")

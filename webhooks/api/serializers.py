@@ -334,6 +334,55 @@ class RecoveredSerializer(serializers.Serializer):
     )
 
 
+class WebhookStatsSerializer(serializers.Serializer):
+    """One webhook's figures (``webhooks.stats.endpoint``): the same as the admin shows."""
+
+    at = serializers.DateTimeField(help_text="When the figures were computed.")
+    success_rate_24h = serializers.FloatField(
+        allow_null=True,
+        help_text="Share (0–1) of the delivery attempts made in the last 24 hours that "
+        "succeeded (2xx in time), automatic and manual alike; null when none was made.",
+    )
+    success_rate_7d = serializers.FloatField(
+        allow_null=True, help_text="The same over the last 7 days."
+    )
+    attempts_24h = serializers.IntegerField(help_text="Attempts made in the last 24 hours.")
+    succeeded_24h = serializers.IntegerField(help_text="…of which succeeded.")
+    attempts_7d = serializers.IntegerField(help_text="Attempts made in the last 7 days.")
+    succeeded_7d = serializers.IntegerField(help_text="…of which succeeded.")
+    latency_p50_ms = serializers.IntegerField(
+        allow_null=True,
+        help_text="Median duration (ms) of the last attempts of the last 24 hours "
+        "(at most 1000, see latency_sample); null when none was made.",
+    )
+    latency_p95_ms = serializers.IntegerField(
+        allow_null=True, help_text="95th percentile of the same durations (nearest rank)."
+    )
+    latency_sample = serializers.IntegerField(
+        help_text="How many attempt durations the percentiles are of."
+    )
+    due = serializers.IntegerField(
+        help_text="Deliveries owed whose next attempt time has come (the backlog)."
+    )
+    pending = serializers.IntegerField(
+        help_text="Every delivery still owed: due, waiting for a retry, or being sent."
+    )
+    last_success_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The last successful attempt within the last 7 days (null: none).",
+    )
+    last_attempt_at = serializers.DateTimeField(
+        allow_null=True, help_text="The newest attempt (null: never tried)."
+    )
+    last_attempt_succeeded = serializers.BooleanField(allow_null=True)
+    last_attempt_status_code = serializers.IntegerField(
+        allow_null=True, help_text="The HTTP status of the newest attempt (null: no answer)."
+    )
+    last_attempt_error_kind = serializers.CharField(
+        allow_blank=True, help_text="Why the newest attempt failed without an answer, if so."
+    )
+
+
 class DeliveryAttemptSerializer(serializers.ModelSerializer):
     request_body = serializers.CharField(
         read_only=True,

@@ -13,7 +13,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from .. import actions, tenancy
+from .. import actions, stats, tenancy
 from ..exceptions import DeliveryBusy
 from ..models import Delivery, Event, EventType, Subscription
 from . import serializers as s
@@ -84,7 +84,12 @@ class SubscriptionViewSet(
     """Webhooks: where to send which events. Yours only."""
 
     permission_models = (Subscription,)
-    action_permissions = {"ping": "change", "rotate_secret": "change", "recover": "change"}
+    action_permissions = {
+        "ping": "change",
+        "rotate_secret": "change",
+        "recover": "change",
+        "stats": "view",
+    }
 
     serializer_class = s.SubscriptionSerializer
     pagination_class = PagePagination
@@ -152,6 +157,19 @@ class SubscriptionViewSet(
             "previous_secret_expires_at": subscription.previous_secret_expires_at,
         }
         return Response(s.RotatedSecretSerializer(data).data)
+
+    @extend_schema(
+        summary="This webhook's figures: success rates, latency, backlog, last success",
+        description="Computed as the admin's webhook pages compute them (one definition, "
+        "`webhooks.stats`). Success rate: the share of the delivery attempts made in the "
+        "window that succeeded; null when no attempt was made.",
+        responses={200: s.WebhookStatsSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def stats(self, request, pk=None):
+        subscription = self.get_object()  # the caller's tenant only: another's is a 404
+        figures = stats.endpoint(subscription).as_dict()
+        return Response(s.WebhookStatsSerializer(figures).data)
 
     @extend_schema(
         summary="Resend the failed deliveries of a time window",
