@@ -42,3 +42,19 @@ def test_nothing_owed_means_zero_ages():
     figures = stats.backlog()
     assert (figures.due, figures.oldest_due_age, figures.events_waiting) == (0, 0.0, 0)
     assert figures.oldest_event_waiting_age == 0.0
+
+
+def test_a_disabled_webhooks_deliveries_are_held_not_due():
+    """A customer's receiver answering 410 switches its webhook off: what it still owes is
+    held until someone enables it again, not late, or the backlog alert would page."""
+    now = timezone.now()
+    active, disabled = SubscriptionFactory(), SubscriptionFactory(is_active=False)
+    DeliveryFactory(subscription=active, next_attempt_at=now - timedelta(minutes=1))
+    for _ in range(2):
+        DeliveryFactory(subscription=disabled, next_attempt_at=now - timedelta(hours=5))
+
+    figures = stats.backlog(now)
+
+    assert (figures.due, figures.held) == (1, 2)
+    assert figures.oldest_due_age == pytest.approx(60)
+    assert list(stats.worst_webhooks(5, now)) == [str(active.pk)]

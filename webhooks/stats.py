@@ -3,11 +3,16 @@ API all read them from here, so a number means the same thing wherever it is sho
 
 Definitions:
 
-- **due backlog**: deliveries still pending whose next attempt time has come (whether or
-  not a worker holds them right now). It grows when workers cannot keep up or are down.
+- **due backlog**: deliveries of active webhooks still pending whose next attempt time has
+  come (whether or not a worker holds them right now). It grows when workers cannot keep
+  up or are down.
 - **oldest due**: the earliest ``next_attempt_at`` among them; its age is how late the
   platform is on its promises (the alerting figure: a backlog that is old, not large).
-- **retries waiting**: pending deliveries whose next attempt is in the future.
+- **retries waiting**: pending deliveries of active webhooks whose next attempt is in the
+  future.
+- **held**: pending deliveries of disabled webhooks. Nobody sends them until the webhook is
+  enabled again, so they are not late: counting them as due would page the operator each
+  time a customer's receiver answers 410.
 - **events waiting for fan-out**: events committed but not yet turned into deliveries.
 - **webhooks disabled**: webhooks switched off, by a receiver's 410, by failing too long,
   or by a person.
@@ -53,6 +58,7 @@ class Backlog:
     events_waiting: int
     oldest_event_waiting_at: datetime | None
     webhooks_disabled: int
+    held: int = 0
 
     @property
     def oldest_due_age(self) -> float:
@@ -74,15 +80,22 @@ def _age(now: datetime, since: datetime | None) -> float:
     return max(0.0, (now - since).total_seconds()) if since else 0.0
 
 
+def _owed():
+    """Pending deliveries of active webhooks: what the workers owe."""
+    return Delivery.objects.filter(status=Delivery.Status.PENDING, subscription__is_active=True)
+
+
 def backlog(now: datetime | None = None) -> Backlog:
-    """The platform-wide backlog figures, in three queries."""
+    """The platform-wide backlog figures, in four queries."""
     now = now or timezone.now()
-    pending = Delivery.objects.filter(status=Delivery.Status.PENDING)
-    deliveries = pending.aggregate(
+    deliveries = _owed().aggregate(
         due=Count("pk", filter=Q(next_attempt_at__lte=now)),
         oldest=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now)),
         waiting=Count("pk", filter=Q(next_attempt_at__gt=now)),
     )
+    held = Delivery.objects.filter(
+        status=Delivery.Status.PENDING, subscription__is_active=False
+    ).count()
     events = Event.objects.filter(fanned_out_at__isnull=True).aggregate(
         waiting=Count("pk"), oldest=Min("occurred_at")
     )
@@ -94,7 +107,27 @@ def backlog(now: datetime | None = None) -> Backlog:
         events_waiting=events["waiting"],
         oldest_event_waiting_at=events["oldest"],
         webhooks_disabled=Subscription.objects.filter(is_active=False).count(),
+        held=held,
     )
+
+
+def worst_webhooks(limit: int, now: datetime) -> dict[str, tuple[int, float]]:
+    """{webhook id: (due deliveries, seconds since its oldest became due)} of the ``limit``
+    active webhooks with the most due deliveries and the ``limit`` with the oldest (so at
+    most ``2 × limit`` entries: a bounded set of labels for metrics)."""
+    if limit <= 0:
+        return {}
+    per_webhook = (
+        _owed()
+        .filter(next_attempt_at__lte=now)
+        .values("subscription_id")
+        .annotate(due=Count("pk"), oldest=Min("next_attempt_at"))
+    )
+    worst = {}
+    for ordering in (("-due", "subscription_id"), ("oldest", "subscription_id")):
+        for row in per_webhook.order_by(*ordering)[:limit]:
+            worst[str(row["subscription_id"])] = (row["due"], _age(now, row["oldest"]))
+    return worst
 
 
 # -- processes --------------------------------------------------------------------------

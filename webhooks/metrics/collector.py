@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import logging
 
-from django.db.models import Count, Min
-
 from .. import stats
 from ..conf import conf
-from ..models import Delivery
 
 logger = logging.getLogger("webhooks")
 
@@ -33,26 +30,10 @@ NAMES = (
     "webhooks_events_waiting_fanout",
     "webhooks_oldest_event_waiting_age_seconds",
     "webhooks_webhooks_disabled",
+    "webhooks_deliveries_held",
     "webhooks_webhook_deliveries_due",
     "webhooks_webhook_oldest_due_age_seconds",
 )
-
-
-def top_webhooks(limit: int, now) -> dict[str, tuple[int, float]]:
-    """{webhook id: (due deliveries, age in seconds of its oldest)} of the worst webhooks."""
-    if limit <= 0:
-        return {}
-    per_webhook = (
-        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-        .values("subscription_id")
-        .annotate(due=Count("pk"), oldest=Min("next_attempt_at"))
-    )
-    worst = {}
-    for ordering in (("-due", "subscription_id"), ("oldest", "subscription_id")):
-        for row in per_webhook.order_by(*ordering)[:limit]:
-            age = max(0.0, (now - row["oldest"]).total_seconds())
-            worst[str(row["subscription_id"])] = (row["due"], age)
-    return worst
 
 
 class BacklogCollector:
@@ -70,7 +51,7 @@ class BacklogCollector:
         )
         try:
             backlog = stats.backlog()
-            worst = top_webhooks(conf.METRICS_TOP_WEBHOOKS, backlog.at)
+            worst = stats.worst_webhooks(conf.METRICS_TOP_WEBHOOKS, backlog.at)
         except Exception:  # noqa: BLE001 - a scrape must answer, with the figure that says why
             logger.warning("Could not read the webhooks backlog for metrics.", exc_info=True)
             up.add_metric([], 0)
@@ -103,6 +84,11 @@ class BacklogCollector:
                 "webhooks_oldest_event_waiting_age_seconds",
                 "Seconds since the oldest event waiting for fan-out occurred.",
                 backlog.oldest_event_waiting_age,
+            ),
+            (
+                "webhooks_deliveries_held",
+                "Pending deliveries of disabled webhooks (sent once they are enabled again).",
+                backlog.held,
             ),
             (
                 "webhooks_webhooks_disabled",
