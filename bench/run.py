@@ -302,13 +302,15 @@ def bench_statements(kind: str, tiny: bool) -> dict:
 # 7. What metrics and tracing cost ------------------------------------------------------------
 
 
-def observability_env(tmp: Path) -> dict:
-    """Metrics and tracing on, as production runs them: ``bench.settings`` then configures
-    the OpenTelemetry SDK (batching spans to an exporter that drops them) and every process
-    writes its Prometheus samples to a shared multiprocess directory."""
+def observability_env(tmp: Path, on: bool) -> dict:
+    """Metrics and tracing off, or on as production runs them: ``bench.settings`` then
+    configures the OpenTelemetry SDK (batching spans to an exporter that drops them) and
+    every process writes its Prometheus samples to a shared multiprocess directory."""
+    if not on:
+        return {"BENCH_METRICS": "0"}
     directory = tmp / f"prometheus-{uuid.uuid4().hex[:8]}"
     directory.mkdir(parents=True)
-    return {"BENCH_OBSERVABILITY": "1", "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    return {"BENCH_METRICS": "1", "BENCH_TRACING": "1", "PROMETHEUS_MULTIPROC_DIR": str(directory)}
 
 
 def bench_observability(kind: str, tiny: bool) -> dict:
@@ -319,7 +321,7 @@ def bench_observability(kind: str, tiny: bool) -> dict:
     runs = {"off": [], "on": []}
     try:
         for mode in ("off", "on", "on", "off"):
-            extra = observability_env(tmp) if mode == "on" else {}
+            extra = observability_env(tmp, on=mode == "on")
             print(f"observability: {kind}, {mode} …", file=sys.stderr, flush=True)
             drain = _system_run(
                 kind,

@@ -30,6 +30,13 @@ Q_CLUSTER = {
 # the processes pay what a multi-process deployment pays (counters in shared files).
 WEBHOOKS_METRICS = os.environ.get("BENCH_METRICS", "1") not in ("0", "off", "false")
 
+# OpenTelemetry: BENCH_TRACING=1 sets up the SDK as a host would, spans batched to an
+# exporter that drops them (what recording and batching cost, without a collector).
+if os.environ.get("BENCH_TRACING") == "1":
+    from bench.tracing_sdk import set_up_tracing
+
+    set_up_tracing()
+
 for _name, _value in json.loads(os.environ.get("BENCH_WEBHOOKS") or "{}").items():
     globals()[f"WEBHOOKS_{_name}"] = _value
 
