@@ -197,5 +197,11 @@ class Settings:
         """E-mail a webhook's owner when it is disabled or starts failing."""
         return self._get("NOTIFY_OWNERS", True)
 
+    @property
+    def PROPAGATE_TRACE_CONTEXT(self) -> bool:
+        """Send the attempt's W3C ``traceparent``/``tracestate`` to receivers (OpenTelemetry).
+        Off by default: a trace id tells a customer about the platform's internals."""
+        return bool(self._get("PROPAGATE_TRACE_CONTEXT", False))
+
 
 conf = Settings()
