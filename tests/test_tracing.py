@@ -3,8 +3,14 @@ and trace context kept from receivers unless the operator opts in."""
 
 import base64
 import json
+import os
+import subprocess
+import sys
 
 import pytest
+
+pytest.importorskip("opentelemetry.sdk", reason="the dev extra installs the OpenTelemetry SDK")
+
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -309,7 +315,8 @@ def test_opt_in_sends_the_attempt_spans_context(traced, commit, receiver, subscr
 @pytest.fixture
 def urllib3_instrumented(traced):
     """The host installed OpenTelemetry's urllib3 auto-instrumentation."""
-    from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
+    urllib3_instrumentation = pytest.importorskip("opentelemetry.instrumentation.urllib3")
+    URLLib3Instrumentor = urllib3_instrumentation.URLLib3Instrumentor
 
     instrumentor = URLLib3Instrumentor()
     instrumentor.instrument(tracer_provider=traced.provider)
@@ -426,3 +433,29 @@ def test_url_in_spans_has_no_credentials_query_or_path(url, full):
     shown = tracing.safe_url(url)
     assert shown["url.full"] == full
     assert "pw" not in json.dumps(shown) and "user" not in json.dumps(shown)
+
+
+def test_without_the_api_every_hook_is_a_no_op(monkeypatch, commit, receiver, subscribe):
+    monkeypatch.setattr(tracing, "trace", None)  # as if opentelemetry-api were not installed
+    subscribe(receiver, ["article.created"])
+    with commit():
+        Article.objects.create(title="hello")
+    assert Event.objects.get().trace_context is None
+    assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
+
+
+def test_the_app_imports_and_checks_without_opentelemetry():
+    script = (
+        "import sys; sys.modules['opentelemetry'] = None\n"  # any import of it fails
+        "import django; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "from webhooks import dispatch, outbox, tracing\n"
+        "assert tracing.trace is None and tracing.tracer() is None\n"
+        "call_command('check')\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no issues" in done.stdout
