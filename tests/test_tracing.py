@@ -205,6 +205,20 @@ def test_one_fan_out_span_links_every_event_of_its_batch(
         ]
 
 
+def test_events_handed_out_by_the_outbox_broker_keep_their_links(traced, receiver, subscribe):
+    from webhooks.broker import claim_events
+
+    subscribe(receiver, ["article.shared"])
+    with traced.host.start_as_current_span("request"):
+        event = webhooks.send_event("article.shared", {})
+    ids = claim_events(10)  # what the outbox broker's pusher hands a worker
+    assert ids == [event.pk]
+    dispatch.process_events([str(pk) for pk in ids])
+    publish = traced.one(SpanKind.PRODUCER)
+    for span in (traced.one(SpanKind.CONSUMER), traced.one(SpanKind.CLIENT)):
+        assert [link.context.span_id for link in span.links] == [publish.context.span_id]
+
+
 def test_500_attempt_is_an_error_span_and_its_retry_is_linked_too(
     traced, commit, receiver, subscribe, run_due
 ):
