@@ -288,8 +288,8 @@ def sender(post, trigger: str):
         if found is not None:
             try:
                 span = _start_attempt(found, parent, request, delivery, trigger)
-                ctx = trace.set_span_in_context(span, quiet)
                 if propagate:
+                    ctx = trace.set_span_in_context(span, quiet)
                     carrier: dict = {}
                     _w3c.inject(carrier, context=ctx)
                     if carrier:  # the attempt log shows what was sent
@@ -316,6 +316,7 @@ def sender(post, trigger: str):
     return send
 
 
+@functools.lru_cache(maxsize=1024)
 def safe_url(url: str) -> dict:
     """``url.full``, ``server.address`` and ``server.port`` for a receiver's URL, with no
     secret: no user name or password, no query, and the path redacted (many receivers,
@@ -340,7 +341,7 @@ def _start_attempt(found, parent, request, delivery, trigger):
     link = event_link(event)
     attributes = {
         "http.request.method": "POST",
-        **safe_url(request.url),
+        **safe_url(request.url),  # a copy: the cached dict stays as it is
         "webhooks.webhook_id": str(delivery.subscription_id),
         "webhooks.delivery_id": str(delivery.pk),
         "webhooks.attempt": delivery.attempt_count + 1,
@@ -367,13 +368,15 @@ _STATUS_KINDS = {"http_4xx", "http_5xx", "http_other", "redirect"}
 
 def _finish_attempt(span, outcome) -> None:
     if span.is_recording():
+        attributes = {}
         if outcome.status_code is not None:
-            span.set_attribute("http.response.status_code", outcome.status_code)
+            attributes["http.response.status_code"] = outcome.status_code
         if not outcome.succeeded:
             kind = outcome.error_kind or "other"
             error = str(outcome.status_code) if kind in _STATUS_KINDS else kind
-            span.set_attribute("error.type", error)
-            span.set_attribute("webhooks.error_kind", kind)
+            attributes["error.type"] = error
+            attributes["webhooks.error_kind"] = kind
             # Never the error's message: a TLS or connection error may quote the URL.
             span.set_status(StatusCode.ERROR, error)
+        span.set_attributes(attributes)
     span.end()
