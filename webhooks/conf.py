@@ -214,5 +214,11 @@ class Settings:
         backlog and by oldest due delivery (0: none). Bounds the series per scrape."""
         return self._get("METRICS_TOP_WEBHOOKS", 20)
 
+    @property
+    def PROPAGATE_TRACE_CONTEXT(self) -> bool:
+        """Send the attempt's W3C ``traceparent``/``tracestate`` to receivers (OpenTelemetry).
+        Off by default: a trace id tells a customer about the platform's internals."""
+        return bool(self._get("PROPAGATE_TRACE_CONTEXT", False))
+
 
 conf = Settings()

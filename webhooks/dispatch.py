@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
 
-from . import deadline, metrics, outbox, responses, retries, signals
+from . import deadline, metrics, outbox, responses, retries, signals, tracing
 from . import delivery as http
 from .conf import conf
 from .models import Delivery, DeliveryAttempt, Subscription
@@ -38,6 +38,7 @@ def process_event(event_id) -> None:
     process_events([event_id])
 
 
+@tracing.fan_out_task
 def process_events(event_ids) -> None:
     """Fan events out and send their first attempts (the on-commit path).
 
@@ -56,6 +57,7 @@ def process_events(event_ids) -> None:
     token, fresh = outbox.fan_out_and_lease(
         event_ids, oldest_others=max(0, batch - len(event_ids)) if helping else 0
     )
+    tracing.fanned_out(fresh)
     handed: dict = {}  # further batches, leased to tokens of their own: other workers send
     for d in fresh:
         if d.lease_token != token:
@@ -159,6 +161,7 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
     in_flight: dict = {}
     busy: Counter[str] = Counter()
     pool = _pool(limit) if len(deliveries) > 1 else None
+    send = tracing.sender(http.post, trigger)  # http.post, in an attempt span when tracing
     started_any = False
     unrecorded: list[tuple[int, http.Outcome]] = []  # finished, waiting to be recorded
     record_by = 0.0
@@ -190,9 +193,9 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
                     future = _Done(unsendable)
                     _warn_unsendable(deliveries[index], unsendable, warned)
                 elif pool is None:
-                    future = _Done(http.post(request))
+                    future = _Done(send(request, deliveries[index]))
                 else:
-                    future = pool.submit(http.post, request)
+                    future = pool.submit(send, request, deliveries[index])
                 in_flight[future] = (index, key)
                 busy[key] += 1
                 started_any = progressed = True

@@ -136,6 +136,10 @@ class Event(models.Model):
     # Handed to a worker by the outbox broker (webhooks.broker) until then; after that it
     # is handed out again, so a worker killed mid-task loses nothing.
     claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # The W3C trace context of the span that wrote the event (``traceparent``, then
+    # ``,tracestate`` if any), for the worker's spans to link to; NULL when the host was
+    # not tracing (``webhooks.tracing``). Never sent to receivers unless the operator opts in.
+    trace_context = models.CharField(max_length=600, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-occurred_at"]

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
+from . import tracing
 from .builtin_events import OPERATIONAL_TYPES
 from .conf import conf
 from .exceptions import InvalidPayload, UnknownEventType
@@ -46,6 +47,7 @@ def record_event(event_type: str, data, *, scope="", source=None) -> Event:
     write_event_row(row)
     event = Event(**{name: row[name] for name in _INSERTED if name != "data"})
     event.data = json.loads(row["data"])
+    event.trace_context = row.get("trace_context")
     event._state.adding = False
     event._state.db = row["using"]
     return event
@@ -56,9 +58,10 @@ def write_event(event_type: str, data, *, scope="", source=None) -> None:
     write_event_row(_event_row(event_type, data, scope, source))
 
 
-#: The Event columns the host's INSERT writes (the others start empty).
+#: The Event columns the host's INSERT writes (the others start empty); while the host
+#: traces, ``trace_context`` too (``tracing.publishes``).
 _INSERTED = ("id", "type", "data", "scope", "source_model", "source_id", "occurred_at")
-_insert_sql: dict[str, str] = {}
+_insert_sql: dict[tuple[str, bool], str] = {}
 
 
 def _event_row(event_type: str, data, scope, source) -> dict:
@@ -82,19 +85,22 @@ def _event_row(event_type: str, data, scope, source) -> dict:
     }
 
 
+@tracing.publishes
 def write_event_row(row: dict) -> None:
     """One plain INSERT, with the payload's JSON text as it was validated: the host pays
     for neither the ORM's save machinery nor a second serialisation of the payload. Then
     whatever must follow the commit (``_after_commit``)."""
     using = row["using"]
     conn = connections[using]
-    sql = _insert_sql.get(conn.vendor)
+    traced = "trace_context" in row
+    sql = _insert_sql.get((conn.vendor, traced))
     if sql is None:
         quote = conn.ops.quote_name
-        columns = ", ".join(quote(Event._meta.get_field(name).column) for name in _INSERTED)
-        placeholders = ", ".join(["%s"] * len(_INSERTED))
+        names = (*_INSERTED, "trace_context") if traced else _INSERTED
+        columns = ", ".join(quote(Event._meta.get_field(name).column) for name in names)
+        placeholders = ", ".join(["%s"] * len(names))
         sql = f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) VALUES ({placeholders})"
-        _insert_sql[conn.vendor] = sql
+        _insert_sql[(conn.vendor, traced)] = sql
     params = (
         Event._meta.pk.get_db_prep_value(row["id"], conn),
         row["type"],
@@ -104,6 +110,8 @@ def write_event_row(row: dict) -> None:
         row["source_id"],
         conn.ops.adapt_datetimefield_value(row["occurred_at"]),
     )
+    if traced:
+        params += (row["trace_context"],)
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
     _after_commit(str(row["id"]), using)

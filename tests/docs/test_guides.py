@@ -413,3 +413,53 @@ def test_operators_guide_lists_every_setting():
     guide = (DOCS / "operators.md").read_text()
     missing = sorted(n for n in names if f"`WEBHOOKS_{n}`" not in guide)
     assert not missing, f"docs/operators.md's settings table lacks {missing}"
+
+
+TRACED_SAVE = """
+from django.core.management import call_command
+
+call_command("migrate", verbosity=0)
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import webhooks
+from mysite.tracing import setup_tracing
+from webhooks.models import Event
+
+exporter = InMemorySpanExporter()
+setup_tracing(exporter)
+with trace.get_tracer("mysite").start_as_current_span("POST /invite"):
+    webhooks.send_event("webhook.test", {})
+trace.get_tracer_provider().force_flush()
+spans = {s.name: s for s in exporter.get_finished_spans()}
+assert set(spans) == {"POST /invite", "webhooks publish webhook.test"}, spans
+publish = spans["webhooks publish webhook.test"]
+assert publish.parent.span_id == spans["POST /invite"].context.span_id
+assert Event.objects.get().trace_context.split("-")[2] == f"{publish.context.span_id:016x}"
+print("traced")
+"""
+
+
+def test_operators_guide_tracing_setup_traces_an_event(tmp_path):
+    pytest.importorskip("opentelemetry.sdk")
+    project = build_guide_project(tmp_path, "operators.md")
+    (project / "mysite" / "__init__.py").touch()
+    # A process of its own: OpenTelemetry's global provider is set once per process.
+    env = {
+        **example_env(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": os.pathsep.join([str(project), str(ROOT)]),
+    }
+    env.pop("REDIS_URL", None)
+    script = "import django\ndjango.setup()\n" + TRACED_SAVE
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "traced" in done.stdout

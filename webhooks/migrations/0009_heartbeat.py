@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("webhooks", "0007_attempt_error_kinds_for_stored_settings"),
+        ("webhooks", "0008_event_trace_context"),
     ]
 
     operations = [
