@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # `make run PORT=8001`: the web server, the demo webhooks and the printed links follow it.
 PORT ?= 8000
 
-.PHONY: install run test test-matrix lint format migrate clean
+.PHONY: install run test test-all test-matrix lint format migrate clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ run: migrate
 	$(PY) manage.py seed_demo --receiver-base http://127.0.0.1:$(PORT)
 	$(PY) manage.py serve 127.0.0.1:$(PORT)
 
+# The fast suite (a few minutes); `make test-all` adds the real processes, browsers,
+# chaos, fuzzing and benchmark smoke runs (tests/conftest.py: SLOW_MODULES), as CI does.
 test: install
+	$(PY) -m pytest -m "not slow"
+
+test-all: install
 	$(PY) -m pytest
 
 # Every Python x Django combination the README claims (noxfile.py); pass pytest options

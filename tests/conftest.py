@@ -85,6 +85,7 @@ SLOW_MODULES = {
     "tests/api/test_fuzz.py",
     "tests/example/test_demo_end_to_end.py",
     "tests/reliability/test_chaos.py",
+    "tests/reliability/test_noisy_neighbours.py",
     "tests/reliability/test_outbox_broker_cluster.py",
     "tests/test_bench_purge.py",
     "tests/test_bench_smoke.py",

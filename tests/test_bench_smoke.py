@@ -84,6 +84,16 @@ def test_latency_benchmark_runs(name, tmp_path):
         assert 0 < backend["p50_ms"] <= backend["p99_ms"]
 
 
+def test_observability_benchmark_runs_with_metrics_and_tracing_on(tmp_path):
+    result = run("observability", tmp_path)
+    for backend in result["backends"].values():
+        [off], [on] = backend["runs"]["off"], backend["runs"]["on"]
+        for one in (off, on):
+            assert one["succeeded"] == 3 * backend["events"] and one["duplicates"] == 0
+        assert off["metrics_files"] == 0 and on["metrics_files"] > 0
+        assert backend["summary"]["deliveries_per_s"]["on_over_off"] > 0
+
+
 def test_statements_benchmark_runs_and_every_delivery_succeeds(tmp_path):
     result = run("statements", tmp_path)
     for backend in result["backends"].values():
