@@ -13,13 +13,10 @@ query count of each page to ``bench/results/admin.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -39,42 +36,13 @@ def main() -> None:
 
     import django
 
-    tmp = tempfile.mkdtemp(prefix="admin-bench-")
     django.setup()
-    from django.db import connection
+    from bench.scratch import save_results, scratch_database
 
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        db["TEST"]["NAME"] = str(Path(tmp) / "bench.sqlite3")
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, keepdb=False)
-    try:
+    with scratch_database("admin_bench"):
         results = run(args.rows, args.repeat)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    results.update(
-        {
-            "database": connection.vendor,
-            "rows": args.rows,
-            "repeat": args.repeat,
-            "python": platform.python_version(),
-            "django": django.get_version(),
-            "cpus": os.cpu_count(),
-            "command": "python bench/admin_bench.py"
-            + (" (DATABASE_URL set)" if os.environ.get("DATABASE_URL") else ""),
-        }
-    )
-    key = connection.vendor
-    existing = json.loads(out.read_text()) if out.exists() else {}
-    existing[key] = results
-    out.write_text(json.dumps(existing, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    results.update({"rows": args.rows, "repeat": args.repeat})
+    save_results(args.out, results, "python bench/admin_bench.py")
 
 
 def seed(rows: int):

@@ -17,12 +17,9 @@ them to ``bench/results/purge.json`` (keyed by database).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -47,40 +44,11 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment
+    from bench.scratch import save_results, scratch_database
 
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        db["TEST"]["NAME"] = str(Path(tempfile.mkdtemp(prefix="purge-bench-")) / "bench.sqlite3")
-    else:  # never the test database a test run may be using at the same time
-        db["TEST"]["NAME"] = f"{db['NAME']}_purge_bench"
-    setup_test_environment()
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, keepdb=False)
-    try:
+    with scratch_database("purge_bench"):
         results = run(args.attempts, args.batch_size)
-    finally:
-        connection.close()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-
-    results.update(
-        {
-            "database": connection.vendor,
-            "python": platform.python_version(),
-            "django": django.get_version(),
-            "cpus": os.cpu_count(),
-            "command": "python bench/purge.py --attempts {}{}".format(
-                args.attempts, " (DATABASE_URL set)" if os.environ.get("DATABASE_URL") else ""
-            ),
-        }
-    )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    existing = json.loads(out.read_text()) if out.exists() else {}
-    existing[connection.vendor] = results
-    out.write_text(json.dumps(existing, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    save_results(args.out, results, f"python bench/purge.py --attempts {args.attempts}")
 
 
 def seed(attempts: int) -> dict:

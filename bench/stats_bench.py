@@ -13,13 +13,10 @@ the median, the worst and the query count to ``bench/results/stats.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -40,36 +37,12 @@ def main() -> None:
 
     import django
 
-    tmp = tempfile.mkdtemp(prefix="stats-bench-")
     django.setup()
-    from django.db import connection
-    from django.test.utils import setup_test_environment
+    from bench.scratch import save_results, scratch_database
 
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        db["TEST"]["NAME"] = str(Path(tmp) / "bench.sqlite3")
-    setup_test_environment()
-    old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, keepdb=False)
-    try:
+    with scratch_database("stats_bench"):
         results = run(args.rows, args.others, args.repeat)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-    results.update(
-        {
-            "database": connection.vendor,
-            "python": platform.python_version(),
-            "django": django.get_version(),
-            "cpus": os.cpu_count(),
-            "command": "python bench/stats_bench.py"
-            + (" (DATABASE_URL set)" if os.environ.get("DATABASE_URL") else ""),
-        }
-    )
-    out = Path(args.out)
-    existing = json.loads(out.read_text()) if out.exists() else {}
-    existing[connection.vendor] = results
-    out.write_text(json.dumps(existing, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    save_results(args.out, results, "python bench/stats_bench.py")
 
 
 def seed(subscription, rows: int, rng: random.Random) -> int:
