@@ -82,6 +82,25 @@ def test_deliveries_due_for_too_long_make_it_unhealthy(
     assert run_health("--max-due-age", "3600")[0] == 0  # the operator's threshold
 
 
+def test_a_webhook_switched_off_holds_its_deliveries_without_making_it_unhealthy(
+    running_cluster, subscribe, receiver, commit
+):
+    """A customer's receiver answering 410 is the customer's business, not a page for the
+    operator: what the webhook still owes is held, not late."""
+    webhook = subscribe(receiver, ["article.created"])
+    receiver.answer(Answer(500))
+    with commit():
+        Article.objects.create(title="owed")
+    webhook.deliveries.update(next_attempt_at=timezone.now() - timedelta(hours=3))
+    webhook.is_active, webhook.disabled_reason = False, "The receiver answered 410 Gone."
+    webhook.save()
+
+    code, report = run_health()
+    assert (code, report["problems"]) == (0, {})
+    assert (report["figures"]["due"], report["figures"]["held"]) == (0, 1)
+    assert report["figures"]["webhooks_disabled"] == 1
+
+
 def test_a_silent_sweeper_and_missing_workers_make_it_unhealthy(running_cluster):
     Heartbeat.objects.update(seen_at=timezone.now() - timedelta(minutes=10))
 

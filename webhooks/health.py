@@ -126,6 +126,7 @@ def platform(thresholds: Thresholds | None = None, *, keys=keys_problem) -> Repo
         "oldest_event_waiting_age_seconds": round(backlog.oldest_event_waiting_age, 3),
         "retries_waiting": backlog.retries_waiting,
         "webhooks_disabled": backlog.webhooks_disabled,
+        "held": backlog.held,
         "last_sweep_age_seconds": None if sweep_age is None else round(sweep_age, 3),
         "workers_seen": seen.workers_seen,
     }
