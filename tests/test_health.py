@@ -170,8 +170,8 @@ def test_the_node_url_answers_200_and_only_the_status_to_anonymous_callers(clien
     assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
 
 
-def test_the_platform_url_is_503_when_unhealthy_and_shows_staff_the_figures(
-    client, admin_client, subscribe, receiver
+def test_the_platform_url_is_503_when_unhealthy_and_shows_the_figures_to_who_sees_all(
+    client, admin_client, django_user_model, subscribe, receiver
 ):
     SubscriptionFactory(scope="acme", description="Acme's secret project")
     answer = client.get("/health/webhooks/platform/")  # no sweep ever ran
@@ -181,6 +181,14 @@ def test_the_platform_url_is_503_when_unhealthy_and_shows_staff_the_figures(
     assert staff.status_code == 503
     assert set(staff.json()["problems"]) == {"sweeper", "workers"}
     assert "acme" not in staff.content.decode().lower()  # aggregates only
+
+    # A tenant's staff (they see their own organisation's webhooks) get the status only:
+    # the figures are every tenant's.
+    tenant_staff = django_user_model.objects.create_user("acme-staff", is_staff=True)
+    client.force_login(tenant_staff)
+    tenant = client.get("/health/webhooks/platform/")
+    assert (tenant.status_code, tenant.json()) == (503, {"status": "unhealthy"})
+    client.logout()
 
     tasks.sweep()
     assert client.get("/health/webhooks/platform/").status_code == 200

@@ -8,8 +8,10 @@ include("webhooks.health_urls"))``.
   for an uptime monitor that pages someone.
 
 200 when healthy, 503 otherwise (never 500: a database that is down is a 503).
-Anonymous callers get ``{"status": ...}`` only; staff users also get the problems and
-the platform-wide figures (aggregates over every tenant, never one tenant's data).
+Anyone gets ``{"status": ...}``; the problems and the platform-wide figures (aggregates
+over every tenant) only a signed-in person who sees every tenant (``WEBHOOKS_SCOPE_RESOLVER``
+answers "all scopes", as for the metrics URL): a tenant's staff learn nothing of the
+others' volume.
 Cheap: a handful of indexed queries, and the keys' sample decrypted at most once a
 minute per process.
 """
@@ -25,7 +27,7 @@ from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from . import health
+from . import health, tenancy
 
 logger = logging.getLogger("webhooks")
 
@@ -49,7 +51,7 @@ def _answer(request, check) -> JsonResponse:
         report = health.Report(status=health.UNKNOWN)
     body = {"status": report.status}
     try:
-        if getattr(request.user, "is_staff", False):
+        if tenancy.scope_for_user(getattr(request, "user", None)) is tenancy.ALL_SCOPES:
             body = report.as_dict()
     except Exception:  # noqa: BLE001 - the session or user tables unreadable: status only
         pass
