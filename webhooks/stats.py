@@ -86,16 +86,15 @@ def _owed():
 
 
 def backlog(now: datetime | None = None) -> Backlog:
-    """The platform-wide backlog figures, in four queries."""
+    """The platform-wide backlog figures, in three queries."""
     now = now or timezone.now()
-    deliveries = _owed().aggregate(
-        due=Count("pk", filter=Q(next_attempt_at__lte=now)),
-        oldest=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now)),
-        waiting=Count("pk", filter=Q(next_attempt_at__gt=now)),
+    active, due = Q(subscription__is_active=True), Q(next_attempt_at__lte=now)
+    deliveries = Delivery.objects.filter(status=Delivery.Status.PENDING).aggregate(
+        due=Count("pk", filter=active & due),
+        oldest=Min("next_attempt_at", filter=active & due),
+        waiting=Count("pk", filter=active & Q(next_attempt_at__gt=now)),
+        held=Count("pk", filter=~active),
     )
-    held = Delivery.objects.filter(
-        status=Delivery.Status.PENDING, subscription__is_active=False
-    ).count()
     events = Event.objects.filter(fanned_out_at__isnull=True).aggregate(
         waiting=Count("pk"), oldest=Min("occurred_at")
     )
@@ -107,7 +106,7 @@ def backlog(now: datetime | None = None) -> Backlog:
         events_waiting=events["waiting"],
         oldest_event_waiting_at=events["oldest"],
         webhooks_disabled=Subscription.objects.filter(is_active=False).count(),
-        held=held,
+        held=deliveries["held"],
     )
 
 
