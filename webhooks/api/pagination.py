@@ -21,7 +21,9 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
-    ordering = "-created_at"
+    # Rows of one fan-out can share a timestamp: the id orders equals, so each page's
+    # query sees them in the same order and the cursor's offset never repeats or skips one.
+    ordering = ("-created_at", "-id")
 
     def decode_cursor(self, request):
         try:
@@ -39,4 +41,4 @@ class NewestFirstCursorPagination(CursorPagination):
 
 
 class EventCursorPagination(NewestFirstCursorPagination):
-    ordering = "-occurred_at"
+    ordering = ("-occurred_at", "-id")
