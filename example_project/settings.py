@@ -141,6 +141,8 @@ WEBHOOKS_ENCRYPTION_KEYS = env.list(
 )
 WEBHOOKS_SCOPE_RESOLVER = "example_project.organisations.tenancy.scope_for_user"
 WEBHOOKS_SCOPE_CHOICES = "example_project.organisations.webhook_scopes.scope_choices"
+# Webhooks are a Pro feature: the portal, the admin, the API and delivery ask this.
+WEBHOOKS_PLAN_GATE = "example_project.organisations.webhook_scopes.is_pro"
 # Prometheus scrapes /metrics/ with `Authorization: Bearer <this>`; unset, only a signed-in
 # superuser can read it. `manage.py serve` gives the web server and the workers one
 # PROMETHEUS_MULTIPROC_DIR, so the workers' counters show up there.

@@ -22,6 +22,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("demo-receiver/", include("example_project.demo_receiver.urls")),
     path("api/webhooks/", include("webhooks.api.urls")),
+    # The customers' own "Settings > Integrations > Webhooks" page: the portal.
+    path("settings/integrations/webhooks/", include("webhooks.portal.urls")),
     path("metrics/", include("webhooks.metrics.urls")),  # Prometheus, behind a token
     # For load balancers (this node) and uptime monitors (platform/): see docs/operators.md.
     path("health/webhooks/", include("webhooks.health_urls")),

@@ -29,6 +29,16 @@ class Settings:
         return self._get("RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE)
 
     @property
+    def PLAN_GATE(self) -> str | None:
+        """Dotted path of ``(scope) -> bool``: may this customer use webhooks (None: all may)."""
+        return self._get("PLAN_GATE", None)
+
+    @property
+    def PORTAL_BASE_TEMPLATE(self) -> str:
+        """The host's base template the portal's pages extend (it fills ``{% block content %}``)."""
+        return self._get("PORTAL_BASE_TEMPLATE", "webhooks/portal/standalone.html")
+
+    @property
     def RETRY_JITTER(self) -> float:
         """Fraction of a retry delay added or removed at random (0.1 = ±10%)."""
         return self._get("RETRY_JITTER", 0.1)

@@ -9,3 +9,11 @@ def scope_choices() -> list[tuple[str, str]]:
     return [
         (org.scope, org.name) for org in Organisation.objects.filter(is_pro=True).order_by("name")
     ]
+
+
+def is_pro(scope: str) -> bool:
+    """``WEBHOOKS_PLAN_GATE``: webhooks are a Pro feature. Scopes are ``org:<id>``."""
+    prefix, _, organisation_id = str(scope).partition(":")
+    if prefix != "org" or not organisation_id.isdigit():
+        return False
+    return Organisation.objects.filter(pk=int(organisation_id), is_pro=True).exists()

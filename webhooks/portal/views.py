@@ -1,0 +1,56 @@
+"""What every portal page shares: the access check, the host's base template, the nav."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+from django.views import View
+
+from ..conf import conf
+from .access import portal_access
+
+
+class PortalView(View):
+    """A portal page: ``self.access`` is who is looking (one scope); everyone else is refused.
+
+    Someone not signed in (and without a magic-link session) is sent to the host's login;
+    a signed-in user with no customer, no permission or a customer outside the plan gets a
+    403 page in the portal's layout. ``change_required`` pages also need ``can_change``.
+    """
+
+    change_required = False
+    #: Which nav entry is current: "webhooks", "deliveries" or "catalogue".
+    section = "webhooks"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.access = portal_access(request)
+        if self.access is None:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+            return self.refuse(request)
+        if self.change_required and not self.access.can_change:
+            return self.refuse(request)
+        return super().dispatch(request, *args, **kwargs)
+
+    def refuse(self, request):
+        return render(request, "webhooks/portal/denied.html", self.portal_context(), status=403)
+
+    def portal_context(self, **context) -> dict:
+        context.setdefault("portal_base_template", conf.PORTAL_BASE_TEMPLATE)
+        context.setdefault("portal_section", self.section)
+        context.setdefault("portal_access", getattr(self, "access", None))
+        return context
+
+    def render(self, template: str, status: int = 200, **context):
+        return render(self.request, template, self.portal_context(**context), status=status)
+
+
+def denied(request, exception: PermissionDenied | None = None):
+    return render(
+        request,
+        "webhooks/portal/denied.html",
+        {"portal_base_template": conf.PORTAL_BASE_TEMPLATE},
+        status=403,
+    )
