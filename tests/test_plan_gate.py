@@ -147,7 +147,9 @@ def test_fan_out_asks_the_gate_once_per_scope_of_a_batch(pro, free, gate_calls):
     for tenant in (pro, free):
         for n in range(3):  # more webhooks: still one question per scope
             SubscriptionFactory(
-                scope=tenant.scope, all_events=True, url=f"https://{tenant.organisation.slug}{n}.ex/"
+                scope=tenant.scope,
+                all_events=True,
+                url=f"https://{tenant.organisation.slug}{n}.ex/",
             )
     events = [
         outbox.record_event("webhook.test", {"n": n}, scope=tenant.scope)
@@ -206,7 +208,7 @@ def test_pending_deliveries_are_held_while_the_plan_excludes_webhooks(
 def test_sending_asks_the_gate_once_per_scope_of_a_batch(pro, free, gate_calls):
     now = timezone.now()
     for tenant in (pro, free):
-        for n in range(3):
+        for _ in range(3):
             event = Event.objects.create(
                 type="webhook.test", data={}, scope=tenant.scope, occurred_at=now
             )
