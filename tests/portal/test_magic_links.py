@@ -314,3 +314,20 @@ def test_pages_outside_the_portal_keep_their_framing_rules(acme):
     page = browser().get("/admin/login/")
     assert page["X-Frame-Options"] == "DENY"
     assert "Content-Security-Policy" not in page
+
+
+def test_frame_ancestors_that_are_no_origins_are_reported(settings):
+    from webhooks.checks import check_portal_settings
+
+    settings.WEBHOOKS_PORTAL_FRAME_ANCESTORS = ["https://app.example.com", "https://x.example/a b"]
+    assert [e.id for e in check_portal_settings()] == ["webhooks.E022"]
+    settings.WEBHOOKS_PORTAL_FRAME_ANCESTORS = ["https://app.example.com"]
+    assert check_portal_settings() == []
+
+
+def test_link_and_session_ages_must_be_positive(settings):
+    from webhooks.checks import check_portal_settings
+
+    settings.WEBHOOKS_PORTAL_LINK_MAX_AGE = 0
+    settings.WEBHOOKS_PORTAL_SESSION_MAX_AGE = "1h"
+    assert [e.id for e in check_portal_settings()] == ["webhooks.E023", "webhooks.E023"]
