@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -220,3 +221,18 @@ def test_sending_asks_the_gate_once_per_scope_of_a_batch(pro, free, gate_calls):
     assert sorted(gate_calls) == sorted([pro.scope, free.scope])
     assert Delivery.objects.filter(subscription=pro.webhook, status="succeeded").count() == 3
     assert Delivery.objects.filter(subscription=free.webhook, attempt_count=0).count() == 3
+
+
+def test_a_gate_whose_query_fails_does_not_break_the_fan_out(pro, monkeypatch, settings, caplog):
+    def broken_query(scope):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT plan FROM no_such_table")
+
+    monkeypatch.setattr(webhook_scopes, "broken_query", broken_query, raising=False)
+    settings.WEBHOOKS_PLAN_GATE = "example_project.organisations.webhook_scopes.broken_query"
+    event = outbox.record_event("webhook.test", {}, scope=pro.scope)
+
+    with caplog.at_level(logging.CRITICAL, logger="webhooks"):
+        assert outbox.fan_out_many([event.pk]) == []
+
+    assert Event.objects.get(pk=event.pk).fanned_out_at is not None

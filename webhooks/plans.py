@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from django.db import connection, transaction
 from django.utils.module_loading import import_string
 
 from .conf import conf
@@ -44,7 +45,7 @@ def allowed_scopes(scopes: Iterable[str]) -> set[str]:
         return allowed
     for scope in scopes - allowed:
         try:
-            if function(scope):
+            if _ask(function, scope):
                 allowed.add(scope)
         except Exception:  # noqa: BLE001 - a broken gate refuses, it never breaks the caller
             failed += 1
@@ -56,3 +57,12 @@ def allowed_scopes(scopes: Iterable[str]) -> set[str]:
                     scope,
                 )
     return allowed
+
+
+def _ask(function, scope: str) -> bool:
+    """The gate's answer. Inside a PostgreSQL transaction (the fan-out's) in a savepoint: a
+    query of the gate that fails would otherwise abort the caller's whole transaction."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with transaction.atomic():
+            return bool(function(scope))
+    return bool(function(scope))
