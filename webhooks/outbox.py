@@ -265,7 +265,9 @@ def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> li
         active = {e.type for e in events if e.type_active}
         # The plan gate, once per scope of the batch: a refused customer's event is recorded
         # (and marked fanned out) but owed to none of its webhooks.
-        scopes = plans.allowed_scopes({e.scope for e in events if e.type in active})
+        scopes = plans.allowed_scopes(
+            {e.scope for e in events if e.type in active}, in_savepoints=True
+        )
         wanted: dict[str, list] = {}  # scope -> [(subscription, its types here or None: all)]
         for sub, types in _subscriptions_for(scopes, sorted(active)):
             wanted.setdefault(sub.scope, []).append((sub, types))

@@ -29,9 +29,13 @@ def allows(scope: str) -> bool:
     return scope in allowed_scopes([scope])
 
 
-def allowed_scopes(scopes: Iterable[str]) -> set[str]:
+def allowed_scopes(scopes: Iterable[str], *, in_savepoints: bool = False) -> set[str]:
     """The scopes of ``scopes`` the gate allows: one call of the gate per distinct scope,
-    and at most one log line however many of them make it raise."""
+    and at most one log line however many of them make it raise.
+
+    ``in_savepoints``: each call in a savepoint when inside a PostgreSQL transaction (the
+    fan-out's), so that a query of the gate that fails refuses instead of aborting the
+    caller's whole transaction (two statements more per scope, so not on every request)."""
     scopes = {"" if s is None else str(s) for s in scopes}
     gate = conf.PLAN_GATE
     if not gate:
@@ -45,7 +49,7 @@ def allowed_scopes(scopes: Iterable[str]) -> set[str]:
         return allowed
     for scope in scopes - allowed:
         try:
-            if _ask(function, scope):
+            if _ask(function, scope, in_savepoints):
                 allowed.add(scope)
         except Exception:  # noqa: BLE001 - a broken gate refuses, it never breaks the caller
             failed += 1
@@ -59,10 +63,8 @@ def allowed_scopes(scopes: Iterable[str]) -> set[str]:
     return allowed
 
 
-def _ask(function, scope: str) -> bool:
-    """The gate's answer. Inside a PostgreSQL transaction (the fan-out's) in a savepoint: a
-    query of the gate that fails would otherwise abort the caller's whole transaction."""
-    if connection.vendor == "postgresql" and connection.in_atomic_block:
+def _ask(function, scope: str, in_savepoint: bool) -> bool:
+    if in_savepoint and connection.vendor == "postgresql" and connection.in_atomic_block:
         with transaction.atomic():
             return bool(function(scope))
     return bool(function(scope))
