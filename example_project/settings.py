@@ -100,7 +100,11 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_TZ = True
 STATIC_URL = "static/"
-LOGIN_URL = "admin:login"
+# The customers' sign-in (the admin has its own at /admin/login/): the portal sends
+# visitors who are not signed in here, and back to where they were going.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "webhooks_portal:webhooks"
+LOGOUT_REDIRECT_URL = "login"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 
@@ -141,6 +145,9 @@ WEBHOOKS_ENCRYPTION_KEYS = env.list(
 )
 WEBHOOKS_SCOPE_RESOLVER = "example_project.organisations.tenancy.scope_for_user"
 WEBHOOKS_SCOPE_CHOICES = "example_project.organisations.webhook_scopes.scope_choices"
+# The customers' "Settings > Integrations > Webhooks" page renders in the platform's own
+# layout (a "content" block; "title" is filled too).
+WEBHOOKS_PORTAL_BASE_TEMPLATE = "platform/base.html"
 # Webhooks are a Pro feature: the portal, the admin, the API and delivery ask this.
 WEBHOOKS_PLAN_GATE = "example_project.organisations.webhook_scopes.is_pro"
 # Prometheus scrapes /metrics/ with `Authorization: Bearer <this>`; unset, only a signed-in

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.db.transaction import non_atomic_requests
 from django.http import HttpResponse
 from django.urls import include, path
@@ -22,6 +23,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("demo-receiver/", include("example_project.demo_receiver.urls")),
     path("api/webhooks/", include("webhooks.api.urls")),
+    # The customers' sign-in (registration/login.html in the platform's layout).
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The customers' own "Settings > Integrations > Webhooks" page: the portal.
     path("settings/integrations/webhooks/", include("webhooks.portal.urls")),
     path("metrics/", include("webhooks.metrics.urls")),  # Prometheus, behind a token

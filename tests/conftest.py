@@ -41,6 +41,13 @@ def pytest_report_header(config):
 
 
 @pytest.fixture
+def no_plan_gate(settings):
+    """For tests of free-form scopes ("acme", "t1"): the example's plan gate admits only the
+    scopes of its Pro organisations (``org:<id>``), and would refuse these."""
+    settings.WEBHOOKS_PLAN_GATE = None
+
+
+@pytest.fixture
 def commit(django_capture_on_commit_callbacks):
     """``with commit():`` runs a block as a committed host transaction: on-commit work runs."""
     return lambda: django_capture_on_commit_callbacks(execute=True)

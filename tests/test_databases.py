@@ -13,6 +13,7 @@ from webhooks.models import Delivery, Event, Subscription
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.usefixtures("no_plan_gate")
 def test_a_scope_differing_only_in_case_is_another_tenant(
     receiver, other_receiver, subscribe, commit, settings, django_user_model
 ):
@@ -32,6 +33,7 @@ def acme_for_everyone(user):
     return "acme"
 
 
+@pytest.mark.usefixtures("no_plan_gate")
 def test_emoji_and_other_4_byte_characters_are_stored_and_sent_intact(receiver, subscribe, commit):
     subscribe(receiver, ["article.shared"], scope="t1")
     text = "launch 🚀 𝄞 漢字"
@@ -42,6 +44,7 @@ def test_emoji_and_other_4_byte_characters_are_stored_and_sent_intact(receiver, 
     assert request.json()["data"]["title"] == text
 
 
+@pytest.mark.usefixtures("no_plan_gate")
 def test_a_lease_expires_to_the_microsecond(subscribe, receiver):
     subscribe(receiver, ["article.shared"], scope="t1")
     event = webhooks.send_event("article.shared", {"n": 1}, scope="t1")

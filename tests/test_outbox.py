@@ -20,6 +20,7 @@ from webhooks.models import Delivery, Event, EventType
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.usefixtures("no_plan_gate")
 def test_send_event_records_and_delivers(receiver, subscribe, commit):
     subscribe(receiver, ["article.shared"], scope="acme")
     with commit():

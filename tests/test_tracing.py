@@ -144,6 +144,7 @@ def test_without_a_configured_sdk_tracing_is_the_no_op(commit, receiver, subscri
     assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
 
 
+@pytest.mark.usefixtures("no_plan_gate")
 def test_fan_out_and_attempt_spans_link_to_the_event_span(traced, commit, receiver, subscribe):
     sub = subscribe(receiver, ["article.created"], scope="acme")
     save_in_host_request(traced, commit, tenant="acme")

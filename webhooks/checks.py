@@ -351,3 +351,32 @@ def check_metrics_settings(app_configs=None, **kwargs):
                 )
             )
     return errors
+
+
+@register(Tags.security)
+def check_portal_settings(app_configs=None, **kwargs):
+    """The customer portal's settings (``webhooks.portal``)."""
+    from .portal.embedding import bad_frame_origins
+
+    errors = []
+    bad = bad_frame_origins()
+    if bad:
+        errors.append(
+            Error(
+                f"WEBHOOKS_PORTAL_FRAME_ANCESTORS holds what is not an origin: {bad!r}; "
+                "these are left out of the portal's frame-ancestors.",
+                hint="List origins such as 'https://app.example.com' or "
+                "'https://*.example.com:8443', without path, spaces, quotes or ';'.",
+                id="webhooks.E022",
+            )
+        )
+    for name in ("PORTAL_LINK_MAX_AGE", "PORTAL_SESSION_MAX_AGE"):
+        value = getattr(conf, name)
+        if not _number(value) or not value > 0:
+            errors.append(
+                Error(
+                    f"WEBHOOKS_{name} must be a number of seconds > 0; it is {value!r}.",
+                    id="webhooks.E023",
+                )
+            )
+    return errors

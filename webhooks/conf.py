@@ -39,6 +39,22 @@ class Settings:
         return self._get("PORTAL_BASE_TEMPLATE", "webhooks/portal/standalone.html")
 
     @property
+    def PORTAL_LINK_MAX_AGE(self) -> float:
+        """Seconds a portal magic link can be opened (once) after it is made."""
+        return self._get("PORTAL_LINK_MAX_AGE", 600.0)
+
+    @property
+    def PORTAL_SESSION_MAX_AGE(self) -> float:
+        """Seconds a portal session opened by a magic link lasts."""
+        return self._get("PORTAL_SESSION_MAX_AGE", 3600.0)
+
+    @property
+    def PORTAL_FRAME_ANCESTORS(self) -> Sequence[str]:
+        """Origins (``https://app.example.com``) allowed to show the portal in an iframe,
+        besides the portal's own. Empty: the portal's own origin only."""
+        return self._get("PORTAL_FRAME_ANCESTORS", ())
+
+    @property
     def RETRY_JITTER(self) -> float:
         """Fraction of a retry delay added or removed at random (0.1 = ±10%)."""
         return self._get("RETRY_JITTER", 0.1)

@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
 
-from . import deadline, metrics, outbox, responses, retries, signals, tracing
+from . import deadline, metrics, outbox, plans, responses, retries, signals, tracing
 from . import delivery as http
 from .conf import conf
 from .models import Delivery, DeliveryAttempt, Subscription
@@ -109,7 +109,27 @@ def send_claimed(ids, token, trigger: str = AUTOMATIC, *, renew: bool = True):
         if inactive:  # switched off since the claim: keep them pending for when it is back
             _release(inactive, token)
             deliveries = [d for d in deliveries if d.subscription.is_active]
+        allowed = plans.allowed_scopes({d.subscription.scope for d in deliveries})
+        refused = [d for d in deliveries if d.subscription.scope not in allowed]
+        if refused:  # the customer's plan no longer includes webhooks: held, not sent
+            _hold(refused, token)
+            deliveries = [d for d in deliveries if d.subscription.scope in allowed]
     return _send_all(deliveries, token, trigger)
+
+
+#: Seconds a delivery of a scope the plan gate refuses waits before the gate is asked again.
+#: Released still due, the sweeper would claim it again at once, and forever ahead of the
+#: others (it claims the soonest due first).
+PLAN_HOLD = 600.0
+
+
+def _hold(deliveries, token) -> None:
+    """Give deliveries back, pending, not due for ``PLAN_HOLD`` seconds."""
+    Delivery.objects.filter(pk__in=[d.pk for d in deliveries], lease_token=token).update(
+        lease_token=None,
+        leased_until=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=PLAN_HOLD),
+    )
 
 
 def endpoint_key(url: str) -> str:

@@ -317,3 +317,17 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PortalLinkUse(models.Model):
+    """A portal magic link that was opened: its nonce, so the link cannot be opened twice.
+
+    Kept until the link would have expired anyway (the purge deletes older rows).
+    """
+
+    nonce = models.CharField(max_length=64, unique=True)
+    used_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"portal link {self.nonce[:8]}… used {self.used_at:%Y-%m-%d %H:%M}"

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-from . import tracing
+from . import plans, tracing
 from .builtin_events import OPERATIONAL_TYPES
 from .conf import conf
 from .exceptions import InvalidPayload, UnknownEventType
@@ -263,7 +263,11 @@ def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> li
         if not events:
             return []
         active = {e.type for e in events if e.type_active}
-        scopes = {e.scope for e in events if e.type in active}
+        # The plan gate, once per scope of the batch: a refused customer's event is recorded
+        # (and marked fanned out) but owed to none of its webhooks.
+        scopes = plans.allowed_scopes(
+            {e.scope for e in events if e.type in active}, in_savepoints=True
+        )
         wanted: dict[str, list] = {}  # scope -> [(subscription, its types here or None: all)]
         for sub, types in _subscriptions_for(scopes, sorted(active)):
             wanted.setdefault(sub.scope, []).append((sub, types))

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db
 # Each includes the SAVEPOINT and RELEASE of the request's transaction (ATOMIC_REQUESTS).
 MAX_LIST_QUERIES = 10
 # A webhook page: +4 for its figures (webhooks.stats.endpoint), +1 for the types it can be
-# sent an example of.
-MAX_PAGE_QUERIES = 18
+# sent an example of; +1 for the plan gate (WEBHOOKS_PLAN_GATE) of a customer's staff.
+MAX_PAGE_QUERIES = 19
 WEBHOOKS_URL = "/admin/webhooks/subscription/"
 
 

@@ -118,6 +118,17 @@ def test_host_developers_guide_runs(tmp_path):
     assert f"{guide_tests + 2} passed" in result.stdout, result.stdout
 
 
+def test_portal_guide_runs(tmp_path):
+    """docs/portal.md's host project: its URLs, layout, resolver, plan gate, magic-link view,
+    iframe settings and tests, as written."""
+    project = build_guide_project(tmp_path, "portal.md")
+    (project / "mysite" / "__init__.py").touch()
+    guide_tests = (project / "test_portal.py").read_text().count("\ndef test_")
+    result = run_pytest(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{guide_tests} passed" in result.stdout, result.stdout
+
+
 def load_module(path: Path):
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)

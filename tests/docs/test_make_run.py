@@ -1,6 +1,7 @@
 """`make run PORT=…` end to end: seeded demo, logins and links on that port, a delivery to the
 demo receiver on that port, and a Ctrl-C that says what it does and returns within seconds."""
 
+import http.cookiejar
 import os
 import re
 import signal
@@ -8,7 +9,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
+
+import pytest
 
 from tests.test_serve import example_env
 
@@ -43,6 +47,21 @@ def test_make_run_on_another_port_then_ctrl_c(tmp_path):
         assert f"admin           {base}/admin/" in printed
         assert f"Admin: {base}/admin/" in printed
         assert ":8000" not in printed
+        assert f"customer login  {base}/accounts/login/  (login alice / alice" in printed
+
+        # The printed magic link opens Northwind's webhooks in the portal, once, on this port.
+        [link] = re.findall(rf"magic link +({re.escape(base)}/\S+/link/\S+/)", printed)
+        browser = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        with browser.open(link) as portal:  # 303 to the portal, with the session's cookie
+            assert portal.url == f"{base}/settings/integrations/webhooks/"
+            page = portal.read().decode()
+        assert "/demo-receiver/northwind/" in page and "Northstar Assessments" in page
+        assert "contoso" not in page
+        with pytest.raises(urllib.error.HTTPError) as again:
+            browser.open(link)
+        assert again.value.code == 410
 
         # The seeded webhook reaches the demo receiver on this port, through the workers.
         manage(

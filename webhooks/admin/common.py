@@ -5,16 +5,31 @@ from __future__ import annotations
 import json
 import uuid
 
+from django.contrib import messages
 from django.utils.html import format_html
 
-from .. import tenancy
+from .. import plans, tenancy
+
+#: What staff of a customer outside the plan gate read in the admin.
+PLAN_REFUSED = "Your organisation's plan does not include webhooks."
 
 
 def request_scope(request) -> str | None:
-    """The scope this request's user is tied to (None: every scope), resolved once."""
+    """The scope this request's user is tied to (None: every scope), resolved once.
+
+    Staff of a customer the plan gate refuses are tied to nothing (``NO_SCOPE``): they see
+    no webhook, event or delivery and cannot add one.
+    """
     if not hasattr(request, "_webhooks_scope"):
-        request._webhooks_scope = tenancy.scope_for_user(request.user)
+        scope = tenancy.scope_for_user(request.user)
+        request._webhooks_plan_refused = isinstance(scope, str) and not plans.allows(scope)
+        request._webhooks_scope = tenancy.NO_SCOPE if request._webhooks_plan_refused else scope
     return request._webhooks_scope
+
+
+def plan_refused(request) -> bool:
+    request_scope(request)
+    return request._webhooks_plan_refused
 
 
 def sees_all(request) -> bool:
@@ -153,3 +168,17 @@ class TenantAdminMixin(NoSecretLookupsMixin):
 
     def get_queryset(self, request):
         return restrict(request, super().get_queryset(request), self.scope_field)
+
+    def has_module_permission(self, request):
+        # Outside the plan: no "Webhooks" section in the admin's index at all.
+        return not plan_refused(request) and super().has_module_permission(request)
+
+    def has_add_permission(self, request, *args):
+        if request_scope(request) is tenancy.NO_SCOPE:
+            return False  # tied to no customer (or one outside the plan): nowhere to add to
+        return super().has_add_permission(request, *args)
+
+    def changelist_view(self, request, extra_context=None):
+        if plan_refused(request):
+            messages.info(request, PLAN_REFUSED)
+        return super().changelist_view(request, extra_context)

@@ -7,7 +7,14 @@ from django.db.models import Count, Q
 
 from .. import tenancy
 from ..models import EventType, Subscription
-from .common import NoSecretLookupsMixin, pretty_json, request_scope, restrict, sees_all
+from .common import (
+    NoSecretLookupsMixin,
+    plan_refused,
+    pretty_json,
+    request_scope,
+    restrict,
+    sees_all,
+)
 
 
 @admin.register(EventType)
@@ -27,6 +34,9 @@ class EventTypeAdmin(NoSecretLookupsMixin, admin.ModelAdmin):
         "is_active",
     ]
     readonly_fields = ["name", "category", "description", "example", "json_schema", "subscribers"]
+
+    def has_module_permission(self, request):
+        return not plan_refused(request) and super().has_module_permission(request)
 
     def has_add_permission(self, request):
         return False  # declared in code (webhook_events.py), synced by migrate

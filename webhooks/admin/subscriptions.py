@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from .. import actions, signing, stats, tenancy
+from .. import actions, plans, signing, stats, tenancy
 from ..conf import conf
 from ..delivery import undecryptable_in_use
 from ..encryption import FIELD_WORDS, UnreadableSecret
@@ -34,6 +34,13 @@ from .common import (
     sees_all,
 )
 from .health import health
+
+#: Beside a webhook whose customer the plan gate (``WEBHOOKS_PLAN_GATE``) refuses.
+PLAN_MARKER = "plan does not include webhooks"
+PLAN_HELD = (
+    "nothing is delivered to this webhook (its deliveries are held) and its "
+    "organisation cannot see it, until the plan includes webhooks again."
+)
 
 
 def scope_choices() -> list[tuple[str, str]] | None:
@@ -199,10 +206,20 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         if not sees_all(request):  # all of one organisation: no column for it
             return [name for name in self.list_display if name != "scope"]
         labels = dict(scope_choices() or [])
+        gate: dict[str, bool] = {}  # the plan gate, once per scope on the page
 
         @admin.display(description="Organisation", ordering="scope")
         def organisation(obj):
-            return labels.get(obj.scope, obj.scope) or "—"
+            label = labels.get(obj.scope, obj.scope) or "—"
+            if obj.scope not in gate:
+                gate[obj.scope] = plans.allows(obj.scope)
+            if gate[obj.scope]:
+                return label
+            return format_html(
+                '{}<span class="wh-muted wh-small" style="display:block">{}</span>',
+                label,
+                PLAN_MARKER,
+            )
 
         return [organisation if name == "scope" else name for name in self.list_display]
 
@@ -363,6 +380,8 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
             if request.method == "GET":
                 extra_context["revealed_secret"] = reveal.take(request, obj)
                 self._warn_if_unreadable(request, obj)
+                if sees_all(request) and not plans.allows(obj.scope):  # staff of one: allowed
+                    messages.warning(request, f"{PLAN_MARKER.capitalize()}: {PLAN_HELD}")
             extra_context["health"] = health(obj)
             extra_context["recover_form"] = RecoverForm()
             extra_context["can_act"] = can_act = self.has_change_permission(request, obj)

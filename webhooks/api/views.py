@@ -13,7 +13,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from .. import actions, stats, tenancy
+from .. import actions, plans, stats, tenancy
 from ..exceptions import DeliveryBusy
 from ..models import Delivery, Event, EventType, Subscription
 from . import serializers as s
@@ -28,6 +28,11 @@ def _delivery_location(request, delivery) -> str:
     return request.build_absolute_uri(reverse("webhooks-api:delivery-detail", args=[delivery.pk]))
 
 
+PLAN_REFUSED = (
+    "Your organisation's plan does not include webhooks: nothing can be read or changed "
+    "here until it does."
+)
+
 CONFLICT = OpenApiResponse(description="The delivery is being sent right now; try again shortly.")
 
 
@@ -41,8 +46,18 @@ class BaseViewSet(ConfiguredPermissionsMixin, viewsets.GenericViewSet):
     # Any path segment reaches the view, so a malformed id is a JSON 404 like any other.
     lookup_value_regex = r"[^/]+"
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # signed in, and allowed the action
+        # The plan gate: a customer whose plan has no webhooks is told so, whatever it asks.
+        self.caller_scope = tenancy.scope_for_user(request.user)
+        if isinstance(self.caller_scope, str) and not plans.allows(self.caller_scope):
+            raise PermissionDenied(PLAN_REFUSED)
+
     def restrict(self, queryset):
-        return tenancy.restrict(queryset, self.request.user, self.scope_field)
+        scope = getattr(self, "caller_scope", None)
+        if not hasattr(self, "caller_scope"):  # called outside a request's handling
+            scope = tenancy.scope_for_user(self.request.user)
+        return tenancy.restrict_to(queryset, scope, self.scope_field)
 
 
 @extend_schema_view(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views_webhooks
+from . import magic, views_webhooks
 
 app_name = "webhooks_portal"
 
 urlpatterns = [
     path("", views_webhooks.WebhookList.as_view(), name="webhooks"),
+    path("link/<str:token>/", magic.open_link, name="magic"),
 ]

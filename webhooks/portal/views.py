@@ -9,7 +9,9 @@ from django.shortcuts import render
 from django.views import View
 
 from ..conf import conf
+from . import magic
 from .access import portal_access
+from .embedding import frame_policy
 
 
 class PortalView(View):
@@ -27,12 +29,20 @@ class PortalView(View):
     def dispatch(self, request, *args, **kwargs):
         self.access = portal_access(request)
         if self.access is None:
+            ended = magic.session_refusal(request)  # a magic-link session that is over
+            if ended is not None:
+                return ended
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
             return self.refuse(request)
         if self.change_required and not self.access.can_change:
             return self.refuse(request)
         return super().dispatch(request, *args, **kwargs)
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        # Every portal page, whatever it answers: who may show it in an iframe.
+        return frame_policy(super().as_view(**initkwargs))
 
     def refuse(self, request):
         return render(request, "webhooks/portal/denied.html", self.portal_context(), status=403)

@@ -6,6 +6,7 @@ from django.db import models
 
 class Organisation(models.Model):
     name = models.CharField(max_length=100)
+    plan = models.CharField(max_length=20, default="pro")  # docs/portal.md: the plan gate
 
 
 class Membership(models.Model):
