@@ -57,9 +57,7 @@ def webhook(acme):
     return SubscriptionFactory(scope=acme.scope, all_events=True)
 
 
-def test_a_rotated_secret_is_shown_once_with_a_copy_button_and_never_again(
-    acme, webhook, caplog
-):
+def test_a_rotated_secret_is_shown_once_with_a_copy_button_and_never_again(acme, webhook, caplog):
     old = webhook.secret
     client = signed_in(acme.user)
     caplog.set_level(logging.DEBUG)
