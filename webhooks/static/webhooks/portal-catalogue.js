@@ -6,6 +6,9 @@
   var box = document.querySelector("[data-whp-filter]");
   if (!box) return;
   var count = document.querySelector("[data-whp-filter-count]");
+  // Typing filters at once; Enter still submits the form, which filters on the server.
+  var submit = document.querySelector("[data-whp-filter-submit]");
+  if (submit) submit.hidden = true;
   var none = document.querySelector("[data-whp-filter-none]");
   var types = Array.prototype.slice.call(document.querySelectorAll("[data-whp-type]"));
   var categories = document.querySelectorAll("[data-whp-category]");
