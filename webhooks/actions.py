@@ -11,7 +11,8 @@ from functools import partial
 from django.db import transaction
 from django.utils import timezone
 
-from . import outbox, signing
+from . import outbox, signing, validation
+from .builtin_events import OPERATIONAL_TYPES
 from .conf import conf
 from .exceptions import DeliveryBusy
 from .models import Delivery, Event, EventType, Subscription
@@ -41,10 +42,25 @@ def send_example(subscription: Subscription, type_name: str) -> Delivery:
     return _send_one_off(subscription, type_name, example)
 
 
+def send_payload(subscription: Subscription, type_name: str, data) -> Delivery:
+    """Queue a ``type_name`` event carrying ``data`` (e.g. an edited example) to this webhook.
+
+    Like :func:`send_example`: one manual attempt, never retried. ``data`` that no database
+    or receiver would take raises :class:`~webhooks.exceptions.InvalidPayload`, saying why,
+    and nothing is written. The caller checks that the webhook receives ``type_name``.
+    """
+    data = validation.to_json_data(data, event_type=type_name)
+    return _send_one_off(subscription, type_name, data)
+
+
 def example_types(subscription: Subscription) -> list[str]:
     """The event types whose example this webhook can be sent: those it receives."""
     types = EventType.objects.filter(is_active=True).exclude(name=TEST_EVENT_TYPE)
-    if not subscription.all_events:
+    if subscription.all_events:
+        # As in the fan-out: "all events" are the platform's; notices about webhooks
+        # themselves go only to webhooks that chose them.
+        types = types.exclude(name__in=OPERATIONAL_TYPES)
+    else:
         types = types.filter(subscriptions=subscription)
     return list(types.order_by("category", "name").values_list("name", flat=True))
 

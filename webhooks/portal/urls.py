@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import magic, views_webhooks
+from . import magic, views_catalogue, views_secrets, views_webhooks
 
 app_name = "webhooks_portal"
 
 urlpatterns = [
     path("", views_webhooks.WebhookList.as_view(), name="webhooks"),
+    # -- a magic link opening a session for one customer (magic) ---------------------------
     path("link/<str:token>/", magic.open_link, name="magic"),
+    # -- a webhook's signing secret and test event (views_secrets) --------------------------
+    path("<uuid:pk>/secret/", views_secrets.WebhookSecret.as_view(), name="secret"),
+    path("<uuid:pk>/test/", views_secrets.SendTestEvent.as_view(), name="test"),
+    # -- the event catalogue (views_catalogue) ----------------------------------------------
+    path("events/", views_catalogue.EventCatalogue.as_view(), name="catalogue"),
+    path("events/<str:name>/", views_catalogue.EventTypeDetail.as_view(), name="event_type"),
 ]
