@@ -421,7 +421,7 @@ def webhook_state(subscription, last: LastAttempt | None) -> WebhookState:
     elif last is not None:
         key, detail = "working", "The last attempt succeeded."
     else:
-        key, detail = "active", "Nothing has been sent to it yet."
+        key, detail = "active", "It is sent the next event it subscribes to."
     return WebhookState(key=key, label=STATE_LABELS[key], detail=detail, last_attempt=last)
 
 
