@@ -5,14 +5,18 @@ never contradict each other nor the last delivery shown beside them."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.test import Client
+from django.utils import timezone
 
-from tests.admin.helpers import change_url
+from tests.admin.helpers import change_url, seed
 from tests.api.conftest import API, make_tenant
+from tests.factories import SubscriptionFactory
 from tests.receiver import Answer
-from webhooks import actions, send_event
-from webhooks.models import Delivery
+from webhooks import actions, send_event, stats
+from webhooks.models import Delivery, Subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +102,59 @@ def test_the_last_delivery_beside_the_state_is_the_last_attempt(
     assert "Working" in row and "HTTP 200" in row
     assert "failed" not in row and "retrying" not in row
     assert "Working" in page_state(admin_client.get(change_url(webhook)).content.decode())
+
+
+def test_the_admin_and_the_portal_show_each_webhook_in_the_same_state_with_the_same_rate(
+    tenant_a, admin_client
+):
+    now = timezone.now()
+    S, F = Delivery.Status.SUCCEEDED, Delivery.Status.FAILED
+
+    def webhook(name, **fields):
+        return SubscriptionFactory(scope=tenant_a.scope, description=name, **fields)
+
+    seed(webhook("Fine"), 2, status=S, created_at=now - timedelta(hours=1), attempts=True)
+    streak = webhook("Streak", consecutive_failures=2, failing_since=now - timedelta(hours=2))
+    seed(streak, 2, status=F, status_code=503, created_at=now - timedelta(hours=1), attempts=True)
+    last_failed = webhook("Last failed")
+    seed(last_failed, 1, status=S, created_at=now - timedelta(hours=3), attempts=True)
+    seed(
+        last_failed,
+        1,
+        status=F,
+        status_code=410,
+        created_at=now - timedelta(hours=1),
+        attempts=True,
+    )
+    webhook("Off", is_active=False, disabled_reason="Switched off by alice: moving hosts")
+    webhook("New")
+
+    portal = Client()
+    portal.force_login(tenant_a.user)
+    admin_list = admin_client.get(WEBHOOKS_URL).content.decode()
+    portal_list = portal.get("/settings/integrations/webhooks/").content.decode()
+    expected = {
+        "Fine": "Working",
+        "Streak": "Failing",
+        "Last failed": "Failing",
+        "Off": "Disabled",
+        "New": "No deliveries yet",
+    }
+    rows = stats.with_last_attempt(stats.with_day_rate(Subscription.objects.all()))
+    for row in rows:
+        state = stats.webhook_state(row, stats.last_attempt_of(row))
+        rate = stats.percent_text(stats.rate(row.day_succeeded, row.day_attempts))
+        name = row.description
+        assert state.label == expected[name], name
+        admin_row, portal_row = list_row(admin_list, name), list_row(portal_list, name)
+        admin_page = page_state(admin_client.get(change_url(row)).content.decode())
+        portal_page = portal.get(f"/settings/integrations/webhooks/{row.pk}/").content.decode()
+        portal_state = portal_page[portal_page.index('id="whp-state"') :][:600]
+        for shown in (admin_row, portal_row, admin_page, re.sub(r"<[^>]+>", " ", portal_state)):
+            assert state.label in shown, (name, shown)
+            for other in set(expected.values()) - {state.label}:
+                assert other not in shown, (name, other, shown)
+        assert f" {rate} " in admin_row and f" {rate} " in portal_row, name
+        assert state.detail in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", portal_state))
+        key = state.key
+        assert name in listed(admin_client, f"?state={key}"), (name, key)
