@@ -188,6 +188,22 @@ def test_the_webhooks_page_shows_its_settings_state_and_the_figures_of_webhooks_
     assert 'id="whp-webhook-actions"' in html  # where Secret, Test and Deliveries go
 
 
+def test_the_webhooks_page_costs_the_same_queries_whatever_its_history(client, acme):
+    webhook = SubscriptionFactory(scope=acme.scope, events=["article.created"])
+
+    def count() -> int:
+        client.get(detail(webhook))
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(detail(webhook)).status_code == 200
+        return len(captured)
+
+    seed(webhook, 2, status=F, status_code=500, attempts=True)
+    few = count()
+    seed(webhook, 300, status=S, attempts=True)
+    seed(webhook, 100, status=P, status_code=503, attempts=True)
+    assert count() == few
+
+
 @pytest.mark.parametrize(
     "method, path",
     [
@@ -380,7 +396,7 @@ def test_switching_off_with_a_reason_shows_it_in_the_list_and_on_the_page(client
     assert response.status_code == 302 and response["Location"] == detail(webhook)
     webhook.refresh_from_db()
     assert not webhook.is_active and webhook.disabled_at is not None
-    reason = "Switched off by acme-user: Receiver moving to a new host"
+    reason = "Switched off by acme-user in the portal: Receiver moving to a new host"
     assert webhook.disabled_reason == reason
 
     page = text(client.get(detail(webhook)).content.decode())
@@ -436,3 +452,22 @@ def test_rows_written_by_any_path_do_not_break_the_pages(client, acme):
         response = client.get(url)
         assert response.status_code == 200, url
         assert b"<script>alert(1)</script>" not in response.content
+
+
+def test_a_magic_link_session_adds_and_switches_off_in_its_one_scope(acme, globex, monkeypatch):
+    """A session with no Django user (webhooks.portal.magic): the scope is the link's."""
+    from webhooks.portal import magic
+    from webhooks.portal.access import PortalAccess
+
+    link = PortalAccess(scope=acme.scope, can_change=True, user=None, via_link=True)
+    monkeypatch.setattr(magic, "session_access", lambda request: link)
+    anonymous = Client()
+
+    response = anonymous.post(PORTAL + "new/", form_data(scope=globex.scope))
+    webhook = Subscription.objects.get()
+    assert response.status_code == 302 and webhook.scope == acme.scope and webhook.owner is None
+    assert webhook.secret in anonymous.get(detail(webhook)).content.decode()
+
+    anonymous.post(detail(webhook) + "disable/", {"reason": "testing"})
+    webhook.refresh_from_db()
+    assert webhook.disabled_reason == "Switched off in the portal: testing"

@@ -169,8 +169,11 @@ class WebhookDisable(OneWebhookView):
             messages.error(request, " ".join(form.errors["reason"]))
             return HttpResponseRedirect(self.detail_url(webhook))
         reason = form.cleaned_data["reason"]
-        who = self.access.user.get_username() if self.access.user else "a portal link"
-        reason = f"Switched off by {who}" + (f": {reason}" if reason else ".")
+        # As the admin words it ("Switched off by alice in the admin: …"); a magic-link
+        # session has no user to name.
+        user = self.access.user
+        who = f"by {user.get_username()} " if user is not None else ""
+        reason = f"Switched off {who}in the portal" + (f": {reason}" if reason else ".")
         if actions.disable(self.this(webhook), reason):
             messages.success(
                 request,
