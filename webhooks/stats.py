@@ -181,10 +181,12 @@ def attempts_since(since: datetime, subscription) -> QuerySet:
     """The attempts made to ``subscription`` (an id, a webhook, or ``OuterRef("pk")``)
     since ``since``: read through ``webhooks_delivery_attempted`` (an attempt is never
     later than its delivery's ``last_attempt_at``), whatever the size of the tables."""
+    return _attempts_in_window(since, delivery__subscription=subscription)
+
+
+def _attempts_in_window(since: datetime, **webhooks) -> QuerySet:
     return DeliveryAttempt.objects.filter(
-        delivery__subscription=subscription,
-        delivery__last_attempt_at__gte=since,
-        created_at__gte=since,
+        **webhooks, delivery__last_attempt_at__gte=since, created_at__gte=since
     )
 
 
@@ -210,6 +212,20 @@ def with_day_rate(queryset, now: datetime | None = None):
         day_attempts=_subcount(attempts),
         day_succeeded=_subcount(attempts.filter(succeeded=True)),
     )
+
+
+def day_rates(webhooks, now: datetime | None = None) -> dict:
+    """{webhook id: (attempts, succeeded)} of the last 24 hours for a page of ``webhooks``
+    (ids), in one grouped query: the same definition as ``with_day_rate``, reading each
+    attempt once rather than once per count (several times faster on large tables)."""
+    since = (now or timezone.now()) - DAY
+    rows = (
+        _attempts_in_window(since, delivery__subscription__in=list(webhooks))
+        .order_by()
+        .values("delivery__subscription")
+        .annotate(n=Count("pk"), ok=Count("pk", filter=Q(succeeded=True)))
+    )
+    return {row["delivery__subscription"]: (row["n"], row["ok"]) for row in rows}
 
 
 def _subcount(attempts) -> Subquery:
