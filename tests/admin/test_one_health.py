@@ -158,3 +158,36 @@ def test_the_admin_and_the_portal_show_each_webhook_in_the_same_state_with_the_s
         assert state.detail in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", portal_state))
         key = state.key
         assert name in listed(admin_client, f"?state={key}"), (name, key)
+
+
+@pytest.mark.parametrize(
+    "fields, last, key, words",
+    [
+        ({"is_active": False, "disabled_reason": ""}, None, "disabled", "Switched off."),
+        (
+            {"is_active": False, "disabled_reason": "Gone"},
+            stats.LastAttempt(timezone.now(), True, 200, ""),
+            "disabled",
+            "Gone",
+        ),
+        ({"consecutive_failures": 1}, None, "failing", "1 failed attempt in a row."),
+        (
+            {"consecutive_failures": 0},
+            stats.LastAttempt(timezone.now(), False, None, "connection_refused"),
+            "failing",
+            "The last attempt failed: Connection refused",
+        ),
+        (
+            {"consecutive_failures": 0},
+            stats.LastAttempt(timezone.now(), False, None, "no such kind"),
+            "failing",
+            "The last attempt failed: No answer",
+        ),
+        ({}, stats.LastAttempt(timezone.now(), True, 204, ""), "working", "succeeded"),
+        ({}, None, "active", "next event"),
+    ],
+)
+def test_the_state_is_read_from_the_stored_fields_and_the_last_attempt(fields, last, key, words):
+    state = stats.webhook_state(Subscription(**fields), last)
+    assert state.key == key and state.label == stats.STATE_LABELS[key]
+    assert words in state.detail
