@@ -191,3 +191,12 @@ def test_the_state_is_read_from_the_stored_fields_and_the_last_attempt(fields, l
     state = stats.webhook_state(Subscription(**fields), last)
     assert state.key == key and state.label == stats.STATE_LABELS[key]
     assert words in state.detail
+
+
+def test_the_state_filter_counts_each_state_when_facets_are_shown(
+    gone_then_re_enabled, admin_client
+):
+    response = admin_client.get(WEBHOOKS_URL + "?_facets=1&state=failing")
+    assert response.status_code == 200
+    html = re.sub(r"\s+", " ", response.content.decode())
+    assert re.search(r"Failing \(1\)", html) and re.search(r"Working \(0\)", html)
