@@ -96,8 +96,9 @@ class WebhookDetail(OneWebhookView):
             headers=masked_headers(webhook),
             password_set=bool(webhook.basic_auth_password),
             password_unreadable=isinstance(webhook.basic_auth_password, UnreadableSecret),
-            # A secret made by "Add" (or rotation) on the way here: shown this once.
-            new_secret=reveal.take(request, webhook),
+            # A secret made by "Add" (or rotation) on the way here: shown this once (and
+            # not spent by a HEAD request, which shows nothing).
+            new_secret=reveal.take(request, webhook) if request.method == "GET" else None,
             disable_form=DisableForm(),
         )
 
