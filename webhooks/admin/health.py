@@ -1,5 +1,5 @@
-"""A webhook's health at a glance: recent deliveries, its figures (``webhooks.stats``, the
-same as the list's column and the API's), deliveries per hour.
+"""A webhook's health at a glance: its state and figures (``webhooks.stats``, the same as
+the list's columns, the portal's and the API's), recent deliveries, deliveries per hour.
 
 A constant number of queries whatever the number of deliveries: the recent ones (index
 on subscription, -created_at), the figures, one of per-hour counts.
@@ -44,6 +44,7 @@ class Health:
     figures: stats.EndpointStats
     bars: list
     peak: int
+    state: stats.WebhookState
     chart_width: int = CHART_WIDTH
     chart_height: int = CHART_HEIGHT
 
@@ -89,8 +90,13 @@ def health(subscription: Subscription, now: datetime | None = None) -> Health:
     bar_list = list(bars.values())
     peak = max((b.total for b in bar_list), default=0)
     _layout(bar_list, peak)
+    figures = stats.endpoint(subscription, now)
     return Health(
-        recent=recent, figures=stats.endpoint(subscription, now), bars=bar_list, peak=peak
+        recent=recent,
+        figures=figures,
+        bars=bar_list,
+        peak=peak,
+        state=stats.webhook_state(subscription, figures.last_attempt),
     )
 
 

@@ -55,32 +55,24 @@ class HealthFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [("working", "Working"), ("failing", "Failing"), ("disabled", "Disabled")]
+        return list(stats.STATE_LABELS.items())
 
     def queryset(self, request, queryset):
-        return {
-            "working": queryset.filter(is_active=True, consecutive_failures=0),
-            "failing": queryset.filter(is_active=True, consecutive_failures__gt=0),
-            "disabled": queryset.filter(is_active=False),
-        }.get(self.value(), queryset)
+        # The list's queryset carries each webhook's last attempt (with_list_figures).
+        return stats.filter_state(queryset, self.value())
 
 
 def with_list_figures(queryset, now=None):
-    """Each webhook with its last delivery and its last 24 hours, in the list's one query."""
+    """Each webhook with its last attempt and its last 24 hours, in the list's one query."""
     now = now or timezone.now()
-    mine = Delivery.objects.filter(subscription=OuterRef("pk"))
-    last = mine.order_by("-created_at")
     types = Subscription.event_types.through.objects.filter(subscription=OuterRef("pk"))
     queryset = stats.with_day_rate(queryset, now)  # the success rate, as everywhere
+    queryset = stats.with_last_attempt(queryset)  # the state's and last delivery's source
     return queryset.annotate(
         event_type_count=Subquery(
             types.order_by().values("subscription").annotate(n=Count("pk")).values("n")[:1],
             output_field=IntegerField(),
         ),
-        last_delivery_at=Subquery(last.values("created_at")[:1]),
-        last_delivery_status=Subquery(last.values("status")[:1]),
-        last_delivery_code=Subquery(last.values("last_status_code")[:1]),
-        last_delivery_attempts=Subquery(last.values("attempt_count")[:1]),
     )
 
 
@@ -143,43 +135,27 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="State", ordering="is_active")
     def state(self, obj):
-        if obj.is_active:
-            if obj.consecutive_failures:
-                since = (
-                    f" since {timezone.localtime(obj.failing_since):%Y-%m-%d %H:%M}"
-                    if obj.failing_since
-                    else ""
-                )
-                return format_html(
-                    '<span class="wh-state wh-state-failing" title="{} failed attempts in a row{}">'
-                    "Failing</span>",
-                    obj.consecutive_failures,
-                    since,
-                )
-            return mark_safe('<span class="wh-state wh-state-working">Working</span>')
+        state = stats.webhook_state(obj, stats.last_attempt_of(obj))
         return format_html(
-            '<span class="wh-state wh-state-disabled" title="{}">Disabled</span>',
-            obj.disabled_reason or "Switched off",
+            '<span class="wh-state wh-state-{}" title="{}">{}</span>',
+            state.key,
+            state.detail,
+            state.label,
         )
 
-    @admin.display(description="Last delivery", ordering="last_delivery_at")
+    @admin.display(description="Last delivery", ordering="last_attempt_at")
     def last_delivery(self, obj):
-        when = getattr(obj, "last_delivery_at", None)
-        if when is None:
+        # The last attempt, which the state beside it is read from (webhooks.stats).
+        last = stats.last_attempt_of(obj)
+        if last is None:
             return mark_safe('<span class="wh-muted">none yet</span>')
-        status = obj.last_delivery_status
-        if status == Delivery.Status.SUCCEEDED:
-            result, css = f"HTTP {obj.last_delivery_code or 200}", "succeeded"
-        elif status == Delivery.Status.FAILED:
-            code = obj.last_delivery_code
-            result, css = (f"failed, HTTP {code}" if code else "failed"), "failed"
-        elif obj.last_delivery_attempts:
-            result, css = "retrying", "retrying"
+        if last.succeeded:
+            result, css = last.outcome, "succeeded"
         else:
-            result, css = "sending", "pending"
+            result, css = f"failed, {last.outcome}", "failed"
         return format_html(
             '{}<br><span class="wh-status wh-status-{}">{}</span>',
-            f"{timezone.localtime(when):%d %b %H:%M}",
+            f"{timezone.localtime(last.at):%d %b %H:%M}",
             css,
             result,
         )

@@ -10,6 +10,11 @@ app_name = "webhooks_portal"
 
 urlpatterns = [
     path("", views_webhooks.WebhookList.as_view(), name="webhooks"),
+    path("new/", views_webhooks.WebhookAdd.as_view(), name="add"),
+    path("<uuid:pk>/", views_webhooks.WebhookDetail.as_view(), name="webhook"),
+    path("<uuid:pk>/edit/", views_webhooks.WebhookEdit.as_view(), name="edit"),
+    path("<uuid:pk>/disable/", views_webhooks.WebhookDisable.as_view(), name="disable"),
+    path("<uuid:pk>/enable/", views_webhooks.WebhookEnable.as_view(), name="enable"),
     # -- a magic link opening a session for one customer (magic) ---------------------------
     path("link/<str:token>/", magic.open_link, name="magic"),
     # -- a webhook's signing secret and test event (views_secrets) --------------------------
