@@ -191,3 +191,9 @@ def test_a_new_webhooks_secret_is_shown_once_on_the_secret_page(acme, webhook):
 
     assert shown_secret(client.get(secret_url(webhook)).content.decode()) == webhook.secret
     assert webhook.secret not in client.get(secret_url(webhook)).content.decode()
+
+
+def test_the_webhooks_page_leads_to_its_secret_and_its_test_event(acme, webhook):
+    page = signed_in(acme.user).get(f"{PORTAL}{webhook.pk}/").content.decode()
+    assert f'href="{PORTAL}{webhook.pk}/secret/"' in page
+    assert f'href="{PORTAL}{webhook.pk}/test/"' in page
