@@ -36,37 +36,41 @@ class _Parser(HTMLParser):
         self.links: list[str] = []
         self.forms: list[Form] = []
         self._select: dict | None = None
+        self._open: Form | None = None  # the form being read
 
     def handle_starttag(self, tag, attrs):
         a = {k: (v or "") for k, v in attrs}
         if tag == "a" and a.get("href") and "download" not in a:
             self.links.append(a["href"])
         elif tag == "form":
-            self.forms.append(Form(a.get("action", ""), (a.get("method") or "get").lower()))
-        elif not self.forms or "name" not in a or "disabled" in a:
-            return
-        elif tag == "input":
-            kind = (a.get("type") or "text").lower()
-            if kind in ("submit", "button", "reset", "image", "file"):
-                return
-            if kind in ("checkbox", "radio") and "checked" not in a:
-                self.forms[-1].fields.append({"name": a["name"], "type": kind, "value": None})
-                return
-            self.forms[-1].fields.append({"name": a["name"], "type": kind, "value": a.get("value")})
-        elif tag == "select":
-            self._select = {"name": a["name"], "type": "select", "value": None, "options": []}
-            self.forms[-1].fields.append(self._select)
+            self._open = Form(a.get("action", ""), (a.get("method") or "get").lower())
+            self.forms.append(self._open)
         elif tag == "option" and self._select is not None:
             value = a.get("value", "")
             self._select["options"].append(value)
             if "selected" in a or self._select["value"] is None:
                 self._select["value"] = value
+        elif self._open is None or "name" not in a or "disabled" in a or "form" in a:
+            return  # outside a form, or belonging to another one (form="…")
+        elif tag == "input":
+            kind = (a.get("type") or "text").lower()
+            if kind in ("submit", "button", "reset", "image", "file"):
+                return
+            if kind in ("checkbox", "radio") and "checked" not in a:
+                self._open.fields.append({"name": a["name"], "type": kind, "value": None})
+                return
+            self._open.fields.append({"name": a["name"], "type": kind, "value": a.get("value")})
+        elif tag == "select":
+            self._select = {"name": a["name"], "type": "select", "value": None, "options": []}
+            self._open.fields.append(self._select)
         elif tag == "textarea":
-            self.forms[-1].fields.append({"name": a["name"], "type": "textarea", "value": ""})
+            self._open.fields.append({"name": a["name"], "type": "textarea", "value": ""})
 
     def handle_endtag(self, tag):
         if tag == "select":
             self._select = None
+        elif tag == "form":
+            self._open = None
 
 
 def parse(html: str) -> _Parser:
@@ -237,7 +241,7 @@ def route_urls(objects: dict) -> list[tuple[str, str]]:
                 walk(p.url_patterns, path_prefix + str(p.pattern))
             elif isinstance(p, URLPattern) and p.name:
                 route = path_prefix + str(p.pattern)
-                url = _fill(route, objects)
+                url = _fill(route, p.name, objects)
                 if url is not None:
                     out.append(("/" + prefix.lstrip("/") + url, f"route {p.name}"))
 
@@ -248,7 +252,9 @@ def route_urls(objects: dict) -> list[tuple[str, str]]:
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
-def _fill(route: str, objects: dict) -> str | None:
+def _fill(route: str, route_name: str, objects: dict) -> str | None:
+    """``route`` with each parameter replaced: by its name (``delivery_id``, ``name``…),
+    or for a bare ``pk``/``id`` by what the route is about (``delivery`` → a delivery)."""
     if route.startswith("^"):
         return None  # a regex route: not guessed
 
@@ -261,6 +267,9 @@ def _fill(route: str, objects: dict) -> str | None:
         converter, name = match.group(1) or "str", match.group(2).lower()
         if any(word in name for word in ("token", "signed", "link", "key")):
             raise LookupError(name)
+        if name in ("pk", "id"):
+            about = route_name.lower()
+            name = next((w for w in ("attempt", "delivery", "type") if w in about), "webhook")
         if "attempt" in name or converter == "int":
             return pk("attempt")
         if "delivery" in name or "message" in name:
