@@ -23,7 +23,7 @@ ROOT = f"""<nav><a href="{PORTAL}">Webhooks</a> <a href="{PORTAL}deliveries/">De
 <form method="post" action="{PORTAL}delete/"><button>Delete</button></form>
 <a href="{PORTAL}aaaaaaaa-0000-0000-0000-000000000001/#top">First</a>"""
 
-LOG = f"""<form method="get" aria-label="Filter deliveries">
+LOG = """<form method="get" aria-label="Filter deliveries">
 <select name="state"><option value="">Any</option><option value="failed">Failed</option>
 <option value="succeeded" selected>Succeeded</option></select>
 <input type="date" name="from_date"> <input name="message"> <input type="hidden" name="after">
