@@ -1,12 +1,14 @@
 """axe-core (the npm package, pinned in tests/browser/package-lock.json) injected into a
 Playwright page: the accessibility rules the portal's pages must pass.
 
-Installed by ``npm ci --prefix tests/browser`` (.ci/run; ``make test-all`` when node is
-there). A test calling :func:`axe_violations` skips, saying so, when it is not installed.
+Installed by ``npm ci --prefix tests/browser`` (.ci/run; ``make test-all`` when npm is
+there). A test calling :func:`axe_violations` skips, saying so, when it is not installed
+(and fails under CI, which must have installed it).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,12 @@ FAILING_IMPACTS = ("serious", "critical")
 
 
 def require_axe() -> None:
-    if not AXE_JS.exists():
-        pytest.skip(f"axe-core is not installed ({AXE_JS} missing): run `{INSTALL}`")
+    if AXE_JS.exists():
+        return
+    reason = f"axe-core is not installed ({AXE_JS} missing): run `{INSTALL}`"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; .ci/run installs it, so CI must not skip these checks")
+    pytest.skip(reason)
 
 
 def axe_violations(page, impacts=FAILING_IMPACTS) -> list[dict]:
