@@ -119,7 +119,8 @@ def filter_variants(form: Form, hints: dict) -> list[dict]:
 
 
 def links_on(html: str, page_url: str, hints: dict) -> list[str]:
-    """The portal pages this page leads to with a GET: links, and GET forms with each filter."""
+    """The portal pages this page leads to with a GET: links, and (from a page not filtered
+    already) its GET forms with each filter set in turn."""
     parts = urlsplit(page_url)
     origin = f"{parts.scheme}://{parts.netloc}"
     found = []
@@ -128,7 +129,9 @@ def links_on(html: str, page_url: str, hints: dict) -> list[str]:
         url = _in_portal(urljoin(page_url, href), origin)
         if url:
             found.append(url)
-    for form in parsed.forms:
+    # Filters one at a time, from the unfiltered page: not every combination of them.
+    forms = parsed.forms if not parts.query else []
+    for form in forms:
         if form.method != "get":
             continue
         action = urljoin(page_url, form.action or page_url)
