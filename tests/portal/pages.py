@@ -309,6 +309,8 @@ ODD_BODIES = [
     "binary\x01\x02\x1b[31m red \ufffd\u202e RTL \U0001f525 emoji",
 ]
 LONG_URL = "http://127.0.0.1:9/" + "very-long-path-segment/" * 12 + "?token=abc"
+#: No hyphen, no slash to break at: it must still not push a phone's page sideways.
+UNBROKEN_URL = "http://127.0.0.1:9/" + "a" * 150
 
 
 def seed_portal(scope: str, receiver_url: str = "http://127.0.0.1:9/ok") -> dict:
@@ -346,6 +348,7 @@ def seed_portal(scope: str, receiver_url: str = "http://127.0.0.1:9/ok") -> dict
         disabled_at=now - timedelta(days=2),
     )
     webhook(LONG_URL, "A" * 120)
+    webhook(UNBROKEN_URL, "")
 
     def delivery(sub, status, answers, minutes_ago):
         at = now - timedelta(minutes=minutes_ago)
