@@ -25,6 +25,7 @@ from tests.admin.test_browser import SCREENSHOTS, browser, pytestmark  # noqa: F
 from tests.api.conftest import make_tenant
 from tests.browser.axe import axe_violations, describe, require_axe
 from tests.portal.pages import PORTAL, crawl, route, route_urls, seed_portal
+from webhooks.delivery import close_connections
 
 PHONE, DESKTOP = 375, 1400
 #: What another customer has: no portal page may show it.
@@ -64,6 +65,7 @@ def portal(browser, live_server, acme):
     page.on("dialog", lambda dialog: dialog.accept())
     yield page
     context.close()
+    close_connections()  # no kept-alive connection left to the live server's threads
 
 
 def inbox(live_server, acme) -> str:
