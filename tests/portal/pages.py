@@ -120,14 +120,17 @@ def filter_variants(form: Form, hints: dict) -> list[dict]:
 
 def links_on(html: str, page_url: str, hints: dict) -> list[str]:
     """The portal pages this page leads to with a GET: links, and (from a page not filtered
-    already) its GET forms with each filter set in turn."""
+    already) its GET forms with each filter set in turn. Filters are tried one at a time,
+    and pages of a list one step from its first: not every combination."""
     parts = urlsplit(page_url)
     origin = f"{parts.scheme}://{parts.netloc}"
     found = []
     parsed = parse(html)
     for href in parsed.links:
         url = _in_portal(urljoin(page_url, href), origin)
-        if url:
+        # From a filtered or later page of a list, not its other filters and pages: one
+        # step (each filter, the next page) from the plain list covers them.
+        if url and not (parts.query and urlsplit(url).path == parts.path):
             found.append(url)
     # Filters one at a time, from the unfiltered page: not every combination of them.
     forms = parsed.forms if not parts.query else []

@@ -92,3 +92,16 @@ def test_a_filter_form_gives_one_query_per_field():
     queries = filter_variants(form, HINTS)
     assert queries[0] == {"state": "succeeded"}
     assert len(queries) == 4  # failed (first real option; the last is the selected one), date, id
+
+
+def test_from_a_filtered_page_the_crawl_leaves_its_other_filters_and_pages_alone():
+    log = f"{PORTAL}deliveries/"
+    page = f"""<a href="{log}?after=2">Next</a> <a href="{log}?state=failed">Failed</a>
+    <a href="{log}">Clear filters</a> <a href="{PORTAL}">Webhooks</a>"""
+    fetch, fetched = fake_site({PORTAL: f'<a href="{log}">Log</a>', log: page})
+
+    crawl(fetch, SITE + PORTAL, HINTS)
+
+    assert sorted(urlsplit(url).path + "?" + urlsplit(url).query for url in fetched) == sorted(
+        [f"{PORTAL}?", f"{log}?", f"{log}?after=2", f"{log}?state=failed"]
+    )
