@@ -224,12 +224,13 @@ def test_the_page_checks_catch_an_unlabelled_field_low_contrast_and_a_sideways_s
 
 # Keyboard only -------------------------------------------------------------------------------
 
-#: JavaScript predicates on ``document.activeElement`` (``e``).
+#: JavaScript predicates on ``document.activeElement`` (``e``). An event type's checkbox is
+#: not "All events" nor a group's "select all".
 ADD_LINK = r"e.matches('a, button') && /add (a )?webhook/i.test(e.innerText || e.value || '')"
 URL_FIELD = r"""e.matches('input') && /\bURL\b/.test([...(e.labels || [])].map(l => l.innerText)
     .join(' ') + ' ' + (e.getAttribute('aria-label') || ''))"""
 EVENT_BOX = r"""e.matches('input[type=checkbox][name]:not([data-wh-select-all],.select-all)')
-    && !/select.?all/i.test([...e.attributes].map(a => a.name).join(' '))
+    && !/select.?all/i.test([...e.attributes].map(a => a.name).join(' ')) && !/all/i.test(e.name)
     && /event|type/i.test(e.name + ' ' + (e.closest('fieldset, [role=group]')?.innerText || ''))"""
 SUBMIT = r"""e.matches('button, input[type=submit]') && (e.type === 'submit')
     && /add webhook|save/i.test(e.innerText || e.value || '')"""
