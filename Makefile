@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 # `make run PORT=8001`: the web server, the demo webhooks and the printed links follow it.
 PORT ?= 8000
 
-.PHONY: install run test test-all test-matrix lint format migrate clean
+.PHONY: install run test test-all test-matrix lint format migrate clean browser-deps
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,16 @@ run: migrate
 test: install
 	$(PY) -m pytest -m "not slow"
 
-test-all: install
+test-all: install browser-deps
 	$(PY) -m pytest
+
+# axe-core for the portal's accessibility tests (pinned in tests/browser/package-lock.json),
+# when npm is there; without it those tests skip, saying so.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+browser-deps: $(AXE)
+$(AXE): tests/browser/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the portal's accessibility (axe-core) tests will skip"; fi
 
 # Every Python x Django combination the README claims (noxfile.py); pass pytest options
 # after --, e.g. `make test-matrix ARGS='-- -m "not slow"'`.
@@ -47,4 +55,4 @@ format: install
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) example.sqlite3 .pytest_cache
+	rm -rf $(VENV) example.sqlite3 .pytest_cache tests/browser/node_modules

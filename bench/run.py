@@ -1,7 +1,7 @@
 """The benchmarks of docs/benchmarks.md, on SQLite + ORM broker and PostgreSQL + Redis.
 
     python -m bench.run all                 # every benchmark, full size, then the plots
-    python -m bench.run overhead|throughput|slow|latency|scaleout|statements|observability
+    python -m bench.run overhead|throughput|slow|latency|scaleout|statements|observability|portal
                         [--size tiny] [--backends sqlite] [--out DIR]
 
 Each benchmark writes ``bench/results/<name>.json`` (``<name>-tiny.json`` at the tiny size
@@ -36,6 +36,7 @@ GOALS = {
     "scaleout": "3 qcluster hosts in their own netns: 0 lost, 0 duplicates, the limit named",
     "statements": "every SQL statement per delivery counted and named (docs/benchmarks.md)",
     "observability": "metrics and tracing on: throughput and commit → arrival p50 within 5 %",
+    "portal": "every customer-portal page ≤ 200 ms server time with 100,000 attempts",
 }
 
 SIZES = {
@@ -49,6 +50,8 @@ SIZES = {
     # Drains long enough (9,000 deliveries, several seconds) that starting the cluster
     # does not decide the figure.
     "observability_events": (10, 3000),
+    # Attempts of the one customer whose portal pages are timed.
+    "portal_attempts": (300, 100_000),
 }
 
 # What the throughput runs tune (documented in docs/benchmarks.md).
@@ -365,6 +368,26 @@ def bench_observability(kind: str, tiny: bool) -> dict:
     return {"runs": runs, "summary": summary, "events": events}
 
 
+# 8. The customer portal's pages with 100,000 attempts -----------------------------------------
+
+
+def bench_portal(kind: str, tiny: bool) -> dict:
+    """Every portal page, found by crawling (bench/portal_bench.py), rendered in-process with
+    Django's test client in this backend's database: median server time and queries."""
+    attempts = size("portal_attempts", tiny)
+    repeat = 1 if tiny else 7
+    with backend(kind) as b:
+        return host(
+            b.env(),
+            "--attempts",
+            str(attempts),
+            "--repeat",
+            str(repeat),
+            module="bench.portal_bench",
+            timeout=3600,
+        )
+
+
 BENCHES = {
     "overhead": bench_overhead,
     "throughput": bench_throughput,
@@ -373,6 +396,7 @@ BENCHES = {
     "scaleout": bench_scaleout,
     "statements": bench_statements,
     "observability": bench_observability,
+    "portal": bench_portal,
 }
 
 

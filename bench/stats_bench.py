@@ -45,7 +45,13 @@ def main() -> None:
     save_results(args.out, results, "python bench/stats_bench.py")
 
 
-def seed(subscription, rows: int, rng: random.Random) -> int:
+def seed(
+    subscription, rows: int, rng: random.Random, *, types=("article.created",), failed=0.0
+) -> int:
+    """``rows`` deliveries to ``subscription`` over the last 7 days, each tried once (10 %:
+    three times), 95 % succeeded; of the others a share ``failed`` gave up (``failed``),
+    the rest wait for a retry. Events of ``types``, in the webhook's scope. Returns the
+    number of attempts made."""
     from django.utils import timezone
 
     from webhooks.models import Delivery
@@ -56,13 +62,14 @@ def seed(subscription, rows: int, rng: random.Random) -> int:
     created_at.auto_now_add = False  # the seed gives each row its own time
     try:
         for start in range(0, rows, 5000):
-            attempts_made += _seed_batch(subscription, min(5000, rows - start), now, rng)
+            count = min(5000, rows - start)
+            attempts_made += _seed_batch(subscription, count, now, rng, types, failed)
     finally:
         created_at.auto_now_add = True
     return attempts_made
 
 
-def _seed_batch(subscription, count: int, now, rng: random.Random) -> int:
+def _seed_batch(subscription, count: int, now, rng: random.Random, types, failed) -> int:
     from webhooks.models import Delivery, DeliveryAttempt, Event
 
     events, deliveries, attempts = [], [], []
@@ -70,18 +77,25 @@ def _seed_batch(subscription, count: int, now, rng: random.Random) -> int:
         at = now - timedelta(seconds=rng.uniform(0, 7 * 24 * 3600))
         tries = 3 if rng.random() < 0.1 else 1
         ok = rng.random() < 0.95
+        # (No draw for a single type or no failed share: the stats benchmark's rows stay.)
+        gave_up = not ok and failed and rng.random() < failed
         event = Event(
-            id=uuid.uuid4(), type="article.created", data={}, occurred_at=at, fanned_out_at=at
+            id=uuid.uuid4(),
+            type=types[0] if len(types) == 1 else rng.choice(types),
+            data={},
+            scope=subscription.scope,
+            occurred_at=at,
+            fanned_out_at=at,
         )
         last = at + timedelta(minutes=5 * (tries - 1))
         delivery = Delivery(
             id=uuid.uuid4(),
             event=event,
             subscription=subscription,
-            status="succeeded" if ok else "pending",
+            status="succeeded" if ok else "failed" if gave_up else "pending",
             attempt_count=tries,
             last_attempt_at=last,
-            next_attempt_at=None if ok else last + timedelta(minutes=30),
+            next_attempt_at=None if ok or gave_up else last + timedelta(minutes=30),
             created_at=at,
         )
         events.append(event)

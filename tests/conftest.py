@@ -93,6 +93,7 @@ SLOW_MODULES = {
     "tests/example/test_demo_end_to_end.py",
     "tests/portal/test_browser_secrets.py",
     "tests/portal/test_browser_webhooks.py",
+    "tests/portal/test_portal_browser.py",
     "tests/reliability/test_chaos.py",
     "tests/reliability/test_noisy_neighbours.py",
     "tests/reliability/test_outbox_broker_cluster.py",

@@ -106,6 +106,18 @@ def test_statements_benchmark_runs_and_every_delivery_succeeds(tmp_path):
             assert not unnamed, unnamed
 
 
+def test_portal_benchmark_runs_and_times_every_page_it_finds(tmp_path):
+    result = run("portal", tmp_path)
+    for backend in result["backends"].values():
+        assert backend["attempts_of_the_busy_webhook"] >= 300
+        pages = backend["pages"]
+        # Found by the crawl from the portal's root, whatever pages are merged.
+        assert pages["webhooks"]["url"] == "/settings/integrations/webhooks/"
+        for name, page in pages.items():
+            assert page["status"] == 200, (name, page)
+            assert page["median_ms"] > 0 and page["queries"] > 0, (name, page)
+
+
 def scaleout_skip_reason() -> str | None:
     if not (os.environ.get("DATABASE_URL", "").startswith("postgres") and BACKENDS != "sqlite"):
         return "the scale-out benchmark runs on PostgreSQL + Redis (set DATABASE_URL, REDIS_URL)"
