@@ -79,6 +79,32 @@ def error_words(attempt) -> str:
     return str(attempt.get_error_kind_display())
 
 
+#: Request headers whose values are never shown, whatever an attempt row holds: credentials,
+#: and the signature (an HMAC made with the secret; the receiver has it, a reader needs not).
+ALWAYS_REDACTED = frozenset({"authorization", "proxy-authorization", "cookie", "webhook-signature"})
+
+
+def request_headers_shown(attempt, subscription) -> dict | None:
+    """The request headers of ``attempt`` as a page may show them, or None if the row holds
+    no readable object. Redacted again here, whoever wrote the row: the credential headers,
+    the signature, and the webhook's secret headers (``Subscription.is_sensitive_header``)."""
+    from ..delivery import REDACTED
+
+    headers = attempt.request_headers
+    if not isinstance(headers, dict):
+        return None
+    shown = {}
+    for name, value in headers.items():
+        lower = str(name).lower()
+        if lower == "authorization" and str(value).startswith("Basic "):
+            shown[name] = f"Basic {REDACTED}"
+        elif lower in ALWAYS_REDACTED or subscription.is_sensitive_header(name):
+            shown[name] = REDACTED
+        else:
+            shown[name] = value
+    return shown
+
+
 def request_body_of(attempt) -> str:
     """The body that was POSTed. The one place that reads it, so it can be rebuilt from the
     event instead of stored with every attempt without touching the pages."""
@@ -113,6 +139,30 @@ def delivery_state(delivery, now=None) -> tuple[str, str]:
         else (f"{next_at:%Y-%m-%d %H:%M}")
     )
     return "retrying", f"Retrying (attempt {delivery.attempt_count} failed, next at {when})"
+
+
+#: The states the delivery log filters by, in the words of ``delivery_state``.
+STATE_CHOICES = [
+    ("succeeded", "Succeeded"),
+    ("retrying", "Retrying"),
+    ("pending", "Queued (not tried yet)"),
+    ("failed", "Failed"),
+    ("held", "Held (webhook disabled)"),
+]
+
+
+def in_state(queryset, state: str):
+    """The deliveries of ``queryset`` in ``state`` (one of ``STATE_CHOICES``; else all)."""
+    from ..models import Delivery
+
+    pending = queryset.filter(status=Delivery.Status.PENDING)
+    return {
+        "succeeded": lambda: queryset.filter(status=Delivery.Status.SUCCEEDED),
+        "failed": lambda: queryset.filter(status=Delivery.Status.FAILED),
+        "retrying": lambda: pending.filter(attempt_count__gt=0, subscription__is_active=True),
+        "pending": lambda: pending.filter(attempt_count=0, subscription__is_active=True),
+        "held": lambda: pending.filter(subscription__is_active=False),
+    }.get(state, lambda: queryset)()
 
 
 def duration_words(seconds: float) -> str:
