@@ -16,6 +16,7 @@ from django.utils import timezone
 
 import webhooks
 from example_project.organisations.models import Membership
+from tests import test_no_http_in_transactions
 from tests.admin.helpers import act_in_background, seed
 from tests.api.conftest import make_tenant
 from tests.factories import SubscriptionFactory
@@ -548,3 +549,30 @@ def test_the_log_and_its_pages_are_behind_the_portals_door(client, receiver):
         assert response.status_code == 302 and "login" in response["Location"]
     assert urlsplit(client.post(detail_url(delivery) + "resend/")["Location"]).path != ""
     assert not Delivery.objects.filter(resend_requested_at__isnull=False).exists()
+
+
+#: Every request the engine starts, with whether a transaction was open at the time.
+sends_checked = test_no_http_in_transactions.requests_made
+
+
+@pytest.mark.django_db(transaction=True)
+def test_resend_and_recover_send_only_after_the_requests_transaction(
+    sends_checked, receiver, no_retries
+):
+    """Under ATOMIC_REQUESTS, as the example runs: the portal only records and enqueues."""
+    acme = make_tenant("Acme")
+    sub = acme.subscription(receiver)
+    receiver.answer(Answer(500))
+    webhooks.send_event("article.created", {"n": 1}, scope=acme.scope)
+    delivery = Delivery.objects.get(subscription=sub)
+    client = signed_in(acme.user)
+
+    assert client.post(detail_url(delivery) + "resend/").status_code == 302
+    Delivery.objects.update(status=Delivery.Status.FAILED)
+    assert client.post(LOG + "resend/", {"resend": "failed"}).status_code == 302
+    Delivery.objects.update(status=Delivery.Status.FAILED)
+    since = (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    assert client.post(f"{PORTAL}{sub.pk}/recover/", {"since": since}).status_code == 302
+
+    assert len(receiver.requests) == len(sends_checked) == 4
+    assert not any(sends_checked), "an HTTP request started inside a transaction"
