@@ -84,6 +84,7 @@ SLOW_MODULES = {
     "tests/admin/test_browser.py",
     "tests/api/test_fuzz.py",
     "tests/example/test_demo_end_to_end.py",
+    "tests/portal/test_browser_deliveries.py",
     "tests/reliability/test_chaos.py",
     "tests/reliability/test_noisy_neighbours.py",
     "tests/reliability/test_outbox_broker_cluster.py",
