@@ -267,6 +267,10 @@ def test_a_delivery_shows_its_event_and_each_attempts_request_and_response(
     # The response: status once, in plain words, headers and body escaped.
     assert "X-Req" in html and "r-9" in html and "&lt;b&gt;db down&lt;/b&gt;" in html
     assert "HTTP 5xx from receiver" not in html and "The receiver answered 500" not in html
+    assert "differs from the bytes sent" not in html  # the rebuilt body is the one signed
+    DeliveryAttempt.objects.filter(delivery=delivered).update(request_body_sha256="0" * 64)
+    html = acme_client.get(detail_url(delivered)).content.decode()
+    assert "differs from the bytes sent then" in html
 
 
 def test_a_connection_error_says_what_happened_once(

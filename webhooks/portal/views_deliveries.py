@@ -200,15 +200,18 @@ def body_shown(value) -> str:
     return pretty_json(safe_text(text))
 
 
-def attempt_view(attempt, subscription) -> dict:
+def attempt_view(attempt, subscription, body_digest: str | None) -> dict:
+    """What the page shows of one attempt. ``body_digest``: that of the body as rebuilt
+    now (the same for every attempt of a delivery, so computed once)."""
     headline, detail = outcome_words(attempt)
     headers = request_headers_shown(attempt, subscription)
+    sent = attempt.request_body_sha256
     return {
         "attempt": attempt,
         "headline": headline,
         "detail": detail,
         "request_headers": pretty_json(headers) if headers is not None else None,
-        "body_differs": attempt.request_body_sha256 and attempt.request_body_verified is False,
+        "body_differs": bool(sent) and sent != body_digest,
         "response_headers": body_shown(attempt.response_headers)
         if not isinstance(attempt.response_headers, dict)
         else pretty_json(attempt.response_headers),
@@ -232,19 +235,18 @@ class DeliveryDetail(PortalView):
         if total == ATTEMPTS_SHOWN:
             total = DeliveryAttempt.objects.filter(delivery=delivery).count()
         try:
-            body = envelope(delivery).decode()
+            sent = envelope(delivery)
         except (TypeError, ValueError):
-            body = None
-        for attempt in attempts:
-            attempt.delivery = delivery  # its body is rebuilt from the event loaded above
+            sent = None
+        digest = DeliveryAttempt.digest(sent) if sent is not None else None
         css, words = delivery_state(delivery)
         return self.render(
             "webhooks/portal/delivery.html",
             delivery=delivery,
             state_css=css,
             state_words=words,
-            body=body_shown(body) if body is not None else None,
-            attempts=[attempt_view(a, delivery.subscription) for a in attempts],
+            body=body_shown(sent.decode()) if sent is not None else None,
+            attempts=[attempt_view(a, delivery.subscription, digest) for a in attempts],
             attempts_total=total,
             progress=progress.take(request, scope=self.access.scope),
             live_parts=LIVE_PARTS,
