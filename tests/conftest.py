@@ -94,6 +94,7 @@ SLOW_MODULES = {
     "tests/portal/test_browser_secrets.py",
     "tests/portal/test_browser_webhooks.py",
     "tests/portal/test_portal_browser.py",
+    "tests/portal/test_browser_deliveries.py",
     "tests/reliability/test_chaos.py",
     "tests/reliability/test_noisy_neighbours.py",
     "tests/reliability/test_outbox_broker_cluster.py",

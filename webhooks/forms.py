@@ -280,6 +280,10 @@ class RecoverForm(forms.Form):
         label="Resend every failed delivery since",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={
+            "required": "Enter the time to resend from, e.g. 2026-12-04 09:00.",
+            "invalid": "Enter the time as YYYY-MM-DD HH:MM (e.g. 2026-12-04 09:00).",
+        },
     )
 
     def __init__(self, *args, **kwargs):

@@ -173,7 +173,7 @@ def test_resend_failed_since_refuses_a_future_or_missing_date(admin_client, subs
     response = admin_client.post(f"{change_url(sub)[:-7]}recover/", {"since": future}, follow=True)
     assert messages_of(response) == ["Pick a moment in the past."]
     response = admin_client.post(f"{change_url(sub)[:-7]}recover/", {}, follow=True)
-    assert messages_of(response) == ["This field is required."]
+    assert messages_of(response) == ["Enter the time to resend from, e.g. 2026-12-04 09:00."]
 
 
 @pytest.mark.parametrize("action", ["send-test", "rotate-secret", "recover"])

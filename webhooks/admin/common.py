@@ -94,6 +94,32 @@ def error_words(attempt) -> str:
     return str(attempt.get_error_kind_display())
 
 
+#: Request headers whose values are never shown, whatever an attempt row holds: credentials,
+#: and the signature (an HMAC made with the secret; the receiver has it, a reader needs not).
+ALWAYS_REDACTED = frozenset({"authorization", "proxy-authorization", "cookie", "webhook-signature"})
+
+
+def request_headers_shown(attempt, subscription) -> dict | None:
+    """The request headers of ``attempt`` as a page may show them, or None if the row holds
+    no readable object. Redacted again here, whoever wrote the row: the credential headers,
+    the signature, and the webhook's secret headers (``Subscription.is_sensitive_header``)."""
+    from ..delivery import REDACTED
+
+    headers = attempt.request_headers
+    if not isinstance(headers, dict):
+        return None
+    shown = {}
+    for name, value in headers.items():
+        lower = str(name).lower()
+        if lower == "authorization" and str(value).startswith("Basic "):
+            shown[name] = f"Basic {REDACTED}"
+        elif lower in ALWAYS_REDACTED or subscription.is_sensitive_header(name):
+            shown[name] = REDACTED
+        else:
+            shown[name] = value
+    return shown
+
+
 def request_body_of(attempt) -> str:
     """The body that was POSTed. The one place that reads it, so it can be rebuilt from the
     event instead of stored with every attempt without touching the pages."""
@@ -128,6 +154,39 @@ def delivery_state(delivery, now=None) -> tuple[str, str]:
         else (f"{next_at:%Y-%m-%d %H:%M}")
     )
     return "retrying", f"Retrying (attempt {delivery.attempt_count} failed, next at {when})"
+
+
+#: The states the delivery log filters by, in the words of ``delivery_state``.
+STATE_CHOICES = [
+    ("succeeded", "Succeeded"),
+    ("retrying", "Retrying"),
+    ("pending", "Queued (not tried yet)"),
+    ("failed", "Failed"),
+    ("held", "Held (webhook disabled)"),
+]
+
+
+def in_state(queryset, state: str, *, webhooks_active=None):
+    """The deliveries of ``queryset`` in ``state`` (one of ``STATE_CHOICES``; else all).
+
+    ``webhooks_active(flag)``: the condition keeping deliveries of enabled (``True``) or
+    disabled webhooks; by default a join on the webhook. A caller that has the webhooks at
+    hand passes their ids instead, which the database plans far better.
+    """
+    from django.db.models import Q
+
+    from ..models import Delivery
+
+    if webhooks_active is None:
+        webhooks_active = lambda flag: Q(subscription__is_active=flag)  # noqa: E731
+    pending = queryset.filter(status=Delivery.Status.PENDING)
+    return {
+        "succeeded": lambda: queryset.filter(status=Delivery.Status.SUCCEEDED),
+        "failed": lambda: queryset.filter(status=Delivery.Status.FAILED),
+        "retrying": lambda: pending.filter(webhooks_active(True), attempt_count__gt=0),
+        "pending": lambda: pending.filter(webhooks_active(True), attempt_count=0),
+        "held": lambda: pending.filter(webhooks_active(False)),
+    }.get(state, lambda: queryset)()
 
 
 def duration_words(seconds: float) -> str:

@@ -18,10 +18,12 @@ from ..exceptions import DeliveryBusy
 from ..models import Delivery, DeliveryAttempt, EventType, Subscription
 from . import progress
 from .common import (
+    STATE_CHOICES,
     TenantAdminMixin,
     as_uuid,
     delivery_state,
     error_words,
+    in_state,
     plural,
     pretty_json,
     request_body_of,
@@ -82,21 +84,10 @@ class StateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [
-            ("succeeded", "Succeeded"),
-            ("retrying", "Retrying"),
-            ("failed", "Failed"),
-            ("held", "Held (webhook disabled)"),
-        ]
+        return STATE_CHOICES
 
     def queryset(self, request, queryset):
-        pending = queryset.filter(status=Delivery.Status.PENDING)
-        return {
-            "succeeded": queryset.filter(status=Delivery.Status.SUCCEEDED),
-            "failed": queryset.filter(status=Delivery.Status.FAILED),
-            "retrying": pending.filter(attempt_count__gt=0, subscription__is_active=True),
-            "held": pending.filter(subscription__is_active=False),
-        }.get(self.value(), queryset)
+        return in_state(queryset, self.value())
 
 
 class WebhookFilter(admin.SimpleListFilter):

@@ -3,7 +3,8 @@
 The admin never sends while a request is open: the action is recorded and queued, the
 page comes back at once with a box that says what is being done, and a small script
 asks ``progress/`` every second until every manual attempt has landed. The figures come
-from the attempt log, limited to the user's tenant, so any parameters are harmless.
+from the attempt log, limited to the user's tenant (or the portal's customer: ``scope=``),
+so any parameters are harmless.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from .. import tenancy
 from ..models import DeliveryAttempt
-from .common import as_uuid, attempt_summary, plural, restrict
+from .common import as_uuid, attempt_summary, plural, request_scope
 
 SESSION_KEY = "webhooks:progress"
+
+#: ``scope=`` not given: the figures of the request user's tenant (the admin's case).
+USERS_SCOPE = object()
 
 
 def sentence(text: str) -> str:
@@ -36,15 +41,19 @@ def remember(request, *, label: str, since: datetime, expected: int, **target) -
     }
 
 
-def take(request) -> dict | None:
+def take(request, *, scope=USERS_SCOPE) -> dict | None:
     """The box to show on this page (once), with its figures as of now."""
     params = request.session.pop(SESSION_KEY, None)
     if not params:
         return None
-    return {"params": params, **measure(request, params)}
+    return {"params": params, **measure(request, params, scope=scope)}
 
 
-def measure(request, params) -> dict:
+def measure(request, params, *, scope=USERS_SCOPE) -> dict:
+    """The figures of ``params``, counted only among the attempts ``scope`` may see (the
+    request user's tenant unless given: the portal passes its one customer)."""
+    if scope is USERS_SCOPE:
+        scope = request_scope(request)
     try:
         since = parse_datetime(str(params.get("since", "")))
         expected = max(0, int(params.get("expected", 0)))
@@ -52,11 +61,11 @@ def measure(request, params) -> dict:
         since, expected = None, 0
     if since is None:
         since = timezone.now()
-    attempts = restrict(
-        request,
+    attempts = tenancy.restrict_to(
         DeliveryAttempt.objects.filter(
             trigger=DeliveryAttempt.Trigger.MANUAL, created_at__gte=since
         ),
+        scope,
         "delivery__subscription__scope",
     )
     for field, lookup in (("delivery", "delivery_id"), ("webhook", "delivery__subscription_id")):

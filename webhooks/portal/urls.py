@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import magic, views_catalogue, views_secrets, views_webhooks
+from . import magic, views_catalogue, views_deliveries, views_secrets, views_webhooks
 
 app_name = "webhooks_portal"
 
@@ -23,4 +23,20 @@ urlpatterns = [
     # -- the event catalogue (views_catalogue) ----------------------------------------------
     path("events/", views_catalogue.EventCatalogue.as_view(), name="catalogue"),
     path("events/<str:name>/", views_catalogue.EventTypeDetail.as_view(), name="event_type"),
+]
+
+# The deliveries log: a delivery's attempts, resend, recover since a time, live progress.
+urlpatterns += [
+    path("deliveries/", views_deliveries.DeliveryLog.as_view(), name="deliveries"),
+    path(
+        "deliveries/resend/", views_deliveries.ResendDeliveries.as_view(), name="deliveries_resend"
+    ),
+    path("deliveries/<uuid:pk>/", views_deliveries.DeliveryDetail.as_view(), name="delivery"),
+    path(
+        "deliveries/<uuid:pk>/resend/",
+        views_deliveries.ResendDelivery.as_view(),
+        name="delivery_resend",
+    ),
+    path("deliveries/progress/", views_deliveries.Progress.as_view(), name="progress"),
+    path("<uuid:pk>/recover/", views_deliveries.RecoverWebhook.as_view(), name="recover"),
 ]

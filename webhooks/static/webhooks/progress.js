@@ -8,8 +8,10 @@ document.addEventListener("DOMContentLoaded", function () {
   var left = 120;
   // The parts of the page that show the log, brought up to date once the work is done
   // (the form being edited, if any, is left alone).
-  var LIVE = ["#wh-health .wh-stats", "#wh-recent", "#wh-chart", "#attempts-group", "#result_list",
-    ".field-status_shown", ".field-attempt_count", ".field-last_status_code", ".field-last_error"];
+  // A page may name its own (data-live: selectors separated by commas).
+  var LIVE = box.dataset.live ? box.dataset.live.split(",") : ["#wh-health .wh-stats", "#wh-recent",
+    "#wh-chart", "#attempts-group", "#result_list", ".field-status_shown", ".field-attempt_count",
+    ".field-last_status_code", ".field-last_error"];
   function refresh() {
     return fetch(location.href, { credentials: "same-origin" })
       .then(function (r) { return r.text(); })
