@@ -3,10 +3,7 @@ exactly what the admin refuses, with the same words."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import URLValidator
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -16,7 +13,6 @@ from rest_framework.settings import api_settings
 
 from .. import tenancy
 from ..models import Delivery, DeliveryAttempt, Event, EventType, Subscription
-from ..security import validate_target_url
 from ..validation import (
     masked_headers,
     unmask_headers,
@@ -24,7 +20,9 @@ from ..validation import (
     validate_headers,
     validate_room_for_webhook,
     validate_sensitive_headers,
+    validate_unique_url,
     validate_unmarking,
+    validate_url,
 )
 
 
@@ -77,7 +75,7 @@ class TargetURLField(serializers.CharField):
 
 class SubscriptionSerializer(serializers.ModelSerializer):
     url = TargetURLField(
-        max_length=2000,
+        # No max_length here: the core says how long it is and what is accepted.
         help_text="Where events are POSTed: an http(s) URL on the public internet.",
     )
     event_types = EventTypeNamesField(
@@ -140,27 +138,10 @@ class SubscriptionSerializer(serializers.ModelSerializer):
     # -- field checks ------------------------------------------------------------------
 
     def validate_url(self, value: str) -> str:
-        value = value.strip()
         try:
-            scheme = urlsplit(value).scheme
-        except ValueError:
-            scheme = ""
-        try:
-            if scheme in ("http", "https"):
-                # Plain syntax first, so that nothing malformed is ever looked up in DNS.
-                try:
-                    URLValidator(schemes=["http", "https"])(value)
-                except DjangoValidationError:
-                    parts = urlsplit(value)
-                    if parts.username is None and parts.password is None:
-                        # (credentials in a URL: the core below says so more usefully)
-                        raise DjangoValidationError(
-                            "Enter a valid URL, e.g. https://example.com/webhooks."
-                        ) from None
-            validate_target_url(value)
+            return validate_url(value)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(_messages(exc)) from exc
-        return value
 
     def validate_event_types(self, names: list[str]) -> list[str]:
         names = list(dict.fromkeys(names))
@@ -248,6 +229,12 @@ class SubscriptionSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError(
                     {api_settings.NON_FIELD_ERRORS_KEY: _messages(exc)}
                 ) from exc
+        if "url" in attrs or "scope" in attrs:
+            scope = self._new_webhook_scope(attrs) if instance is None else current("scope")
+            try:
+                validate_unique_url(current("url"), scope, exclude=instance)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"url": _messages(exc)}) from exc
         return attrs
 
     def _new_webhook_scope(self, attrs) -> str:
