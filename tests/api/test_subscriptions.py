@@ -422,17 +422,23 @@ def test_a_tenant_at_its_webhook_limit_cannot_add_one_and_is_told_what_to_do(
     for _ in range(2):
         tenant_a.subscription(receiver)
     tenant_a.subscription(receiver, is_active=False)  # disabled ones count too
-    response = tenant_a.client.post(SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json")
+    response = tenant_a.client.post(
+        SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json"
+    )
     assert response.status_code == 400
     [message] = response.json()["non_field_errors"]
     assert "already has 3 webhooks, and 3 is the most allowed" in message
     assert "Delete one it no longer needs" in message and "raise the limit" in message
     assert Subscription.objects.filter(scope=tenant_a.scope).count() == 3
     # Another tenant has its own allowance; one of tenant A's deleted makes room.
-    created = tenant_b.client.post(SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json")
+    created = tenant_b.client.post(
+        SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json"
+    )
     assert created.status_code == 201
     Subscription.objects.filter(scope=tenant_a.scope).first().delete()
-    again = tenant_a.client.post(SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json")
+    again = tenant_a.client.post(
+        SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json"
+    )
     assert again.status_code == 201
 
 
@@ -445,7 +451,9 @@ def test_webhooks_over_a_lowered_limit_keep_working(tenant_a, receiver, settings
     assert response.status_code == 200
     assert tenant_a.client.post(SUBS + f"{subs[1].pk}/ping/").status_code == 202
     settings.WEBHOOKS_MAX_WEBHOOKS_PER_SCOPE = None  # no limit
-    created = tenant_a.client.post(SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json")
+    created = tenant_a.client.post(
+        SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json"
+    )
     assert created.status_code == 201
 
 
