@@ -1,4 +1,5 @@
-"""What an admin or an API client can do to webhooks: test, resend, recover, rotate.
+"""What an admin or an API client can do to webhooks: test, resend, recover, rotate,
+disable and enable.
 
 The admin and the REST API both call these, so the two behave the same.
 """
@@ -121,6 +122,47 @@ def rotate_secret(subscription: Subscription, *, overlap: float | None = None) -
         update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"]
     )
     return new_secret
+
+
+#: The longest reason a webhook is disabled for (the column's length).
+REASON_LENGTH = 300
+
+
+def enabled_fields() -> dict:
+    """A webhook switched (back) on starts afresh: with its old failure streak it would be
+    disabled again by the next failure."""
+    return {
+        "is_active": True,
+        "disabled_reason": "",
+        "disabled_at": None,
+        "consecutive_failures": 0,
+        "failing_since": None,
+    }
+
+
+def disabled_fields(reason: str) -> dict:
+    """A webhook switched off by a person: why, and when."""
+    return {
+        "is_active": False,
+        "disabled_reason": reason[:REASON_LENGTH],
+        "disabled_at": timezone.now(),
+    }
+
+
+def enable(subscriptions) -> int:
+    """Switch the webhooks of a queryset on, clearing their failure state (those that were
+    off); returns how many were switched. What they are owed is sent from then on."""
+    return subscriptions.filter(is_active=False).update(
+        **enabled_fields(), updated_at=timezone.now()
+    )
+
+
+def disable(subscriptions, reason: str) -> int:
+    """Switch the webhooks of a queryset off with ``reason``; returns how many were on.
+    Their deliveries are held, not dropped, until they are enabled again."""
+    return subscriptions.filter(is_active=True).update(
+        **disabled_fields(reason), updated_at=timezone.now()
+    )
 
 
 #: Ids per UPDATE when requests are recorded (keeps every query's parameter list short).

@@ -176,14 +176,14 @@ def test_resend_failed_since_refuses_a_future_or_missing_date(admin_client, subs
     assert messages_of(response) == ["This field is required."]
 
 
-@pytest.mark.parametrize("action", ["send-test", "rotate-secret", "recover"])
+@pytest.mark.parametrize("action", ["send-test", "rotate-secret", "recover", "disable", "enable"])
 def test_actions_need_a_post(admin_client, subscribe, receiver, action):
     sub = subscribe(receiver, ["article.created"])
     assert admin_client.get(f"{change_url(sub)[:-7]}{action}/").status_code == 405
     assert receiver.requests == []
 
 
-@pytest.mark.parametrize("action", ["send-test", "rotate-secret", "recover"])
+@pytest.mark.parametrize("action", ["send-test", "rotate-secret", "recover", "disable", "enable"])
 def test_staff_who_may_only_view_cannot_act(viewer_client, subscribe, receiver, acme, action):
     sub = subscribe(receiver, ["article.created"], scope=acme.scope)
     secret = sub.secret
@@ -194,3 +194,77 @@ def test_staff_who_may_only_view_cannot_act(viewer_client, subscribe, receiver, 
     assert response.status_code == 403
     sub.refresh_from_db()
     assert receiver.requests == [] and sub.secret == secret
+
+
+def test_disable_with_a_reason_then_enable_from_the_webhook_page(admin_client, subscribe, receiver):
+    sub = subscribe(receiver, ["article.created"])
+    page = admin_client.get(change_url(sub)).content.decode()
+    assert 'id="wh-disable"' in page and 'name="reason"' in page and 'id="wh-enable"' not in page
+    response = admin_client.post(
+        f"{change_url(sub)[:-7]}disable/", {"reason": "Receiver moving to a new host"}, follow=True
+    )
+    sub.refresh_from_db()
+    assert not sub.is_active and sub.disabled_at is not None
+    assert sub.disabled_reason == "Switched off by root in the admin: Receiver moving to a new host"
+    html = response.content.decode()
+    assert "Receiver moving to a new host" in html[html.index('id="wh-disabled-reason"') :][:300]
+    assert 'id="wh-enable"' in html and 'id="wh-disable"' not in html
+    assert messages_of(response) == [
+        "The webhook is disabled: nothing is sent to it until enabled."
+    ]
+
+    # Enabling starts afresh, as the API's enable does: no old failure streak left to
+    # switch it off again at once.
+    sub.consecutive_failures, sub.failing_since = 9, timezone.now() - timedelta(days=6)
+    sub.save()
+    response = admin_client.post(f"{change_url(sub)[:-7]}enable/", follow=True)
+    sub.refresh_from_db()
+    assert sub.is_active and sub.disabled_reason == "" and sub.disabled_at is None
+    assert sub.consecutive_failures == 0 and sub.failing_since is None
+    assert messages_of(response) == ["The webhook is enabled."]
+
+
+def test_disabling_without_a_reason_says_who(admin_client, subscribe, receiver):
+    sub = subscribe(receiver, ["article.created"])
+    admin_client.post(f"{change_url(sub)[:-7]}disable/", {"reason": "  "})
+    sub.refresh_from_db()
+    assert not sub.is_active and sub.disabled_reason == "Switched off by root in the admin."
+
+
+def test_disable_and_enable_selected_webhooks_from_the_list(admin_client, subscribe, receiver):
+    on = [subscribe(receiver, ["article.created"]) for _ in range(2)]
+    off = subscribe(receiver, ["article.created"], is_active=False, disabled_reason="410 Gone")
+    off.consecutive_failures = 5
+    off.save()
+    listing = admin_client.get("/admin/webhooks/subscription/")
+    choices = [name for name, _ in listing.context["action_form"].fields["action"].choices]
+    assert {"disable_selected", "enable_selected", "delete_selected"} <= set(choices)
+    response = admin_client.post(
+        "/admin/webhooks/subscription/",
+        {"action": "disable_selected", "_selected_action": [str(s.pk) for s in on]},
+        follow=True,
+    )
+    assert messages_of(response) == ["2 webhooks are disabled."]
+    for sub in on:
+        sub.refresh_from_db()
+        assert not sub.is_active and sub.disabled_reason == "Switched off by root in the admin."
+    response = admin_client.post(
+        "/admin/webhooks/subscription/",
+        {"action": "enable_selected", "_selected_action": [str(off.pk)]},
+        follow=True,
+    )
+    assert messages_of(response) == ["1 webhook is enabled."]
+    off.refresh_from_db()
+    assert off.is_active and off.consecutive_failures == 0 and off.disabled_reason == ""
+
+
+@pytest.mark.parametrize("action", ["disable", "enable"])
+def test_staff_who_may_only_view_cannot_switch_a_webhook(
+    viewer_client, subscribe, receiver, acme, action
+):
+    sub = subscribe(receiver, ["article.created"], scope=acme.scope)
+    page = viewer_client.get(change_url(sub)).content.decode()
+    assert 'id="wh-disable"' not in page
+    assert viewer_client.post(f"{change_url(sub)[:-7]}{action}/").status_code == 403
+    sub.refresh_from_db()
+    assert sub.is_active

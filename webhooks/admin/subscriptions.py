@@ -77,9 +77,17 @@ def with_list_figures(queryset, now=None):
     )
 
 
+def switched_off_by(request, reason: str = "") -> str:
+    """ "Switched off by alice in the admin: moving hosts" (the reason is optional)."""
+    reason = " ".join(reason.split())
+    who = f"Switched off by {request.user} in the admin"
+    return f"{who}: {reason}" if reason else f"{who}."
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     form = SubscriptionForm
+    actions = ["disable_selected", "enable_selected", "delete_selected"]
     list_display = [
         "webhook",
         "scope",
@@ -212,6 +220,23 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
             return queryset.filter(pk=found), False
         return super().get_search_results(request, queryset, search_term)
 
+    @admin.action(description="Disable selected webhooks", permissions=["change"])
+    def disable_selected(self, request, queryset):
+        count = actions.disable(queryset, switched_off_by(request))
+        self._say_switched(request, count, "disabled")
+
+    @admin.action(description="Enable selected webhooks", permissions=["change"])
+    def enable_selected(self, request, queryset):
+        count = actions.enable(queryset)
+        self._say_switched(request, count, "enabled")
+
+    @staticmethod
+    def _say_switched(request, count: int, state: str) -> None:
+        if count:
+            messages.success(request, f"{plural(count, 'webhook is', 'webhooks are')} {state}.")
+        else:
+            messages.info(request, f"The selected webhooks were {state} already.")
+
     # -- form -----------------------------------------------------------------------------
 
     def get_fieldsets(self, request, obj=None):
@@ -309,12 +334,14 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         if not change and not obj.owner_id:
             obj.owner = request.user
         if change and "is_active" in form.changed_data:
-            if obj.is_active:  # switched back on: forget the failure streak
-                obj.disabled_reason, obj.disabled_at = "", None
-                obj.consecutive_failures, obj.failing_since = 0, None
-            else:
-                obj.disabled_reason = f"Switched off by {request.user} in the admin."
-                obj.disabled_at = timezone.now()
+            # As the Disable and Enable buttons (and the API) do it.
+            fields = (
+                actions.enabled_fields()
+                if obj.is_active
+                else actions.disabled_fields(switched_off_by(request))
+            )
+            for name, value in fields.items():
+                setattr(obj, name, value)
         super().save_model(request, obj, form, change)
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -412,6 +439,8 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
                 name=f"{name}_rotate_secret",
             ),
             path("<path:object_id>/recover/", wrap(self.recover_view), name=f"{name}_recover"),
+            path("<path:object_id>/disable/", wrap(self.disable_view), name=f"{name}_disable"),
+            path("<path:object_id>/enable/", wrap(self.enable_view), name=f"{name}_enable"),
             *super().get_urls(),
         ]
 
@@ -494,4 +523,31 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
             )
         else:
             messages.info(request, f"No failed deliveries since {when} to resend.")
+        return HttpResponseRedirect(self._change_url(obj))
+
+    def disable_view(self, request, object_id):
+        return require_POST(self._disable)(request, object_id)
+
+    def _disable(self, request, object_id):
+        obj = self._object_to_act_on(request, object_id)
+        reason = switched_off_by(request, request.POST.get("reason", ""))
+        if actions.disable(Subscription.objects.filter(pk=obj.pk), reason):
+            self.log_change(request, obj, reason)
+            messages.success(
+                request, "The webhook is disabled: nothing is sent to it until enabled."
+            )
+        else:
+            messages.info(request, "The webhook was disabled already.")
+        return HttpResponseRedirect(self._change_url(obj))
+
+    def enable_view(self, request, object_id):
+        return require_POST(self._enable)(request, object_id)
+
+    def _enable(self, request, object_id):
+        obj = self._object_to_act_on(request, object_id)
+        if actions.enable(Subscription.objects.filter(pk=obj.pk)):
+            self.log_change(request, obj, "Enabled the webhook.")
+            messages.success(request, "The webhook is enabled.")
+        else:
+            messages.info(request, "The webhook was enabled already.")
         return HttpResponseRedirect(self._change_url(obj))

@@ -4,14 +4,13 @@ exactly what the admin refuses, with the same words."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.settings import api_settings
 
-from .. import tenancy
+from .. import actions, tenancy
 from ..models import Delivery, DeliveryAttempt, Event, EventType, Subscription
 from ..validation import (
     masked_headers,
@@ -260,16 +259,12 @@ class SubscriptionSerializer(serializers.ModelSerializer):
     def update(self, instance, validated_data):
         names = validated_data.pop("event_types", None)
         if validated_data.get("is_active") and not instance.is_active:
-            # Switched back on: start afresh, or the old failure streak disables it again.
-            validated_data.update(
-                disabled_reason="", disabled_at=None, consecutive_failures=0, failing_since=None
-            )
+            validated_data.update(actions.enabled_fields())  # as the admin's Enable
         elif validated_data.get("is_active") is False and instance.is_active:
             # Who, when and why, as the admin records it.
             user = self.context["request"].user
             validated_data.update(
-                disabled_reason=f"Switched off by {user} through the API.",
-                disabled_at=timezone.now(),
+                actions.disabled_fields(f"Switched off by {user} through the API.")
             )
         for name, value in validated_data.items():
             setattr(instance, name, value)
