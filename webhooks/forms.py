@@ -24,6 +24,7 @@ from .validation import (
     validate_unmarking,
     validate_url,
 )
+from .words import duration_words
 
 #: Suffix of the per-category "select all" checkboxes of the events widget.
 CATEGORY_SUFFIX = "__category"
@@ -331,3 +332,39 @@ class RecoverForm(forms.Form):
         if since > timezone.now():
             raise ValidationError("Pick a moment in the past.")
         return since
+
+
+#: How long the old secret may keep signing after a rotation, as offered: long enough for
+#: a receiver's deploy, never more than a week (as Stripe's "roll secret").
+ROTATION_OVERLAPS = {0: "none", 3600: "1 hour", 24 * 3600: "24 hours", 7 * 24 * 3600: "7 days"}
+
+
+class RotateSecretForm(forms.Form):
+    """ "Rotate secret" on a webhook's page, with how long the old secret keeps signing."""
+
+    overlap = forms.TypedChoiceField(
+        label="The old secret keeps signing for",
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )
+
+    def __init__(self, *args, default: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        # WEBHOOKS_SECRET_ROTATION_OVERLAP is the one chosen unless another is picked.
+        names = {int(default): duration_words(default), **ROTATION_OVERLAPS}
+        seconds = sorted(names)
+        self.fields["overlap"].choices = [
+            (n, names[n] if n else "none: the old secret stops at once") for n in seconds
+        ]
+        self.fields["overlap"].initial = int(default)
+        self.fields["overlap"].error_messages["invalid_choice"] = (
+            "Choose how long the old secret keeps signing: "
+            + ", ".join(names[n] for n in seconds[:-1])
+            + f" or {names[seconds[-1]]}."
+        )
+        self.default = default
+
+    def clean_overlap(self):
+        overlap = self.cleaned_data.get("overlap")
+        return self.default if overlap is None else overlap

@@ -268,3 +268,58 @@ def test_staff_who_may_only_view_cannot_switch_a_webhook(
     assert viewer_client.post(f"{change_url(sub)[:-7]}{action}/").status_code == 403
     sub.refresh_from_db()
     assert sub.is_active
+
+
+@pytest.mark.parametrize(
+    "overlap, kept",
+    [("0", None), ("3600", timedelta(hours=1)), ("604800", timedelta(days=7))],
+)
+def test_rotation_keeps_the_old_secret_signing_for_the_overlap_chosen(
+    admin_client, subscribe, receiver, overlap, kept
+):
+    sub = subscribe(receiver, ["article.created"])
+    old = sub.secret
+    page = admin_client.get(change_url(sub)).content.decode()
+    choices = re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', page)
+    assert [label for _, label in choices if _ in ("0", "3600", "86400", "604800")] == [
+        "none: the old secret stops at once",
+        "1 hour",
+        "24 hours",
+        "7 days",
+    ]
+    response = admin_client.post(
+        f"{change_url(sub)[:-7]}rotate-secret/", {"overlap": overlap}, follow=True
+    )
+    sub.refresh_from_db()
+    assert sub.secret != old
+    if kept is None:
+        assert sub.signing_secrets() == [sub.secret] and sub.previous_secret == ""
+        assert messages_of(response) == ["A new signing secret was made; it alone signs now."]
+    else:
+        assert sub.signing_secrets() == [sub.secret, old]
+        left = sub.previous_secret_expires_at - timezone.now()
+        assert kept - timedelta(seconds=10) < left <= kept
+
+
+def test_rotation_refuses_an_overlap_it_does_not_offer(admin_client, subscribe, receiver):
+    sub = subscribe(receiver, ["article.created"])
+    old = sub.secret
+    response = admin_client.post(
+        f"{change_url(sub)[:-7]}rotate-secret/", {"overlap": "99999999"}, follow=True
+    )
+    sub.refresh_from_db()
+    assert sub.secret == old
+    assert messages_of(response) == [
+        "Choose how long the old secret keeps signing: none, 1 hour, 24 hours or 7 days."
+    ]
+
+
+def test_the_shown_once_secret_has_a_copy_button_that_says_copied(
+    admin_client, subscribe, receiver
+):
+    sub = subscribe(receiver, ["article.created"])
+    html = admin_client.post(f"{change_url(sub)[:-7]}rotate-secret/", follow=True).content.decode()
+    box = html[html.index('id="wh-secret"') :]
+    box = box[: box.index("</div>")]
+    assert 'data-wh-copy="wh-secret-value"' in box and "webhooks/copy.js" in html
+    assert re.search(r'id="wh-copy-status"[^>]*aria-live="polite"', box)

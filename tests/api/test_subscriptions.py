@@ -335,6 +335,28 @@ def test_rotate_secret_returns_the_new_secret_once_and_the_old_keeps_signing(
     ]
 
 
+def test_rotate_secret_with_a_chosen_overlap(tenant_a, receiver):
+    sub = tenant_a.subscription(receiver)
+    url = SUBS + f"{sub.pk}/rotate-secret/"
+    response = tenant_a.client.post(url, {"overlap": 3600}, format="json")
+    assert response.status_code == 200
+    sub.refresh_from_db()
+    left = sub.previous_secret_expires_at - timezone.now()
+    assert timedelta(minutes=59) < left <= timedelta(hours=1)
+    body = tenant_a.client.post(url, {"overlap": 0}, format="json").json()
+    assert body["previous_secret_expires_at"] is None
+    sub.refresh_from_db()
+    assert sub.signing_secrets() == [sub.secret]
+    refused = tenant_a.client.post(url, {"overlap": 10**9}, format="json")
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "overlap": [
+            "Choose how long the old secret keeps signing: none, 1 hour, 24 hours or 7 days."
+        ]
+    }
+    assert Subscription.objects.get(pk=sub.pk).secret == sub.secret
+
+
 def test_recover_resends_the_failed_deliveries_of_the_window(tenant_a, receiver, commit, settings):
     settings.WEBHOOKS_RETRY_SCHEDULE = []
     sub = tenant_a.subscription(receiver, ["article.created"])

@@ -8,6 +8,7 @@ import uuid
 from django.utils.html import format_html
 
 from .. import tenancy
+from ..words import duration_words, plural  # noqa: F401 - used by the admin's modules
 
 
 def request_scope(request) -> str | None:
@@ -24,10 +25,6 @@ def sees_all(request) -> bool:
 def restrict(request, queryset, scope_field: str = "scope"):
     """``queryset`` limited to the request user's tenant (as ``tenancy.restrict``)."""
     return tenancy.restrict_to(queryset, request_scope(request), scope_field)
-
-
-def plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
 
 
 def pretty_json(value) -> str:
@@ -113,17 +110,6 @@ def delivery_state(delivery, now=None) -> tuple[str, str]:
         else (f"{next_at:%Y-%m-%d %H:%M}")
     )
     return "retrying", f"Retrying (attempt {delivery.attempt_count} failed, next at {when})"
-
-
-def duration_words(seconds: float) -> str:
-    """ "24 hours", "90 minutes", "1 day": never "24.0 hours"."""
-    seconds = int(seconds)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            return plural(seconds // size, unit, unit + "s")
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} hours"
-    return plural(seconds, "second", "seconds")
 
 
 #: Fields no admin URL may filter, search or order by, on any path (``subscription__secret``):

@@ -20,14 +20,13 @@ from .. import actions, signing, stats, tenancy
 from ..conf import conf
 from ..delivery import undecryptable_in_use
 from ..encryption import FIELD_WORDS, UnreadableSecret
-from ..forms import RecoverForm, SubscriptionForm
+from ..forms import RecoverForm, RotateSecretForm, SubscriptionForm
 from ..models import Delivery, DeliveryAttempt, Subscription
 from ..validation import masked_headers
 from . import progress, reveal
 from .common import (
     TenantAdminMixin,
     as_uuid,
-    duration_words,
     plural,
     pretty_json,
     request_scope,
@@ -393,7 +392,7 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
             extra_context["health"] = health(obj)
             extra_context["recover_form"] = RecoverForm()
             extra_context["can_act"] = can_act = self.has_change_permission(request, obj)
-            extra_context["overlap"] = duration_words(conf.SECRET_ROTATION_OVERLAP)
+            extra_context["rotate_form"] = RotateSecretForm(default=conf.SECRET_ROTATION_OVERLAP)
             extra_context["no_tenant"] = bool(conf.SCOPE_CHOICES) and not obj.scope
             if can_act:
                 extra_context["example_types"] = actions.example_types(obj)
@@ -484,7 +483,12 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def _rotate_secret(self, request, object_id):
         obj = self._object_to_act_on(request, object_id)
-        reveal.remember(request, obj, actions.rotate_secret(obj))
+        form = RotateSecretForm(request.POST, default=conf.SECRET_ROTATION_OVERLAP)
+        if not form.is_valid():
+            messages.error(request, " ".join(form.errors["overlap"]))
+            return HttpResponseRedirect(self._change_url(obj))
+        overlap = form.cleaned_data["overlap"]
+        reveal.remember(request, obj, actions.rotate_secret(obj, overlap=overlap))
         obj.refresh_from_db()
         if obj.previous_secret_expires_at is None:  # the old one could not sign
             messages.success(request, "A new signing secret was made; it alone signs now.")

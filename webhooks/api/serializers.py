@@ -287,6 +287,15 @@ class SubscriptionCreatedSerializer(SubscriptionSerializer):
         fields = [*SubscriptionSerializer.Meta.fields, "secret"]
 
 
+class RotateSecretRequestSerializer(serializers.Serializer):
+    """Documents the optional body of rotate-secret (checked by the admin's form)."""
+
+    overlap = serializers.IntegerField(
+        required=False,
+        help_text="Seconds the old secret keeps signing: 0, 3600, 86400 or 604800.",
+    )
+
+
 class RotatedSecretSerializer(serializers.Serializer):
     secret = serializers.CharField(help_text="The new signing secret; never shown again.")
     previous_secret_expires_at = serializers.DateTimeField(
