@@ -59,14 +59,13 @@ def describe_attempt(delivery) -> tuple[bool, str]:
 
 
 def attempt_summary(attempt) -> str:
-    """ "HTTP 200 in 12 ms", "Connection refused after 3 ms — …": plain words, never a code."""
+    """ "HTTP 200 in 12 ms", "Connection refused after 3 ms": plain words, each thing once."""
     if attempt.response_status_code:
         text = f"HTTP {attempt.response_status_code} in {attempt.duration_ms} ms"
     else:
         text = f"{error_words(attempt)} after {attempt.duration_ms} ms"
-    if not attempt.succeeded and attempt.error_message:
-        text += f" — {attempt.error_message}"
-    return text
+    detail = error_detail(attempt)
+    return f"{text} — {detail}" if detail else text
 
 
 def error_words(attempt) -> str:
@@ -74,6 +73,26 @@ def error_words(attempt) -> str:
     if not attempt.error_kind:
         return "No answer"
     return str(attempt.get_error_kind_display())
+
+
+#: Kinds a status code says all of: "HTTP 500" needs no "HTTP 5xx from receiver" after it.
+_SAID_BY_THE_CODE = {"", "http_4xx", "http_5xx"}
+
+
+def error_detail(attempt) -> str:
+    """What a failed attempt's record says beyond its status code, or beyond its kind when
+    there was no answer; "" when nothing ("The receiver answered 500." after "HTTP 500")."""
+    if attempt.succeeded:
+        return ""
+    from ..delivery import plain_message
+
+    code = attempt.response_status_code
+    message = (attempt.error_message or "").strip()
+    if message and message != plain_message(attempt.error_kind, code):
+        return message
+    if code and attempt.error_kind not in _SAID_BY_THE_CODE:
+        return error_words(attempt)  # "Redirect (not followed)"
+    return ""
 
 
 def request_body_of(attempt) -> str:

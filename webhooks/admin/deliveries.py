@@ -21,6 +21,7 @@ from .common import (
     TenantAdminMixin,
     as_uuid,
     delivery_state,
+    error_detail,
     error_words,
     plural,
     pretty_json,
@@ -139,21 +140,19 @@ class DeliveryAttemptInline(admin.StackedInline):
 
     @admin.display(description="Outcome")
     def outcome(self, attempt):
-        what = (
-            f"HTTP {attempt.response_status_code}" if attempt.response_status_code else "No answer"
-        )
-        css = "wh-good" if attempt.succeeded else "wh-bad"
-        error = "" if attempt.succeeded or not attempt.error_kind else error_words(attempt)
+        # The attempt's heading says "#1 HTTP 500" (or "#1 Connection refused") and the
+        # response side its duration: here only what neither says.
+        code = attempt.response_status_code
+        verdict = "Succeeded" if attempt.succeeded else "Failed"
+        detail = error_detail(attempt)
+        if code and detail == error_words(attempt):  # "Redirect (not followed)"
+            verdict = f"{verdict}: {detail}"
         return format_html(
-            '#{} <span class="wh-status {}">{}</span> {} '
-            '<span class="wh-muted">· {} · {} · {} ms</span>',
-            attempt.number,
-            css,
-            what,
-            error,
+            '<span class="wh-status {}">{}</span> <span class="wh-muted">· {} · {}</span>',
+            "wh-good" if attempt.succeeded else "wh-bad",
+            verdict,
             attempt.get_trigger_display(),
             short_time(attempt.created_at),
-            attempt.duration_ms,
         )
 
     @admin.display(description="Request and response")
@@ -167,7 +166,8 @@ class DeliveryAttemptInline(admin.StackedInline):
                 "body_differs": attempt.request_body_verified is False,
                 "response_headers": pretty_json(attempt.response_headers),
                 "response_body": pretty_json(attempt.response_body),
-                "error": error_words(attempt) if attempt.error_kind else "",
+                "error": "" if attempt.response_status_code else error_words(attempt),
+                "detail": error_detail(attempt),
             },
         )
 

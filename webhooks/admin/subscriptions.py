@@ -520,7 +520,8 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
             messages.success(request, f"{what} queued to be resent (failed since {when}).")
             progress.remember(
                 request,
-                label="Resending failed deliveries",
+                # One: "Resend failed: …", not "Resending failed deliveries failed: …".
+                label="Resend" if count == 1 else "Resending failed deliveries",
                 since=started,
                 expected=count,
                 webhook=obj.pk,
