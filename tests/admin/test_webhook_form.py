@@ -1,5 +1,8 @@
 """The "Add webhook" configurator: every rule of the form, as an admin meets it."""
 
+import html as html_module
+import re
+
 import pytest
 
 from tests.admin.helpers import ADD_URL, change_url, form_errors
@@ -406,3 +409,16 @@ def test_a_secret_header_is_unmarked_by_entering_its_value_again(admin_client):
     assert sub.headers == {"X-Partner": "p-public", "X-Team": "a"} and sub.sensitive_headers == []
     page = admin_client.get(change_url(sub)).content.decode()
     assert "p-public" in page and "p-2" not in page
+
+
+def test_each_event_type_shows_its_description_as_text_not_only_a_tooltip(admin_client):
+    html = admin_client.get(ADD_URL).content.decode()
+    picker = html[html.index("data-wh-events") :]
+    picker = picker[: picker.index("data-wh-operational")]
+    seen = html_module.unescape(re.sub(r"<[^>]+>", " ", picker))  # text, not attributes
+    text = re.sub(r"\s+", " ", seen)
+    for event_type in EventType.objects.filter(category="Articles"):
+        assert f"{event_type.name} {event_type.description}" in text
+    # Each checkbox is described by its text, for screen readers too.
+    box = re.search(r'<input[^>]*value="(\d+)"[^>]*aria-describedby="([^"]+)"', picker)
+    assert box and f'id="{box.group(2)}"' in picker

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import urlsplit
 
 from django.utils.html import format_html
 
@@ -37,6 +38,41 @@ def pretty_json(value) -> str:
             return format_html('<pre class="wh-pre">{}</pre>', value)
     return format_html(
         '<pre class="wh-pre">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False)
+    )
+
+
+def url_parts(url) -> tuple[str, str, str]:
+    """(host and port, the path's middle, its last segment with the query) of a URL.
+
+    The lists cut the middle alone: ``…:8603/500`` and ``…:8699/refused`` stay apart.
+    """
+    text = str(url or "")
+    try:
+        netloc = urlsplit(text).netloc
+    except ValueError:
+        netloc = ""
+    if not netloc or netloc not in text:  # not a URL: shown as it is, its end kept
+        return "", "", text
+    rest = text[text.index(netloc) + len(netloc) :]
+    cut = rest.rstrip("/").rfind("/")
+    if cut <= 0:
+        return netloc, "", rest
+    return netloc, rest[:cut], rest[cut:]
+
+
+def url_shown(url) -> str:
+    """A URL on one line with a middle ellipsis (admin.css): the whole URL is its title
+    and, for screen readers, its text."""
+    origin, middle, tail = url_parts(url)
+    return format_html(
+        '<span class="wh-url" title="{}"><span class="wh-url-full">{}</span>'
+        '<span class="wh-url-shown" aria-hidden="true"><span class="wh-url-origin">{}</span>'
+        '<span class="wh-url-path">{}</span><span class="wh-url-tail">{}</span></span></span>',
+        url,
+        url,
+        origin,
+        middle,
+        tail,
     )
 
 

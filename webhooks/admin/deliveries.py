@@ -27,6 +27,7 @@ from .common import (
     pretty_json,
     request_body_of,
     restrict,
+    url_shown,
 )
 
 
@@ -238,12 +239,15 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Webhook", ordering="subscription")
     def webhook(self, obj):
-        url = reverse("admin:webhooks_subscription_change", args=[obj.subscription_id])
+        link = reverse("admin:webhooks_subscription_change", args=[obj.subscription_id])
+        url = obj.subscription.url
+        if not obj.subscription.description:
+            return format_html('<a href="{}">{}</a>', link, url_shown(url))
         return format_html(
-            '<a class="wh-cut" href="{}" title="{}">{}</a>',
-            url,
-            obj.subscription.url,
-            obj.subscription,
+            '<a class="wh-cut" href="{}">{}</a><span class="wh-muted wh-small">{}</span>',
+            link,
+            obj.subscription.description,
+            url_shown(url),
         )
 
     @admin.display(description="webhook-id header")

@@ -31,6 +31,7 @@ from .common import (
     pretty_json,
     request_scope,
     sees_all,
+    url_shown,
 )
 from .health import health
 
@@ -124,12 +125,14 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Webhook", ordering="description")
     def webhook(self, obj):
-        # One line each, cut with an ellipsis: the list fits 1280 px whatever the names.
+        # One line each: the name cut with an ellipsis, the URL in its middle (host, port
+        # and the path's end stay), so that the list fits 1280 px whatever the names.
         return format_html(
-            '<span class="wh-cut">{}</span><span class="wh-cut wh-muted wh-small">{} · {}</span>',
-            obj.description or obj.url,
+            '<span class="wh-cut">{}</span><span class="wh-muted wh-small wh-webhook-line">'
+            "{} · {}</span>",
+            obj.description or url_shown(obj.url),
             self.events_summary(obj),
-            obj.url,
+            url_shown(obj.url),
         )
 
     @admin.display(description="Events")
