@@ -1,6 +1,6 @@
 """Webhook URLs in the lists: two webhooks differing only in port and path end are told
-apart at a glance (host and port and the path's end are never cut), and the whole URL is
-in the title and the accessible name."""
+apart at a glance (the port and the path's end are never cut), and the whole URL is in
+the title and the accessible name."""
 
 import re
 
@@ -35,10 +35,11 @@ def test_the_lists_keep_host_port_and_path_end_of_each_url(admin_client, where):
     page = "/admin/webhooks/subscription/" if where == "webhooks" else DELIVERIES_URL
     html = admin_client.get(page).content.decode()
     shown = shown_urls(html)
-    assert {s["title"] for s in shown} == set(URLS), shown
+    assert sorted(s["title"] for s in shown) == sorted(URLS), shown  # each once
     for s in shown:
         port = "8603" if s["title"].endswith("/500") else "8699"
-        assert s["origin"] == f"demo-receiver.internal.example.com:{port}"  # kept whole
+        assert s["host"] == "demo-receiver.internal.example.com"
+        assert s["port"] == f":{port}"  # kept whole
         assert s["tail"] == ("/500" if port == "8603" else "/refused")  # kept whole
         assert s["path"] == "/webhooks/acme/incoming"  # the part that may be cut
         assert s["full"] == s["title"]  # the accessible name: the whole URL

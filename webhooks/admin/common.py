@@ -41,10 +41,11 @@ def pretty_json(value) -> str:
     )
 
 
-def url_parts(url) -> tuple[str, str, str]:
-    """(host and port, the path's middle, its last segment with the query) of a URL.
+def url_parts(url) -> tuple[str, str, str, str]:
+    """(host, ":port", the path's middle, its last segment with the query) of a URL.
 
-    The lists cut the middle alone: ``…:8603/500`` and ``…:8699/refused`` stay apart.
+    The lists cut the host's end and the path's middle, never the port or the path's
+    last segment: ``…:8603/500`` and ``…:8699/refused`` stay apart.
     """
     text = str(url or "")
     try:
@@ -52,25 +53,29 @@ def url_parts(url) -> tuple[str, str, str]:
     except ValueError:
         netloc = ""
     if not netloc or netloc not in text:  # not a URL: shown as it is, its end kept
-        return "", "", text
+        return "", "", "", text
     rest = text[text.index(netloc) + len(netloc) :]
+    host, colon, port = netloc.rpartition(":")
+    if not (colon and port.isdigit() and host):
+        host, port = netloc, ""
     cut = rest.rstrip("/").rfind("/")
-    if cut <= 0:
-        return netloc, "", rest
-    return netloc, rest[:cut], rest[cut:]
+    middle, tail = (rest[:cut], rest[cut:]) if cut > 0 else ("", rest)
+    return host, f":{port}" if port else "", middle, tail
 
 
 def url_shown(url) -> str:
-    """A URL on one line with a middle ellipsis (admin.css): the whole URL is its title
+    """A URL on one line, cut where it says least (admin.css): the whole URL is its title
     and, for screen readers, its text."""
-    origin, middle, tail = url_parts(url)
+    host, port, middle, tail = url_parts(url)
     return format_html(
         '<span class="wh-url" title="{}"><span class="wh-url-full">{}</span>'
-        '<span class="wh-url-shown" aria-hidden="true"><span class="wh-url-origin">{}</span>'
-        '<span class="wh-url-path">{}</span><span class="wh-url-tail">{}</span></span></span>',
+        '<span class="wh-url-shown" aria-hidden="true"><span class="wh-url-host">{}</span>'
+        '<span class="wh-url-port">{}</span><span class="wh-url-path">{}</span>'
+        '<span class="wh-url-tail">{}</span></span></span>',
         url,
         url,
-        origin,
+        host,
+        port,
         middle,
         tail,
     )

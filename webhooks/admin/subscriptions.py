@@ -127,10 +127,16 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     def webhook(self, obj):
         # One line each: the name cut with an ellipsis, the URL in its middle (host, port
         # and the path's end stay), so that the list fits 1280 px whatever the names.
+        if not obj.description:  # the URL is its name: said once
+            return format_html(
+                '{}<span class="wh-muted wh-small">{}</span>',
+                url_shown(obj.url),
+                self.events_summary(obj),
+            )
         return format_html(
             '<span class="wh-cut">{}</span><span class="wh-muted wh-small wh-webhook-line">'
             "{} · {}</span>",
-            obj.description or url_shown(obj.url),
+            obj.description,
             self.events_summary(obj),
             url_shown(obj.url),
         )
