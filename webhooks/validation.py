@@ -15,7 +15,7 @@ from .conf import conf
 from .encryption import UnreadableSecret
 from .exceptions import InvalidPayload
 from .models import Subscription
-from .security import validate_target_url
+from .security import numeric_host_problem, validate_target_url
 
 #: The longest webhook URL accepted (the column's length).
 MAX_URL_LENGTH = 2000
@@ -96,8 +96,6 @@ def validate_url(url) -> str:
         try:
             URLValidator(schemes=["http", "https"])(url)
         except ValidationError:
-            from .security import numeric_host_problem
-
             host = urlsplit(url).hostname or ""
             problem = host and numeric_host_problem(host)
             raise ValidationError(

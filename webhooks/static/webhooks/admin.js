@@ -16,7 +16,7 @@ document.addEventListener("DOMContentLoaded", function () {
     var all = group.querySelector("[data-wh-select-all]");
     var boxes = group.querySelectorAll("[data-wh-event]");
     var label = group.querySelector("[data-wh-group-count]");
-    var words = group.querySelector("[data-wh-select-all-words]");
+    var words = group.querySelector("[data-wh-select-words]");
     var allWords = words.textContent;
     // With this script the boxes below are what is sent: the server's "whole category"
     // meaning of this box (for pages without JavaScript) would add the types hidden by
