@@ -89,6 +89,7 @@ def caught():
 # leaves these out; CI runs them on the newest combination and on each database.
 SLOW_MODULES = {
     "tests/admin/test_browser.py",
+    "tests/admin/test_browser_layout.py",
     "tests/api/test_fuzz.py",
     "tests/example/test_demo_end_to_end.py",
     "tests/portal/test_browser_secrets.py",

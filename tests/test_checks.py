@@ -74,6 +74,16 @@ def test_private_networks_allowed_in_production_warn(settings):
     assert "webhooks.W001" not in ids()
 
 
+def test_plain_http_allowed_in_production_warns(settings):
+    settings.DEBUG = False
+    settings.WEBHOOKS_ALLOW_HTTP = True
+    assert "webhooks.W005" in ids()
+    settings.WEBHOOKS_ALLOW_HTTP = False
+    assert "webhooks.W005" not in ids()
+    settings.DEBUG, settings.WEBHOOKS_ALLOW_HTTP = True, True
+    assert "webhooks.W005" not in ids()
+
+
 def test_broker_retries_warn(settings):
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "max_attempts": 0}
     assert "webhooks.W002" in ids()

@@ -121,14 +121,15 @@ def recover(subscription: Subscription, since: datetime, until: datetime | None 
 
 
 def rotate_secret(subscription: Subscription, *, overlap: float | None = None) -> str:
-    """Make a new signing secret; the old one keeps signing for ``overlap`` seconds.
+    """Make a new signing secret; the old one keeps signing for ``overlap`` seconds (0: it
+    stops at once; None: ``WEBHOOKS_SECRET_ROTATION_OVERLAP``).
 
     An old secret that cannot sign (it cannot be decrypted, or is no valid secret) is
     dropped instead: rotating is how such a webhook is repaired.
     """
     overlap = conf.SECRET_ROTATION_OVERLAP if overlap is None else overlap
     new_secret = signing.generate_secret()
-    if signing.secret_problem(subscription.secret) is None:
+    if overlap > 0 and signing.secret_problem(subscription.secret) is None:
         subscription.previous_secret = subscription.secret
         subscription.previous_secret_expires_at = timezone.now() + timedelta(seconds=overlap)
     else:

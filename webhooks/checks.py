@@ -151,6 +151,16 @@ def check_settings(app_configs=None, **kwargs):
                     id="webhooks.W001",
                 )
             )
+        if conf.ALLOW_HTTP:
+            errors.append(
+                Warning(
+                    "WEBHOOKS_ALLOW_HTTP lets customers save plain http:// webhook URLs: "
+                    "events and their signatures cross the internet unencrypted.",
+                    hint="Turn it off in production; a receiver for testing can be reached "
+                    "over http through WEBHOOKS_ALLOWED_NETWORKS instead.",
+                    id="webhooks.W005",
+                )
+            )
     q_cluster = getattr(settings, "Q_CLUSTER", {})
     if q_cluster.get("max_attempts", 0) != 1 or not q_cluster.get("ack_failures", False):
         errors.append(

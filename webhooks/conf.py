@@ -85,6 +85,12 @@ class Settings:
         return [ipaddress.ip_network(n, strict=False) for n in self._get("ALLOWED_NETWORKS", [])]
 
     @property
+    def ALLOW_HTTP(self) -> bool:
+        """Accept plain ``http://`` URLs to any address. Off: http only to addresses in
+        ``ALLOWED_NETWORKS`` (a receiver for testing), https everywhere else."""
+        return bool(self._get("ALLOW_HTTP", False))
+
+    @property
     def SWEEP_DURATION(self) -> float:
         """Seconds one scheduled sweep keeps polling for due work before it exits."""
         return self._get("SWEEP_DURATION", 50.0)

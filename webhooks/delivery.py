@@ -400,6 +400,22 @@ def _read_limited(response: urllib3.BaseHTTPResponse, limit: int) -> tuple[bytes
     return b"".join(chunks)[:limit], False
 
 
+#: The messages that say no more than their error kind (the pages show the kind alone).
+REFUSED_MESSAGE = "The receiver refused the connection."
+UNRESOLVED_MESSAGE = "The receiver's host name could not be resolved."
+
+
+def plain_message(kind: str, status: int | None) -> str | None:
+    """The message this module writes for ``kind`` (and ``status``) when it knows nothing
+    more than them, or None: the pages leave such a message out rather than repeat it."""
+    if status:
+        return _classify_status(status)[1]
+    return {
+        ErrorKind.CONNECTION_REFUSED: REFUSED_MESSAGE,
+        ErrorKind.DNS_FAILURE: UNRESOLVED_MESSAGE,
+    }.get(kind)
+
+
 def _classify_status(status: int) -> tuple[str, str]:
     if 200 <= status < 300:
         return "", ""
@@ -453,9 +469,9 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
     if has(SSLError):
         return ErrorKind.TLS_ERROR, f"TLS handshake or certificate check failed: {text}"
     if has(NameResolutionError):
-        return ErrorKind.DNS_FAILURE, "The receiver's host name could not be resolved."
+        return ErrorKind.DNS_FAILURE, UNRESOLVED_MESSAGE
     if has(ConnectionRefusedError):
-        return ErrorKind.CONNECTION_REFUSED, "The receiver refused the connection."
+        return ErrorKind.CONNECTION_REFUSED, REFUSED_MESSAGE
     if has(ConnectionResetError, BrokenPipeError) or "RemoteDisconnected" in text:
         return ErrorKind.CONNECTION_RESET, "The receiver closed the connection without answering."
     if has(NewConnectionError, ProtocolError, HTTPError, OSError):

@@ -6,7 +6,9 @@ from datetime import timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from .builtin_events import OPERATIONAL_CATEGORY, UNSUBSCRIBABLE_TYPES
 from .encryption import UnreadableSecret
@@ -18,8 +20,11 @@ from .validation import (
     validate_headers,
     validate_room_for_webhook,
     validate_sensitive_headers,
+    validate_unique_url,
     validate_unmarking,
+    validate_url,
 )
+from .words import duration_words
 
 #: Suffix of the per-category "select all" checkboxes of the events widget.
 CATEGORY_SUFFIX = "__category"
@@ -121,12 +126,12 @@ class SubscriptionForm(forms.ModelForm):
     #: (the admin sets it per request to the tenant of whoever is adding).
     tenant_scope: str | None = None
 
-    url = forms.URLField(
+    # Not a URLField: its maxlength cut pasted URLs silently, and its own "Enter a valid
+    # URL" came on top of the core's message. ``clean_url`` gives the API's one message.
+    url = forms.CharField(
         label="URL",
-        max_length=2000,
-        assume_scheme="https",
         widget=forms.URLInput(attrs={"class": "vURLField", "size": 80}),
-        help_text="Where the events are POSTed. It must be reachable on the public internet.",
+        help_text="Where the events are POSTed: an https:// URL reachable on the public internet.",
     )
     event_types = forms.ModelMultipleChoiceField(
         label="Events",
@@ -213,6 +218,25 @@ class SubscriptionForm(forms.ModelForm):
             if self.instance.scope not in known:  # keep a scope the choices no longer list
                 scope.choices = [*scope.choices, (self.instance.scope, self.instance.scope)]
 
+    def clean_url(self):
+        return validate_url(self.cleaned_data.get("url", ""))
+
+    def _update_errors(self, errors):
+        # The model checks again what the form has checked (``Subscription.clean``): a
+        # field the form already refused keeps the form's message alone.
+        if hasattr(errors, "error_dict"):
+            for field in [f for f in errors.error_dict if f in self._errors]:
+                del errors.error_dict[field]
+            if not errors.error_dict:
+                return
+        super()._update_errors(errors)
+
+    def _scope(self, data) -> str | None:
+        """The tenant this webhook is (to be) in."""
+        if "scope" in self.fields:
+            return data.get("scope", "")
+        return self.tenant_scope if self.instance._state.adding else self.instance.scope
+
     def clean_headers(self):
         headers = self.cleaned_data.get("headers")
         if headers in (None, ""):
@@ -263,6 +287,23 @@ class SubscriptionForm(forms.ModelForm):
                 self.add_error(
                     "basic_auth_password", "Enter the basic-auth password for this user name."
                 )
+        scope = self._scope(data)
+        if data.get("url") and scope is not None:
+            try:
+                validate_unique_url(data["url"], scope, exclude=self.instance)
+            except ValidationError as exc:
+                existing = exc.params["existing"]
+                link = reverse("admin:webhooks_subscription_change", args=[existing.pk])
+                self.add_error(
+                    "url",
+                    format_html(
+                        'This account already has a webhook for this URL: <a href="{}">{}</a>. '
+                        "Change that one (its events, headers or state) instead of adding a "
+                        "second, which would receive every event twice.",
+                        link,
+                        existing,
+                    ),
+                )
         if self.instance._state.adding:  # (a new webhook already has its uuid pk)
             scope = data.get("scope", "") if "scope" in self.fields else self.tenant_scope
             try:
@@ -295,3 +336,39 @@ class RecoverForm(forms.Form):
         if since > timezone.now():
             raise ValidationError("Pick a moment in the past.")
         return since
+
+
+#: How long the old secret may keep signing after a rotation, as offered: long enough for
+#: a receiver's deploy, never more than a week (as Stripe's "roll secret").
+ROTATION_OVERLAPS = {0: "none", 3600: "1 hour", 24 * 3600: "24 hours", 7 * 24 * 3600: "7 days"}
+
+
+class RotateSecretForm(forms.Form):
+    """ "Rotate secret" on a webhook's page, with how long the old secret keeps signing."""
+
+    overlap = forms.TypedChoiceField(
+        label="The old secret keeps signing for",
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )
+
+    def __init__(self, *args, default: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        # WEBHOOKS_SECRET_ROTATION_OVERLAP is the one chosen unless another is picked.
+        names = {int(default): duration_words(default), **ROTATION_OVERLAPS}
+        seconds = sorted(names)
+        self.fields["overlap"].choices = [
+            (n, names[n] if n else "none: the old secret stops at once") for n in seconds
+        ]
+        self.fields["overlap"].initial = int(default)
+        self.fields["overlap"].error_messages["invalid_choice"] = (
+            "Choose how long the old secret keeps signing: "
+            + ", ".join(names[n] for n in seconds[:-1])
+            + f" or {names[seconds[-1]]}."
+        )
+        self.default = default
+
+    def clean_overlap(self):
+        overlap = self.cleaned_data.get("overlap")
+        return self.default if overlap is None else overlap

@@ -10,6 +10,7 @@ private address later (DNS rebinding) is still refused.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -26,6 +27,8 @@ from .conf import conf
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+#: Decimal, octal or hex numbers, dotted or not: what ``inet_aton`` reads as an address.
+_NUMBERS = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
 
 
 class BlockedTargetError(Exception):
@@ -34,7 +37,7 @@ class BlockedTargetError(Exception):
 
 def refusal_reason(ip: IPAddress) -> str | None:
     """Why this address is refused, in plain words, or None if it is allowed."""
-    if any(ip in network for network in conf.ALLOWED_NETWORKS):
+    if allowed_network(ip):
         return None
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
@@ -82,16 +85,49 @@ def check_addresses(host: str, addresses: list[IPAddress]) -> None:
             )
 
 
-def validate_target_url(url: str) -> None:
-    """Raise a ``ValidationError`` a person can act on if ``url`` may not receive webhooks."""
+def numeric_host_problem(host: str) -> str | None:
+    """Why a host written as one number (``3232235777``, ``0x7f000001``, ``127.1``) is
+    refused: resolvers read it as an IPv4 address, so the URL hides where it goes."""
+    try:
+        ipaddress.ip_address(host)
+        return None  # a dotted IPv4 or an IPv6 address: what it says is where it goes
+    except ValueError:
+        pass
+    if not _NUMBERS.match(host):
+        return None  # a host name
+    try:
+        packed = socket.inet_aton(host)
+    except OSError:
+        return None  # a host name
+    return (
+        f"The host “{host}” is an IP address written as one number "
+        f"({ipaddress.IPv4Address(packed)}); such hosts are not accepted, because they hide "
+        "where the webhook goes. Use a host name, or the address written as four numbers "
+        "with dots."
+    )
+
+
+def allowed_network(ip: IPAddress) -> bool:
+    return any(ip in network for network in conf.ALLOWED_NETWORKS)
+
+
+def validate_target_url(url: str) -> list[IPAddress]:
+    """Raise a ``ValidationError`` a person can act on if ``url`` may not receive webhooks;
+    return the addresses its host resolves to."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise ValidationError(f"This is not a valid URL: {exc}.", code="invalid_url") from exc
     if parts.scheme not in ("http", "https"):
+        if not parts.scheme:
+            raise ValidationError(
+                "Enter the whole URL, starting with https://, e.g. https://example.com/webhooks.",
+                code="scheme",
+            )
         raise ValidationError(
-            f"Use an http:// or https:// URL; “{parts.scheme or 'no scheme'}” is not supported.",
+            f"“{parts.scheme}:” URLs are not accepted: a webhook URL starts with https:// "
+            "(or http:// where the platform allows it).",
             code="scheme",
         )
     if parts.username is not None or parts.password is not None:
@@ -101,6 +137,9 @@ def validate_target_url(url: str) -> None:
         )
     if not parts.hostname:
         raise ValidationError("The URL has no host name.", code="no_host")
+    problem = numeric_host_problem(parts.hostname)
+    if problem:
+        raise ValidationError(problem, code="numeric_host")
     port = port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = resolve(parts.hostname, port)
@@ -113,6 +152,17 @@ def validate_target_url(url: str) -> None:
         check_addresses(parts.hostname, addresses)
     except BlockedTargetError as exc:
         raise ValidationError(str(exc), code="blocked_target") from exc
+    # As Stripe in live mode: events and their signatures never cross the internet in
+    # clear. Plain http is for receivers the platform allows for testing (a local one).
+    if parts.scheme == "http" and not conf.ALLOW_HTTP:
+        if not all(allowed_network(ip) for ip in addresses):
+            raise ValidationError(
+                "Use an https:// URL: over plain http:// the events could be read or changed "
+                "on the way. http:// is accepted only for addresses the platform allows for "
+                "testing (WEBHOOKS_ALLOWED_NETWORKS).",
+                code="plain_http",
+            )
+    return addresses
 
 
 def _guarded_new_conn(self) -> socket.socket:

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import URLValidator
 
 from .conf import conf
 from .encryption import UnreadableSecret
 from .exceptions import InvalidPayload
 from .models import Subscription
-from .security import validate_target_url
+from .security import numeric_host_problem, validate_target_url
+
+#: The longest webhook URL accepted (the column's length).
+MAX_URL_LENGTH = 2000
 
 #: Headers the system sets itself; a subscription may not replace them.
 RESERVED_HEADERS = frozenset(
@@ -61,6 +66,77 @@ def sendable_problem(text: str) -> str | None:
     except UnicodeEncodeError:
         return "characters outside Latin-1 (e.g. emoji or non-Latin scripts)"
     return None
+
+
+def validate_url(url) -> str:
+    """``url`` stripped, or the one ``ValidationError`` that says what is wrong with it.
+
+    The admin, the API and ``Subscription.clean`` call this alone, so a URL gets the same
+    single message everywhere: too long (with its length), the scheme given, a host that
+    is a number, malformed, unresolvable, not public, or plain http where https is needed.
+    """
+    if not isinstance(url, str):
+        raise ValidationError("Give the URL as text.", code="invalid_url")
+    url = url.strip()
+    if not url:
+        raise ValidationError("Enter the URL the events are POSTed to.", code="required")
+    if len(url) > MAX_URL_LENGTH:
+        raise ValidationError(
+            f"The URL is too long: {len(url)} characters, at most {MAX_URL_LENGTH} are "
+            "accepted. Use a shorter path, and put tokens in a header instead of the URL.",
+            code="url_too_long",
+        )
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        scheme = ""
+    if scheme in ("http", "https") and not _credentials_in(url):
+        # Plain syntax first, so that nothing malformed is ever looked up in DNS (a URL
+        # with credentials gets the core's more useful message below).
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            host = urlsplit(url).hostname or ""
+            problem = host and numeric_host_problem(host)
+            raise ValidationError(
+                problem or "Enter a valid URL, e.g. https://example.com/webhooks.",
+                code="numeric_host" if problem else "invalid_url",
+            ) from None
+    validate_target_url(url)
+    return url
+
+
+def _credentials_in(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.username is not None or parts.password is not None
+
+
+def validate_unique_url(url: str, scope: str, *, exclude=None) -> None:
+    """Refuse a second webhook with the same URL in one tenant: each event would be sent
+    to it twice. (Different tenants may share a URL: a service receiving for several.)"""
+    existing = Subscription.objects.filter(scope=scope or "", url=url)
+    if exclude is not None and exclude.pk:
+        existing = existing.exclude(pk=exclude.pk)
+    found = existing.only("pk", "description", "url").first()
+    if found is not None:
+        raise ValidationError(
+            f"This account already has a webhook for this URL: “{found}” ({found.pk}). "
+            "Change that one (its events, headers or state) instead of adding a second, "
+            "which would receive every event twice.",
+            code="duplicate_url",
+            params={"existing": found},
+        )
+
+
+def credential_problem(text: str) -> str | None:
+    """As ``sendable_problem``, and no tab either: a header value may hold one, but a tab
+    in a password is a paste gone wrong far more often than a chosen character."""
+    if "\t" in text:
+        return "control characters (a tab, line breaks, NUL…)"
+    return sendable_problem(text)
 
 
 def validate_headers(headers) -> None:
@@ -132,17 +208,17 @@ def validate_basic_auth(username: str, password: str) -> None:
         password = "set"  # the stored one, kept as it is: a password is set, unreadable
     if ":" in username:
         errors["basic_auth_username"] = "A basic-auth user name cannot contain “:”."
-    elif sendable_problem(username):
+    elif credential_problem(username):
         errors["basic_auth_username"] = (
-            f"The basic-auth user name cannot be sent: it holds {sendable_problem(username)}. "
+            f"The basic-auth user name cannot be sent: it holds {credential_problem(username)}. "
             "Use printable Latin-1 text."
         )
     if password and not username:
         errors["basic_auth_username"] = "Give a user name to go with the basic-auth password."
-    if password and sendable_problem(password):
+    if password and credential_problem(password):
         # Never echo the password, nor the offending character: it is part of a secret.
         errors["basic_auth_password"] = (
-            f"The basic-auth password cannot be sent: it holds {sendable_problem(password)}. "
+            f"The basic-auth password cannot be sent: it holds {credential_problem(password)}. "
             "Use printable Latin-1 text."
         )
     if errors:
@@ -224,7 +300,7 @@ def masked_headers(subscription) -> dict:
 def validate_subscription(subscription) -> None:
     errors: dict[str, list] = {}
     for field, check in (
-        ("url", lambda: validate_target_url(subscription.url)),
+        ("url", lambda: validate_url(subscription.url)),
         ("headers", lambda: validate_headers(subscription.headers)),
         ("sensitive_headers", lambda: validate_sensitive_headers(subscription.sensitive_headers)),
     ):

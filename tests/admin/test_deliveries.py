@@ -106,8 +106,47 @@ def test_a_failed_attempt_shows_its_error(admin_client, subscribe, receiver, com
     with commit():
         Article.objects.create(title="x")
     html = admin_client.get(change_url(Delivery.objects.get(subscription=sub))).content.decode()
-    assert "HTTP 500" in html and "HTTP 5xx from receiver" in html
-    assert "database is down" in html
+    assert "HTTP 500" in html and "database is down" in html
+    # Said once: the code, not also its class and a sentence repeating it.
+    attempts = text_of(html[html.index('id="attempts-group"') :])
+    assert "HTTP 5xx from receiver" not in attempts and "answered 500" not in attempts
+    assert attempts.count("HTTP 500") == 2  # the attempt's outcome line, and its response
+
+
+def text_of(html: str) -> str:
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_an_attempt_without_an_answer_says_what_happened_once(
+    admin_client, subscribe, receiver, commit
+):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        sub = subscribe(receiver, ["article.created"])
+        sub.url = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+    sub.save()
+    with commit():
+        Article.objects.create(title="x")
+    html = admin_client.get(change_url(Delivery.objects.get(subscription=sub))).content.decode()
+    attempts = text_of(html[html.index('id="attempts-group"') :])
+    assert attempts.count("Connection refused") == 2  # outcome line and response side
+    assert "refused the connection" not in attempts and "No answer" not in attempts
+
+
+def test_a_redirect_says_it_is_not_followed_without_repeating_the_code(
+    admin_client, subscribe, receiver, commit
+):
+    sub = subscribe(receiver, ["article.created"])
+    receiver.answer(Answer(301, headers={"Location": "https://elsewhere.example/"}))
+    with commit():
+        Article.objects.create(title="x")
+    html = admin_client.get(change_url(Delivery.objects.get(subscription=sub))).content.decode()
+    attempts = text_of(html[html.index('id="attempts-group"') :])
+    assert "Redirect (not followed)" in attempts and "answered 301" not in attempts
 
 
 def test_deliveries_and_attempts_are_read_only(admin_client, delivered):

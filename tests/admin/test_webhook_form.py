@@ -1,5 +1,8 @@
 """The "Add webhook" configurator: every rule of the form, as an admin meets it."""
 
+import html as html_module
+import re
+
 import pytest
 
 from tests.admin.helpers import ADD_URL, change_url, form_errors
@@ -60,7 +63,10 @@ def test_adding_a_webhook_saves_it_and_shows_its_secret_once(admin_client, super
 def test_after_adding_the_next_page_is_always_the_one_with_the_secret(admin_client):
     assert b"_addanother" not in admin_client.get(ADD_URL).content
     for button in ["_continue", "_addanother"]:
-        response = admin_client.post(ADD_URL, {**form_data(), button: "1"})
+        # (two webhooks of one organisation need two URLs)
+        response = admin_client.post(
+            ADD_URL, {**form_data(url=f"http://127.0.0.1:9/{button}"), button: "1"}
+        )
         sub = Subscription.objects.order_by("-created_at").first()
         assert response["Location"] == change_url(sub)
         assert sub.secret in admin_client.get(change_url(sub)).content.decode()
@@ -71,9 +77,9 @@ def test_after_adding_the_next_page_is_always_the_one_with_the_secret(admin_clie
     [
         ("http://10.0.0.5/hook", "10.0.0.5 is a private network address"),
         ("http://169.254.169.254/latest", "link-local address (such as the cloud metadata"),
-        ("ftp://example.com/x", "Use an http:// or https:// URL"),
+        ("ftp://example.com/x", "“ftp:” URLs are not accepted"),
         ("https://user:pw@example.com/x", "use the basic-auth fields instead"),
-        ("not a url", "Enter a valid URL"),
+        ("not a url", "Enter the whole URL, starting with https://"),
     ],
 )
 def test_a_refused_url_is_explained_on_the_url_field(admin_client, settings, url, words):
@@ -403,3 +409,16 @@ def test_a_secret_header_is_unmarked_by_entering_its_value_again(admin_client):
     assert sub.headers == {"X-Partner": "p-public", "X-Team": "a"} and sub.sensitive_headers == []
     page = admin_client.get(change_url(sub)).content.decode()
     assert "p-public" in page and "p-2" not in page
+
+
+def test_each_event_type_shows_its_description_as_text_not_only_a_tooltip(admin_client):
+    html = admin_client.get(ADD_URL).content.decode()
+    picker = html[html.index("data-wh-events") :]
+    picker = picker[: picker.index("data-wh-operational")]
+    seen = html_module.unescape(re.sub(r"<[^>]+>", " ", picker))  # text, not attributes
+    text = re.sub(r"\s+", " ", seen)
+    for event_type in EventType.objects.filter(category="Articles"):
+        assert f"{event_type.name} {event_type.description}" in text
+    # Each checkbox is described by its text, for screen readers too.
+    box = re.search(r'<input[^>]*value="(\d+)"[^>]*aria-describedby="([^"]+)"', picker)
+    assert box and f'id="{box.group(2)}"' in picker

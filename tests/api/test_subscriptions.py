@@ -133,8 +133,8 @@ def test_only_the_create_and_rotate_answers_ever_carry_a_signing_secret(tenant_a
 @pytest.mark.parametrize(
     "url,words",
     [
-        ("ftp://example.com/hook", "Use an http:// or https:// URL"),
-        ("javascript:alert(1)", "Use an http:// or https:// URL"),
+        ("ftp://example.com/hook", "“ftp:” URLs are not accepted"),
+        ("javascript:alert(1)", "“javascript:” URLs are not accepted"),
         ("https://user:pw@example.com/hook", "Remove the user name and password"),
         ("http://10.0.0.8/hook", "a private network address"),
         ("http://169.254.169.254/latest/meta-data", "link-local"),
@@ -335,6 +335,28 @@ def test_rotate_secret_returns_the_new_secret_once_and_the_old_keeps_signing(
     ]
 
 
+def test_rotate_secret_with_a_chosen_overlap(tenant_a, receiver):
+    sub = tenant_a.subscription(receiver)
+    url = SUBS + f"{sub.pk}/rotate-secret/"
+    response = tenant_a.client.post(url, {"overlap": 3600}, format="json")
+    assert response.status_code == 200
+    sub.refresh_from_db()
+    left = sub.previous_secret_expires_at - timezone.now()
+    assert timedelta(minutes=59) < left <= timedelta(hours=1)
+    body = tenant_a.client.post(url, {"overlap": 0}, format="json").json()
+    assert body["previous_secret_expires_at"] is None
+    sub.refresh_from_db()
+    assert sub.signing_secrets() == [sub.secret]
+    refused = tenant_a.client.post(url, {"overlap": 10**9}, format="json")
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "overlap": [
+            "Choose how long the old secret keeps signing: none, 1 hour, 24 hours or 7 days."
+        ]
+    }
+    assert Subscription.objects.get(pk=sub.pk).secret == sub.secret
+
+
 def test_recover_resends_the_failed_deliveries_of_the_window(tenant_a, receiver, commit, settings):
     settings.WEBHOOKS_RETRY_SCHEDULE = []
     sub = tenant_a.subscription(receiver, ["article.created"])
@@ -422,17 +444,23 @@ def test_a_tenant_at_its_webhook_limit_cannot_add_one_and_is_told_what_to_do(
     for _ in range(2):
         tenant_a.subscription(receiver)
     tenant_a.subscription(receiver, is_active=False)  # disabled ones count too
-    response = tenant_a.client.post(SUBS, {"url": receiver.url, "all_events": True}, format="json")
+    response = tenant_a.client.post(
+        SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json"
+    )
     assert response.status_code == 400
     [message] = response.json()["non_field_errors"]
     assert "already has 3 webhooks, and 3 is the most allowed" in message
     assert "Delete one it no longer needs" in message and "raise the limit" in message
     assert Subscription.objects.filter(scope=tenant_a.scope).count() == 3
     # Another tenant has its own allowance; one of tenant A's deleted makes room.
-    created = tenant_b.client.post(SUBS, {"url": receiver.url, "all_events": True}, format="json")
+    created = tenant_b.client.post(
+        SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json"
+    )
     assert created.status_code == 201
     Subscription.objects.filter(scope=tenant_a.scope).first().delete()
-    again = tenant_a.client.post(SUBS, {"url": receiver.url, "all_events": True}, format="json")
+    again = tenant_a.client.post(
+        SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json"
+    )
     assert again.status_code == 201
 
 
@@ -445,7 +473,9 @@ def test_webhooks_over_a_lowered_limit_keep_working(tenant_a, receiver, settings
     assert response.status_code == 200
     assert tenant_a.client.post(SUBS + f"{subs[1].pk}/ping/").status_code == 202
     settings.WEBHOOKS_MAX_WEBHOOKS_PER_SCOPE = None  # no limit
-    created = tenant_a.client.post(SUBS, {"url": receiver.url, "all_events": True}, format="json")
+    created = tenant_a.client.post(
+        SUBS, {"url": receiver.url + "?new", "all_events": True}, format="json"
+    )
     assert created.status_code == 201
 
 

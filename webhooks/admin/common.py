@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.utils.html import format_html
 
 from .. import plans, tenancy
+from ..words import duration_words, plural  # noqa: F401 - used by the admin's modules
 
 #: What staff of a customer outside the plan gate read in the admin.
 PLAN_REFUSED = "Your organisation's plan does not include webhooks."
@@ -41,10 +43,6 @@ def restrict(request, queryset, scope_field: str = "scope"):
     return tenancy.restrict_to(queryset, request_scope(request), scope_field)
 
 
-def plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
-
-
 def pretty_json(value) -> str:
     if value in (None, "", {}, []):
         return "—"
@@ -55,6 +53,46 @@ def pretty_json(value) -> str:
             return format_html('<pre class="wh-pre">{}</pre>', value)
     return format_html(
         '<pre class="wh-pre">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False)
+    )
+
+
+def url_parts(url) -> tuple[str, str, str, str]:
+    """(host, ":port", the path's middle, its last segment with the query) of a URL.
+
+    The lists cut the host's end and the path's middle, never the port or the path's
+    last segment: ``…:8603/500`` and ``…:8699/refused`` stay apart.
+    """
+    text = str(url or "")
+    try:
+        netloc = urlsplit(text).netloc
+    except ValueError:
+        netloc = ""
+    if not netloc or netloc not in text:  # not a URL: shown as it is, its end kept
+        return "", "", "", text
+    rest = text[text.index(netloc) + len(netloc) :]
+    host, colon, port = netloc.rpartition(":")
+    if not (colon and port.isdigit() and host):
+        host, port = netloc, ""
+    cut = rest.rstrip("/").rfind("/")
+    middle, tail = (rest[:cut], rest[cut:]) if cut > 0 else ("", rest)
+    return host, f":{port}" if port else "", middle, tail
+
+
+def url_shown(url) -> str:
+    """A URL on one line, cut where it says least (admin.css): the whole URL is its title
+    and, for screen readers, its text."""
+    host, port, middle, tail = url_parts(url)
+    return format_html(
+        '<span class="wh-url" title="{}"><span class="wh-url-full">{}</span>'
+        '<span class="wh-url-shown" aria-hidden="true"><span class="wh-url-host">{}</span>'
+        '<span class="wh-url-port">{}</span><span class="wh-url-path">{}</span>'
+        '<span class="wh-url-tail">{}</span></span></span>',
+        url,
+        url,
+        host,
+        port,
+        middle,
+        tail,
     )
 
 
@@ -77,14 +115,13 @@ def describe_attempt(delivery) -> tuple[bool, str]:
 
 
 def attempt_summary(attempt) -> str:
-    """ "HTTP 200 in 12 ms", "Connection refused after 3 ms — …": plain words, never a code."""
+    """ "HTTP 200 in 12 ms", "Connection refused after 3 ms": plain words, each thing once."""
     if attempt.response_status_code:
         text = f"HTTP {attempt.response_status_code} in {attempt.duration_ms} ms"
     else:
         text = f"{error_words(attempt)} after {attempt.duration_ms} ms"
-    if not attempt.succeeded and attempt.error_message:
-        text += f" — {attempt.error_message}"
-    return text
+    detail = error_detail(attempt)
+    return f"{text} — {detail}" if detail else text
 
 
 def error_words(attempt) -> str:
@@ -118,6 +155,26 @@ def request_headers_shown(attempt, subscription) -> dict | None:
         else:
             shown[name] = value
     return shown
+
+
+#: Kinds a status code says all of: "HTTP 500" needs no "HTTP 5xx from receiver" after it.
+_SAID_BY_THE_CODE = {"", "http_4xx", "http_5xx"}
+
+
+def error_detail(attempt) -> str:
+    """What a failed attempt's record says beyond its status code, or beyond its kind when
+    there was no answer; "" when nothing ("The receiver answered 500." after "HTTP 500")."""
+    if attempt.succeeded:
+        return ""
+    from ..delivery import plain_message
+
+    code = attempt.response_status_code
+    message = (attempt.error_message or "").strip()
+    if message and message != plain_message(attempt.error_kind, code):
+        return message
+    if code and attempt.error_kind not in _SAID_BY_THE_CODE:
+        return error_words(attempt)  # "Redirect (not followed)"
+    return ""
 
 
 def request_body_of(attempt) -> str:
@@ -187,17 +244,6 @@ def in_state(queryset, state: str, *, webhooks_active=None):
         "pending": lambda: pending.filter(webhooks_active(True), attempt_count=0),
         "held": lambda: pending.filter(webhooks_active(False)),
     }.get(state, lambda: queryset)()
-
-
-def duration_words(seconds: float) -> str:
-    """ "24 hours", "90 minutes", "1 day": never "24.0 hours"."""
-    seconds = int(seconds)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            return plural(seconds // size, unit, unit + "s")
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} hours"
-    return plural(seconds, "second", "seconds")
 
 
 #: Fields no admin URL may filter, search or order by, on any path (``subscription__secret``):

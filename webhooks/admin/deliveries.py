@@ -22,12 +22,14 @@ from .common import (
     TenantAdminMixin,
     as_uuid,
     delivery_state,
+    error_detail,
     error_words,
     in_state,
     plural,
     pretty_json,
     request_body_of,
     restrict,
+    url_shown,
 )
 
 
@@ -130,21 +132,19 @@ class DeliveryAttemptInline(admin.StackedInline):
 
     @admin.display(description="Outcome")
     def outcome(self, attempt):
-        what = (
-            f"HTTP {attempt.response_status_code}" if attempt.response_status_code else "No answer"
-        )
-        css = "wh-good" if attempt.succeeded else "wh-bad"
-        error = "" if attempt.succeeded or not attempt.error_kind else error_words(attempt)
+        # The attempt's heading says "#1 HTTP 500" (or "#1 Connection refused") and the
+        # response side its duration: here only what neither says.
+        code = attempt.response_status_code
+        verdict = "Succeeded" if attempt.succeeded else "Failed"
+        detail = error_detail(attempt)
+        if code and detail == error_words(attempt):  # "Redirect (not followed)"
+            verdict = f"{verdict}: {detail}"
         return format_html(
-            '#{} <span class="wh-status {}">{}</span> {} '
-            '<span class="wh-muted">· {} · {} · {} ms</span>',
-            attempt.number,
-            css,
-            what,
-            error,
+            '<span class="wh-status {}">{}</span> <span class="wh-muted">· {} · {}</span>',
+            "wh-good" if attempt.succeeded else "wh-bad",
+            verdict,
             attempt.get_trigger_display(),
             short_time(attempt.created_at),
-            attempt.duration_ms,
         )
 
     @admin.display(description="Request and response")
@@ -158,7 +158,8 @@ class DeliveryAttemptInline(admin.StackedInline):
                 "body_differs": attempt.request_body_verified is False,
                 "response_headers": pretty_json(attempt.response_headers),
                 "response_body": pretty_json(attempt.response_body),
-                "error": error_words(attempt) if attempt.error_kind else "",
+                "error": "" if attempt.response_status_code else error_words(attempt),
+                "detail": error_detail(attempt),
             },
         )
 
@@ -229,12 +230,15 @@ class DeliveryAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Webhook", ordering="subscription")
     def webhook(self, obj):
-        url = reverse("admin:webhooks_subscription_change", args=[obj.subscription_id])
+        link = reverse("admin:webhooks_subscription_change", args=[obj.subscription_id])
+        url = obj.subscription.url
+        if not obj.subscription.description:
+            return format_html('<a href="{}">{}</a>', link, url_shown(url))
         return format_html(
-            '<a class="wh-cut" href="{}" title="{}">{}</a>',
-            url,
-            obj.subscription.url,
-            obj.subscription,
+            '<a class="wh-cut" href="{}">{}</a><span class="wh-muted wh-small">{}</span>',
+            link,
+            obj.subscription.description,
+            url_shown(url),
         )
 
     @admin.display(description="webhook-id header")

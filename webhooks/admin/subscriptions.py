@@ -20,18 +20,18 @@ from .. import actions, plans, signing, stats, tenancy
 from ..conf import conf
 from ..delivery import undecryptable_in_use
 from ..encryption import FIELD_WORDS, UnreadableSecret
-from ..forms import RecoverForm, SubscriptionForm
+from ..forms import RecoverForm, RotateSecretForm, SubscriptionForm
 from ..models import Delivery, DeliveryAttempt, Subscription
 from ..validation import masked_headers
 from . import progress, reveal
 from .common import (
     TenantAdminMixin,
     as_uuid,
-    duration_words,
     plural,
     pretty_json,
     request_scope,
     sees_all,
+    url_shown,
 )
 from .health import health
 
@@ -76,9 +76,17 @@ def with_list_figures(queryset, now=None):
     )
 
 
+def switched_off_by(request, reason: str = "") -> str:
+    """ "Switched off by alice in the admin: moving hosts" (the reason is optional)."""
+    reason = " ".join(reason.split())
+    who = f"Switched off by {request.user} in the admin"
+    return f"{who}: {reason}" if reason else f"{who}."
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     form = SubscriptionForm
+    actions = ["disable_selected", "enable_selected", "delete_selected"]
     list_display = [
         "webhook",
         "scope",
@@ -116,12 +124,20 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Webhook", ordering="description")
     def webhook(self, obj):
-        # One line each, cut with an ellipsis: the list fits 1280 px whatever the names.
+        # One line each: the name cut with an ellipsis, the URL in its middle (host, port
+        # and the path's end stay), so that the list fits 1280 px whatever the names.
+        if not obj.description:  # the URL is its name: said once
+            return format_html(
+                '{}<span class="wh-muted wh-small">{}</span>',
+                url_shown(obj.url),
+                self.events_summary(obj),
+            )
         return format_html(
-            '<span class="wh-cut">{}</span><span class="wh-cut wh-muted wh-small">{} · {}</span>',
-            obj.description or obj.url,
+            '<span class="wh-cut">{}</span><span class="wh-muted wh-small wh-webhook-line">'
+            "{} · {}</span>",
+            obj.description,
             self.events_summary(obj),
-            obj.url,
+            url_shown(obj.url),
         )
 
     @admin.display(description="Events")
@@ -204,6 +220,23 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         if found is not None:
             return queryset.filter(pk=found), False
         return super().get_search_results(request, queryset, search_term)
+
+    @admin.action(description="Disable selected webhooks", permissions=["change"])
+    def disable_selected(self, request, queryset):
+        count = actions.disable(queryset, switched_off_by(request))
+        self._say_switched(request, count, "disabled")
+
+    @admin.action(description="Enable selected webhooks", permissions=["change"])
+    def enable_selected(self, request, queryset):
+        count = actions.enable(queryset)
+        self._say_switched(request, count, "enabled")
+
+    @staticmethod
+    def _say_switched(request, count: int, state: str) -> None:
+        if count:
+            messages.success(request, f"{plural(count, 'webhook is', 'webhooks are')} {state}.")
+        else:
+            messages.info(request, f"The selected webhooks were {state} already.")
 
     # -- form -----------------------------------------------------------------------------
 
@@ -302,12 +335,14 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         if not change and not obj.owner_id:
             obj.owner = request.user
         if change and "is_active" in form.changed_data:
-            if obj.is_active:  # switched back on: forget the failure streak
-                obj.disabled_reason, obj.disabled_at = "", None
-                obj.consecutive_failures, obj.failing_since = 0, None
-            else:
-                obj.disabled_reason = f"Switched off by {request.user} in the admin."
-                obj.disabled_at = timezone.now()
+            # As the Disable and Enable buttons (and the API) do it.
+            fields = (
+                actions.enabled_fields()
+                if obj.is_active
+                else actions.disabled_fields(switched_off_by(request))
+            )
+            for name, value in fields.items():
+                setattr(obj, name, value)
         super().save_model(request, obj, form, change)
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -361,7 +396,7 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
             extra_context["health"] = health(obj)
             extra_context["recover_form"] = RecoverForm()
             extra_context["can_act"] = can_act = self.has_change_permission(request, obj)
-            extra_context["overlap"] = duration_words(conf.SECRET_ROTATION_OVERLAP)
+            extra_context["rotate_form"] = RotateSecretForm(default=conf.SECRET_ROTATION_OVERLAP)
             extra_context["no_tenant"] = bool(conf.SCOPE_CHOICES) and not obj.scope
             if can_act:
                 extra_context["example_types"] = actions.example_types(obj)
@@ -407,6 +442,8 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
                 name=f"{name}_rotate_secret",
             ),
             path("<path:object_id>/recover/", wrap(self.recover_view), name=f"{name}_recover"),
+            path("<path:object_id>/disable/", wrap(self.disable_view), name=f"{name}_disable"),
+            path("<path:object_id>/enable/", wrap(self.enable_view), name=f"{name}_enable"),
             *super().get_urls(),
         ]
 
@@ -450,7 +487,12 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def _rotate_secret(self, request, object_id):
         obj = self._object_to_act_on(request, object_id)
-        reveal.remember(request, obj, actions.rotate_secret(obj))
+        form = RotateSecretForm(request.POST, default=conf.SECRET_ROTATION_OVERLAP)
+        if not form.is_valid():
+            messages.error(request, " ".join(form.errors["overlap"]))
+            return HttpResponseRedirect(self._change_url(obj))
+        overlap = form.cleaned_data["overlap"]
+        reveal.remember(request, obj, actions.rotate_secret(obj, overlap=overlap))
         obj.refresh_from_db()
         if obj.previous_secret_expires_at is None:  # the old one could not sign
             messages.success(request, "A new signing secret was made; it alone signs now.")
@@ -482,11 +524,39 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
             messages.success(request, f"{what} queued to be resent (failed since {when}).")
             progress.remember(
                 request,
-                label="Resending failed deliveries",
+                # One: "Resend failed: …", not "Resending failed deliveries failed: …".
+                label="Resend" if count == 1 else "Resending failed deliveries",
                 since=started,
                 expected=count,
                 webhook=obj.pk,
             )
         else:
             messages.info(request, f"No failed deliveries since {when} to resend.")
+        return HttpResponseRedirect(self._change_url(obj))
+
+    def disable_view(self, request, object_id):
+        return require_POST(self._disable)(request, object_id)
+
+    def _disable(self, request, object_id):
+        obj = self._object_to_act_on(request, object_id)
+        reason = switched_off_by(request, request.POST.get("reason", ""))
+        if actions.disable(Subscription.objects.filter(pk=obj.pk), reason):
+            self.log_change(request, obj, reason)
+            messages.success(
+                request, "The webhook is disabled: nothing is sent to it until enabled."
+            )
+        else:
+            messages.info(request, "The webhook was disabled already.")
+        return HttpResponseRedirect(self._change_url(obj))
+
+    def enable_view(self, request, object_id):
+        return require_POST(self._enable)(request, object_id)
+
+    def _enable(self, request, object_id):
+        obj = self._object_to_act_on(request, object_id)
+        if actions.enable(Subscription.objects.filter(pk=obj.pk)):
+            self.log_change(request, obj, "Enabled the webhook.")
+            messages.success(request, "The webhook is enabled.")
+        else:
+            messages.info(request, "The webhook was enabled already.")
         return HttpResponseRedirect(self._change_url(obj))

@@ -3,20 +3,15 @@ exactly what the admin refuses, with the same words."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import URLValidator
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.settings import api_settings
 
-from .. import tenancy
+from .. import actions, tenancy
 from ..models import Delivery, DeliveryAttempt, Event, EventType, Subscription
-from ..security import validate_target_url
 from ..validation import (
     masked_headers,
     unmask_headers,
@@ -24,7 +19,9 @@ from ..validation import (
     validate_headers,
     validate_room_for_webhook,
     validate_sensitive_headers,
+    validate_unique_url,
     validate_unmarking,
+    validate_url,
 )
 
 
@@ -77,7 +74,7 @@ class TargetURLField(serializers.CharField):
 
 class SubscriptionSerializer(serializers.ModelSerializer):
     url = TargetURLField(
-        max_length=2000,
+        # No max_length here: the core says how long it is and what is accepted.
         help_text="Where events are POSTed: an http(s) URL on the public internet.",
     )
     event_types = EventTypeNamesField(
@@ -140,27 +137,10 @@ class SubscriptionSerializer(serializers.ModelSerializer):
     # -- field checks ------------------------------------------------------------------
 
     def validate_url(self, value: str) -> str:
-        value = value.strip()
         try:
-            scheme = urlsplit(value).scheme
-        except ValueError:
-            scheme = ""
-        try:
-            if scheme in ("http", "https"):
-                # Plain syntax first, so that nothing malformed is ever looked up in DNS.
-                try:
-                    URLValidator(schemes=["http", "https"])(value)
-                except DjangoValidationError:
-                    parts = urlsplit(value)
-                    if parts.username is None and parts.password is None:
-                        # (credentials in a URL: the core below says so more usefully)
-                        raise DjangoValidationError(
-                            "Enter a valid URL, e.g. https://example.com/webhooks."
-                        ) from None
-            validate_target_url(value)
+            return validate_url(value)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(_messages(exc)) from exc
-        return value
 
     def validate_event_types(self, names: list[str]) -> list[str]:
         names = list(dict.fromkeys(names))
@@ -248,6 +228,12 @@ class SubscriptionSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError(
                     {api_settings.NON_FIELD_ERRORS_KEY: _messages(exc)}
                 ) from exc
+        if "url" in attrs or "scope" in attrs:
+            scope = self._new_webhook_scope(attrs) if instance is None else current("scope")
+            try:
+                validate_unique_url(current("url"), scope, exclude=instance)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"url": _messages(exc)}) from exc
         return attrs
 
     def _new_webhook_scope(self, attrs) -> str:
@@ -273,16 +259,12 @@ class SubscriptionSerializer(serializers.ModelSerializer):
     def update(self, instance, validated_data):
         names = validated_data.pop("event_types", None)
         if validated_data.get("is_active") and not instance.is_active:
-            # Switched back on: start afresh, or the old failure streak disables it again.
-            validated_data.update(
-                disabled_reason="", disabled_at=None, consecutive_failures=0, failing_since=None
-            )
+            validated_data.update(actions.enabled_fields())  # as the admin's Enable
         elif validated_data.get("is_active") is False and instance.is_active:
             # Who, when and why, as the admin records it.
             user = self.context["request"].user
             validated_data.update(
-                disabled_reason=f"Switched off by {user} through the API.",
-                disabled_at=timezone.now(),
+                actions.disabled_fields(f"Switched off by {user} through the API.")
             )
         for name, value in validated_data.items():
             setattr(instance, name, value)
@@ -303,6 +285,15 @@ class SubscriptionCreatedSerializer(SubscriptionSerializer):
 
     class Meta(SubscriptionSerializer.Meta):
         fields = [*SubscriptionSerializer.Meta.fields, "secret"]
+
+
+class RotateSecretRequestSerializer(serializers.Serializer):
+    """Documents the optional body of rotate-secret (checked by the admin's form)."""
+
+    overlap = serializers.IntegerField(
+        required=False,
+        help_text="Seconds the old secret keeps signing: 0, 3600, 86400 or 604800.",
+    )
 
 
 class RotatedSecretSerializer(serializers.Serializer):

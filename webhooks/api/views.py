@@ -14,7 +14,9 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from .. import actions, plans, stats, tenancy
+from ..conf import conf
 from ..exceptions import DeliveryBusy
+from ..forms import RotateSecretForm
 from ..models import Delivery, Event, EventType, Subscription
 from . import serializers as s
 from .filters import DeliveryFilter, EventFilter
@@ -159,14 +161,22 @@ class SubscriptionViewSet(
     @extend_schema(
         summary="Replace the signing secret",
         description="The new secret is shown once. The old one keeps signing, next to the "
-        "new, until previous_secret_expires_at.",
-        request=None,
+        "new, until previous_secret_expires_at: for `overlap` seconds (0, 3600, 86400 or "
+        "604800; default WEBHOOKS_SECRET_ROTATION_OVERLAP, 24 hours).",
+        request=s.RotateSecretRequestSerializer,
         responses={200: s.RotatedSecretSerializer},
     )
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
         subscription = self.get_object()
-        secret = actions.rotate_secret(subscription)
+        # The admin's choices and words: none, 1 hour, 24 hours or 7 days (in seconds).
+        data = request.data if isinstance(request.data, dict) else {}
+        form = RotateSecretForm(
+            {"overlap": data.get("overlap", "")}, default=conf.SECRET_ROTATION_OVERLAP
+        )
+        if not form.is_valid():
+            return Response({"overlap": form.errors["overlap"]}, status=400)
+        secret = actions.rotate_secret(subscription, overlap=form.cleaned_data["overlap"])
         data = {
             "secret": secret,
             "previous_secret_expires_at": subscription.previous_secret_expires_at,
