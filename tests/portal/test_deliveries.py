@@ -136,6 +136,45 @@ def test_pages_never_repeat_or_skip_rows_sharing_a_timestamp(acme, acme_client, 
     assert back[-1] == pages[0] and back[0] == pages[1]
 
 
+def test_pages_of_several_webhooks_interleave_in_time_order_both_ways(acme, acme_client, receiver):
+    # Each page is read from at most a page of rows per webhook (delivery_log.within_reach):
+    # rows of busy and quiet webhooks, some sharing a timestamp across webhooks, must still
+    # come out whole, newest first, forwards and back.
+    busy, quiet, idle = (acme.subscription(receiver, description=n) for n in "abc")
+    start = timezone.now() - timedelta(days=1)
+    for minute in range(PAGE_SIZE + 20):
+        seed(busy, 2, created_at=start + timedelta(minutes=minute))
+        if minute % 9 == 0:
+            seed(quiet, 1, created_at=start + timedelta(minutes=minute))  # ties with busy
+    seed(idle, 2, created_at=start + timedelta(minutes=3, seconds=30))
+    expected = list(
+        Delivery.objects.filter(subscription__in=[busy, quiet, idle])
+        .order_by("-created_at", "-pk")
+        .values_list("pk", flat=True)
+    )
+
+    pages, url = [], LOG
+    while url:
+        response = acme_client.get(url)
+        pages.append(shown(response))
+        cursor = response.context["page"].older
+        url = f"{LOG}?after={cursor}" if cursor else None
+    assert [pk for page in pages for pk in page] == expected
+    assert len(pages) == 3
+
+    response = acme_client.get(f"{LOG}?after={acme_client.get(LOG).context['page'].older}")
+    response = acme_client.get(f"{LOG}?after={response.context['page'].older}")
+    assert shown(response) == pages[2]
+    response = acme_client.get(f"{LOG}?before={response.context['page'].newer}")
+    assert shown(response) == pages[1]
+    quiet_only = acme_client.get(f"{LOG}?webhook={quiet.pk}")
+    assert shown(quiet_only) == [
+        pk
+        for pk in expected
+        if pk in set(Delivery.objects.filter(subscription=quiet).values_list("pk", flat=True))
+    ]
+
+
 def test_the_pager_links_keep_the_filters(acme, acme_client, receiver):
     sub = acme.subscription(receiver)
     seed(sub, PAGE_SIZE + 1, status=Delivery.Status.FAILED)

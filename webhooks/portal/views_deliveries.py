@@ -93,6 +93,8 @@ class DeliveryLog(PortalView):
                 form.apply(deliveries),
                 after=form.cleaned_data["after"],
                 before=form.cleaned_data["before"],
+                # The webhooks the rows can be of: the one filtered on, or all of them.
+                webhooks=[form.cleaned_data["webhook"]] if form.cleaned_data["webhook"] else by_id,
             )
             now = timezone.now()
             for row in page.rows:
