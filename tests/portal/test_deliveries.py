@@ -23,6 +23,7 @@ from tests.api.conftest import make_tenant
 from tests.factories import SubscriptionFactory
 from tests.receiver import Answer
 from webhooks.models import Delivery, DeliveryAttempt, Event, Subscription
+from webhooks.portal import delivery_log
 from webhooks.portal.delivery_log import PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
@@ -136,7 +137,12 @@ def test_pages_never_repeat_or_skip_rows_sharing_a_timestamp(acme, acme_client, 
     assert back[-1] == pages[0] and back[0] == pages[1]
 
 
-def test_pages_of_several_webhooks_interleave_in_time_order_both_ways(acme, acme_client, receiver):
+@pytest.mark.parametrize("bounded", [True, False], ids=["bounded", "too-many-webhooks"])
+def test_pages_of_several_webhooks_interleave_in_time_order_both_ways(
+    acme, acme_client, receiver, monkeypatch, bounded
+):
+    if not bounded:  # more webhooks than are bounded one by one: the plain sort
+        monkeypatch.setattr(delivery_log, "MAX_REACHED_WEBHOOKS", 2)
     # Each page is read from at most a page of rows per webhook (delivery_log.within_reach):
     # rows of busy and quiet webhooks, some sharing a timestamp across webhooks, must still
     # come out whole, newest first, forwards and back.

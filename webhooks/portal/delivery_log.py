@@ -233,6 +233,9 @@ def page_of(deliveries, *, after=None, before=None, size: int = PAGE_SIZE, webho
     )
 
 
+#: The most webhooks ``within_reach`` bounds one by one (see there).
+MAX_REACHED_WEBHOOKS = 20
+
 #: Bounds that cut nothing off, for a webhook with fewer rows than a page.
 _EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 12, 31, tzinfo=UTC)
@@ -249,7 +252,10 @@ def within_reach(deliveries, webhooks, size: int, *, newest_first: bool):
     latest of those positions: that webhook alone has ``size + 1`` rows up to there. So
     the page is read from at most ``size + 1`` rows per webhook, in the same one query."""
     webhooks = list(webhooks)
-    if len(webhooks) < 2:  # one webhook's rows come in order from its index already
+    # One webhook's rows come in order from its index already. Past MAX_REACHED_WEBHOOKS,
+    # the plain sort: each bound repeats the query's filters (its ``IN`` list of webhooks
+    # too), so the statement grows with the square of the webhooks.
+    if not 2 <= len(webhooks) <= MAX_REACHED_WEBHOOKS:
         return deliveries
     order, reach = ("-created_at", "gte") if newest_first else ("created_at", "lte")
     unbounded = _EARLIEST if newest_first else _LATEST
