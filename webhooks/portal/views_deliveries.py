@@ -93,6 +93,7 @@ class DeliveryLog(PortalView):
                 form.apply(deliveries),
                 after=form.cleaned_data["after"],
                 before=form.cleaned_data["before"],
+                webhooks=webhooks_to_reach(form.cleaned_data, by_id),
             )
             now = timezone.now()
             for row in page.rows:
@@ -114,6 +115,16 @@ class DeliveryLog(PortalView):
             progress=progress.take(request, scope=self.access.scope),
             live_parts=LIVE_PARTS,
         )
+
+
+def webhooks_to_reach(filters: dict, by_id: dict) -> list:
+    """The webhooks whose index each page is read from (``delivery_log.within_reach``): the
+    one filtered on, or all. None with an event type: the type is on the event, not in that
+    index, so a rare type would walk a busy webhook's every row (540 ms on SQLite for 100,000
+    rows), where the event's type index finds its few rows at once."""
+    if filters["event_type"]:
+        return []
+    return [filters["webhook"]] if filters["webhook"] else list(by_id)
 
 
 class ResendDeliveries(PortalView):
