@@ -103,6 +103,9 @@ STATIC_URL = "static/"
 # The customers' sign-in (the admin has its own at /admin/login/): the portal sends
 # visitors who are not signed in here, and back to where they were going.
 LOGIN_URL = "login"
+# The demo's e-mails (a webhook switched off or failing, to its owner) go to the console
+# of `make run`; a real platform sets EMAIL_BACKEND (and EMAIL_HOST …) for its mail server.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 LOGIN_REDIRECT_URL = "webhooks_portal:webhooks"
 LOGOUT_REDIRECT_URL = "login"
 
