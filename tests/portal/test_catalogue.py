@@ -19,11 +19,6 @@ pytestmark = pytest.mark.django_db
 CATALOGUE = f"{PORTAL}events/"
 
 
-@pytest.fixture
-def acme():
-    return make_tenant("Acme")
-
-
 def visible_types(html: str) -> list[str]:
     """Names of the type entries not hidden on the page, in order."""
     return re.findall(r'<article class="whp-type" id="event-([^"]+)"[^>]*?(?<!hidden)>', html)

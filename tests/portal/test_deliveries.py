@@ -58,16 +58,6 @@ def refused(response) -> list[str]:
 
 
 @pytest.fixture
-def acme(db):
-    return make_tenant("Acme")
-
-
-@pytest.fixture
-def globex(db):
-    return make_tenant("Globex")
-
-
-@pytest.fixture
 def acme_client(acme):
     return signed_in(acme.user)
 

@@ -48,11 +48,6 @@ def session_text(client) -> str:
 
 
 @pytest.fixture
-def acme():
-    return make_tenant("Acme")
-
-
-@pytest.fixture
 def webhook(acme):
     return SubscriptionFactory(scope=acme.scope, all_events=True)
 

@@ -35,11 +35,6 @@ def textarea(html: str) -> str:
 
 
 @pytest.fixture
-def acme():
-    return make_tenant("Acme")
-
-
-@pytest.fixture
 def webhook(acme, receiver):
     return acme.subscription(receiver, ["article.created", "article.updated"])
 

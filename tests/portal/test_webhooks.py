@@ -15,7 +15,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.admin.helpers import seed
-from tests.api.conftest import make_tenant
 from tests.factories import EventTypeFactory, SubscriptionFactory
 from webhooks import stats
 from webhooks.models import Delivery, EventType, Subscription
@@ -59,16 +58,6 @@ def form_data(**overrides) -> dict:
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
-
-
-@pytest.fixture
-def acme(db):
-    return make_tenant("Acme")
-
-
-@pytest.fixture
-def globex(db):
-    return make_tenant("Globex")
 
 
 @pytest.fixture
