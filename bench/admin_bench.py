@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -111,26 +110,11 @@ def seed(rows: int):
 
 
 def timed(client, url: str, repeat: int) -> dict:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+    from bench.scratch import timed_page
 
-    response = client.get(url)  # warm up
-    assert response.status_code == 200, (url, response.status_code)
-    times, slowest = [], []
-    for _ in range(repeat):
-        with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
-            response = client.get(url)
-            times.append((time.perf_counter() - started) * 1000)
-        slowest.append(max(float(q["time"]) for q in queries.captured_queries) * 1000)
-        assert response.status_code == 200
-    return {
-        "url": url,
-        "median_ms": round(statistics.median(times), 1),
-        "max_ms": round(max(times), 1),
-        "queries": len(queries),
-        "slowest_query_ms": round(statistics.median(slowest), 1),
-    }
+    figures = timed_page(client, url, repeat)
+    assert figures.pop("status") == 200, (url, figures)
+    return {"url": url, **figures}
 
 
 def run(rows: int, repeat: int) -> dict:

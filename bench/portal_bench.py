@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import random
-import statistics
 import sys
 import time
 
@@ -92,26 +91,10 @@ def seed(attempts: int) -> tuple[object, dict, dict]:
 
 
 def timed(client, url: str, repeat: int) -> dict:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+    from bench.scratch import timed_page
 
-    client.get(url)  # warm up
-    times, slowest = [], []
-    for _ in range(repeat):
-        with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
-            response = client.get(url)
-            times.append((time.perf_counter() - started) * 1000)
-        slowest.append(max((float(q["time"]) for q in queries.captured_queries), default=0) * 1000)
-    median = statistics.median(times)
-    return {
-        "status": response.status_code,
-        "median_ms": round(median, 1),
-        "max_ms": round(max(times), 1),
-        "queries": len(queries),
-        "slowest_query_ms": round(statistics.median(slowest), 1),
-        "within_goal": median <= GOAL_MS,
-    }
+    figures = timed_page(client, url, repeat)
+    return {**figures, "within_goal": figures["median_ms"] <= GOAL_MS}
 
 
 def measure(attempts: int, repeat: int) -> dict:

@@ -1,6 +1,6 @@
-"""What the in-process benchmarks (admin pages, a webhook's figures, the purge) share: a
-throw-away database of their own, and their results written beside earlier ones, keyed by
-database.
+"""What the in-process benchmarks (admin pages, portal pages, a webhook's figures, the
+purge) share: a throw-away database of their own, a page's server time, and their results
+written beside earlier ones, keyed by database.
 
 Call after ``django.setup()``; SQLite gets a temporary file, a server a database named
 ``<name>_<purpose>`` (never the test database a test run may be using at the same time).
@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,3 +61,27 @@ def save_results(out: str | Path, results: dict, command: str) -> None:
     existing[connection.vendor] = results
     out.write_text(json.dumps(existing, indent=2) + "\n")
     print(json.dumps(results, indent=2))
+
+
+def timed_page(client, url: str, repeat: int) -> dict:
+    """A page's server time through Django's test client: after one warm-up request, the
+    median and worst of ``repeat`` requests, its queries, and the median slowest query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(url)  # warm up
+    times, slowest, statuses = [], [], set()
+    for _ in range(repeat):
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            response = client.get(url)
+            times.append((time.perf_counter() - started) * 1000)
+        statuses.add(response.status_code)
+        slowest.append(max((float(q["time"]) for q in queries.captured_queries), default=0) * 1000)
+    return {
+        "status": response.status_code if len(statuses) == 1 else sorted(statuses),
+        "median_ms": round(statistics.median(times), 1),
+        "max_ms": round(max(times), 1),
+        "queries": len(queries),
+        "slowest_query_ms": round(statistics.median(slowest), 1),
+    }
