@@ -188,6 +188,8 @@ def run(
             "retries": summary(late["retries"]),
             "all_attempts": summary(late["first"] + late["retries"]),
             "overdue_not_made": summary(late["overdue"]),
+            # late_over_1s here: the deliveries with an attempt off schedule
+            "worst_per_delivery": summary(late["worst_per_delivery"]),
         }
     return result
 

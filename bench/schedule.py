@@ -21,27 +21,32 @@ def lateness(
     *,
     now: float | None = None,
 ) -> dict[str, list[float]]:
-    """Seconds late of every first attempt, every retry, and every overdue missing attempt.
+    """Seconds late of every first attempt, every retry, every overdue missing attempt, and
+    of each delivery its latest attempt (``worst_per_delivery``: on schedule if ≤ 1 s).
 
     ``deliveries``: ``bench.host attempts`` rows of one or more webhooks; ``commit_times``:
     {event title: commit time}; a delivery whose event is not in it is skipped."""
     now = time.time() if now is None else now
-    first, retries, overdue = [], [], []
+    first, retries, overdue, worst = [], [], [], []
     for row in deliveries:
         committed = commit_times.get(row["title"])
         if committed is None:
             continue
         due = committed
         attempts = row["attempts"]
+        late = []
         for index, (_, start, end) in enumerate(attempts):
-            (first if index == 0 else retries).append(start - due)
+            late.append(start - due)
+            (first if index == 0 else retries).append(late[-1])
             if index >= len(schedule):
                 break
             due = end + schedule[index]
         finished = row["status"] != "pending" or len(attempts) > len(schedule)
         if not finished and due < now:
             overdue.append(now - due)
-    return {"first": first, "retries": retries, "overdue": overdue}
+            late.append(overdue[-1])
+        worst.append(max(late, default=0.0))
+    return {"first": first, "retries": retries, "overdue": overdue, "worst_per_delivery": worst}
 
 
 def percentile(values: list[float], q: float) -> float:
