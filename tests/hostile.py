@@ -282,8 +282,10 @@ class SharedHost(HostileReceiver):
             title = ""
         msg_id = request.headers.get("webhook-id", "")
         with self._lock:
-            self.log.write(f"{arrived:.6f}\t{request.path}\t{msg_id}\t204\t1\t{title}\n")
+            if not self.log.closed:  # a request answered while stopping is not logged
+                self.log.write(f"{arrived:.6f}\t{request.path}\t{msg_id}\t204\t1\t{title}\n")
 
     def stop(self) -> None:
         super().stop()
-        self.log.close()
+        with self._lock:
+            self.log.close()
