@@ -271,6 +271,28 @@ def report(args) -> dict:
     return out
 
 
+def attempts(args) -> dict:
+    """Per webhook URL, per delivery: the event's ``data.title``, the delivery's status and
+    each automatic attempt as [number, start, end] (Unix seconds). An attempt is recorded
+    when its request ends (``created_at``); it started ``duration_ms`` before."""
+    from webhooks.models import DeliveryAttempt
+
+    out: dict = {}
+    deliveries = Delivery.objects.values_list("pk", "subscription__url", "event__data", "status")
+    rows = {pk: {"title": (data or {}).get("title", ""), "status": status, "attempts": []}
+            for pk, url, data, status in deliveries}  # fmt: skip
+    for pk, url, *_ in deliveries:
+        out.setdefault(url, []).append(rows[pk])
+    for delivery_id, number, ended, ms in DeliveryAttempt.objects.filter(
+        trigger=DeliveryAttempt.Trigger.AUTOMATIC
+    ).values_list("delivery_id", "number", "created_at", "duration_ms"):
+        end = ended.timestamp()
+        rows[delivery_id]["attempts"].append([number, end - ms / 1000, end])
+    for row in rows.values():
+        row["attempts"].sort()
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -291,6 +313,7 @@ def main(argv=None) -> None:
     o.add_argument("--subs", default="0,1,10,100")
     sub.add_parser("status")
     sub.add_parser("report")
+    sub.add_parser("attempts")
     args = p.parse_args(argv)
     commands = {
         "subscribe": subscribe,
@@ -298,6 +321,7 @@ def main(argv=None) -> None:
         "overhead": overhead,
         "status": status,
         "report": report,
+        "attempts": attempts,
     }
     result = commands[args.cmd](args)
     sys.stdout.write(json.dumps(result) + "\n")

@@ -6,10 +6,13 @@ themselves when ``stop()`` is called (every open connection is closed).
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import threading
 import time
+from pathlib import Path
+from typing import NamedTuple
 
 BEHAVIOURS = (
     "nul_body",  # 200 with NUL bytes in the body
@@ -43,6 +46,12 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 # A TLS handshake record announcing 16 KiB: a client waits for all of it.
 TLS_RECORD = b"\x16\x03\x03\x40\x00" + bytes(16384)
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+class Request(NamedTuple):
+    path: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
 
 
 class HostileReceiver:
@@ -104,27 +113,34 @@ class HostileReceiver:
                 self.connections += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
-    def _read_request(self, conn: socket.socket) -> bool:
+    def _read_request(self, conn: socket.socket) -> Request | None:
+        """The next request on ``conn``; None when the client closed it."""
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = conn.recv(65536)
             if not chunk:
-                return False
+                return None
             data += chunk
         head, _, body = data.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
+        lines = head.split(b"\r\n")
+        headers = {}
+        for line in lines[1:]:
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value.strip())
+            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        length = int(headers.get("content-length", 0))
         while len(body) < length:
             chunk = conn.recv(65536)
             if not chunk:
-                return False
+                return None
             body += chunk
         with self._lock:
             self.requests += 1
-        return True
+        parts = lines[0].split(b" ")
+        path = parts[1].decode("latin-1") if len(parts) > 1 else "/"
+        return Request(path, headers, body)
+
+    def behaviour_for(self, request: Request) -> str:
+        return self.behaviour
 
     def _drip(self, conn: socket.socket, data: bytes, *, chunked: bool = False) -> None:
         """Send ``data`` one byte per ``drip_interval`` (as one-byte chunks if ``chunked``)."""
@@ -145,11 +161,14 @@ class HostileReceiver:
             if self.tls is not None:
                 conn = self._wrap(conn)
             answered = 0
-            while not self._stopped.is_set() and self._read_request(conn):
+            while not self._stopped.is_set():
+                request = self._read_request(conn)
+                if request is None:
+                    break
                 if self.warm_up and not answered:
                     conn.sendall(OK)
                 else:
-                    self._answer(conn)
+                    self._answer(conn, self.behaviour_for(request), request)
                     if self.closing != "keep-alive":
                         return  # as announced; also ends an ``until_close`` body
                 answered += 1
@@ -177,8 +196,7 @@ class HostileReceiver:
     def _response(self, status: str, body: bytes, *headers: bytes) -> bytes:
         return self._head(status, *headers, b"Content-Length: %d" % len(body)) + body
 
-    def _answer(self, conn: socket.socket) -> None:
-        b = self.behaviour
+    def _answer(self, conn: socket.socket, b: str, request: Request) -> None:
         response = self._response
         if b == "nul_body":
             conn.sendall(
@@ -232,3 +250,42 @@ class HostileReceiver:
         else:  # endless_chunk
             conn.sendall(self._head("200 OK", b"Transfer-Encoding: chunked") + b"40000000\r\n")
             self._drip(conn, body)
+
+
+class SharedHost(HostileReceiver):
+    """Many receivers behind one host:port, told apart by their paths, as customers' URLs
+    on one automation platform or chat service: the last segment of the path names the
+    behaviour (``/c1/never_answers``), and ``healthy`` answers 204 at once and logs each
+    request as ``bench.receiver`` does (arrival, path, webhook-id, status, 1, data.title),
+    so ``bench.harness.read_log`` reads it. Its signatures are not checked."""
+
+    def __init__(self, *, log: Path, **kwargs) -> None:
+        super().__init__("nul_error", **kwargs)  # the behaviour is chosen per request
+        self.log = open(log, "a", buffering=1)
+
+    def url_for(self, name: str, behaviour: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}/{behaviour}"
+
+    def behaviour_for(self, request: Request) -> str:
+        behaviour = request.path.rstrip("/").rsplit("/", 1)[-1]
+        return behaviour if behaviour in BEHAVIOURS or behaviour == "healthy" else "nul_error"
+
+    def _answer(self, conn: socket.socket, b: str, request: Request) -> None:
+        if b != "healthy":
+            super()._answer(conn, b, request)
+            return
+        arrived = time.time()
+        conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        try:
+            title = json.loads(request.body)["data"].get("title", "")
+        except (ValueError, KeyError, AttributeError, TypeError):
+            title = ""
+        msg_id = request.headers.get("webhook-id", "")
+        with self._lock:
+            if not self.log.closed:  # a request answered while stopping is not logged
+                self.log.write(f"{arrived:.6f}\t{request.path}\t{msg_id}\t204\t1\t{title}\n")
+
+    def stop(self) -> None:
+        super().stop()
+        with self._lock:
+            self.log.close()

@@ -211,3 +211,49 @@ def test_admin_pages_benchmark_runs(tmp_path):
     )
     pages = json.loads(out.read_text())["sqlite"]
     assert pages["rows"] == 300
+
+
+def run_module(module: str, tmp_path, *args: str) -> dict:
+    """Run ``python -m bench.<module> … --out FILE`` on the suite's backends; its JSON."""
+    env = {**os.environ}
+    if "postgres" in BACKENDS:
+        env["BENCH_POSTGRES_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+        env["BENCH_REDIS_URL"] = os.environ["REDIS_URL"]
+    out = tmp_path / f"{module}.json"
+    subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", "--backends", BACKENDS, *args, "--out", out],
+        cwd=ROOT, env=env, check=True, timeout=600, capture_output=True,
+    )  # fmt: skip
+    result = json.loads(out.read_text())["backends"]
+    assert set(result) == set(BACKENDS.split(","))
+    for backend in result.values():
+        assert "skipped" not in backend, backend
+    return result
+
+
+def test_noisy_neighbours_benchmark_runs_the_shared_host_and_the_sustained_setups(tmp_path):
+    # "sustained" puts each hostile endpoint on its own port, as "ports" does.
+    result = run_module(
+        "noisy", tmp_path, "--setups", "shared,sustained", "--events", "2",
+        "--rate", "2", "--seconds", "1", "--hostile", "2", "--deadline", "60", "--settle", "0",
+    )  # fmt: skip
+    for backend in result.values():
+        for setup in ("shared", "sustained"):
+            one = backend[setup]
+            assert one["all_healthy_delivered"] and one["healthy_duplicates"] == 0, one
+            assert one["hostile_on_schedule"]["first_attempts"]["n"] > 0, one
+            assert one["cpu"]["qcluster_s"] > 0, one
+        assert len(backend["shared"]["hostile"]) == 6
+        assert backend["sustained"]["hostile"] == ["nul_error", "binary"]
+
+
+def test_retry_timing_benchmark_runs_and_stops_the_cluster(tmp_path):
+    # The sweeper process of the other benchmarks: retries on time even before issue 19.
+    result = run_module(
+        "retry_timing", tmp_path, "--events", "3", "--schedule", "0.5",
+        "--deadline", "60", "--sweeper-process",
+    )  # fmt: skip
+    for backend in result.values():
+        assert backend["settled"] and backend["delivery_states"] == {"failed": 3}, backend
+        assert backend["retry_lateness"]["n"] == 3
+        assert backend["qcluster_stop_seconds"] is not None
