@@ -1,0 +1,125 @@
+"""Rate limits customers set: at most ``Subscription.rate_limit`` messages per second.
+
+The limit holds across every worker process on every host, because its state is one
+database row per webhook (``RateLimitSlot``), taken in a short transaction with the row
+locked. The algorithm is GCRA (the generic cell rate algorithm, "theoretical arrival
+time"): the row holds when the webhook's next message may go; each message sent moves it
+on by 1/limit seconds. Up to one second's worth of messages (``limit``) may go at once
+after a quiet spell, so a batch claimed by a worker, or a poll of the sweeper once a
+second, can use the whole rate; over any longer window the rate is at most the limit
+(plus that one burst).
+
+Deliveries over the limit are not sent, not counted as attempts and not dropped: they
+are given back pending, with ``next_attempt_at`` the moment their turn comes, and
+``wakeups.due_at`` is told. No worker waits for them.
+
+Only automatic attempts are limited: a test event or a resend someone asked for goes at
+once, and does not use the webhook's rate.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Case, DateTimeField, Value, When
+from django.utils import timezone
+
+from . import wakeups
+from .models import Delivery, RateLimitSlot
+from .validation import MAX_RATE_LIMIT
+
+logger = logging.getLogger("webhooks")
+
+#: How much of the rate may go at once after a quiet spell, in seconds' worth.
+BURST_SECONDS = 1.0
+
+
+def rate_of(subscription) -> int | None:
+    """The webhook's limit in messages per second, or None. A stored value is untrusted:
+    one out of range (written without the forms) is brought into it, never an error."""
+    value = getattr(subscription, "rate_limit", None)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(value, 1), MAX_RATE_LIMIT)
+
+
+def admit(deliveries: list, token, *, now: datetime | None = None) -> list:
+    """The deliveries that may be sent now; the others are given back for later.
+
+    ``deliveries`` (with ``subscription`` attached, oldest first) are leased under
+    ``token``. Those of webhooks without a limit are always admitted, untouched.
+    """
+    rates = {d.subscription_id: rate_of(d.subscription) for d in deliveries}
+    rates = {pk: rate for pk, rate in rates.items() if rate}
+    if not rates:
+        return deliveries
+    admitted, postponed = reserve(deliveries, rates, now=now)
+    if postponed:
+        postpone(postponed, token)
+    return admitted
+
+
+def reserve(deliveries: list, rates: dict, *, now: datetime | None = None):
+    """Take this instant's slots of the limited webhooks, in one short transaction.
+
+    Returns (admitted deliveries, [(delivery, when its turn comes)]).
+    """
+    ids = sorted(rates, key=str)  # rows locked in one order: two workers cannot deadlock
+    with transaction.atomic():
+        # A write first: on SQLite it takes the database's write lock before anything is
+        # read (so two processes cannot both read the same clock); elsewhere it makes the
+        # missing rows, which the next statement locks.
+        start = now or timezone.now()
+        RateLimitSlot.objects.bulk_create(
+            [RateLimitSlot(subscription_id=pk, next_at=start) for pk in ids],
+            ignore_conflicts=True,
+        )
+        clocks = {
+            row.pk: row.next_at
+            for row in RateLimitSlot.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        }
+        now = now or timezone.now()  # after waiting for the lock
+        admitted, postponed, moved = [], [], {}
+        for d in deliveries:
+            rate = rates.get(d.subscription_id)
+            if rate is None:
+                admitted.append(d)
+                continue
+            interval = timedelta(seconds=1 / rate)
+            tolerance = timedelta(seconds=BURST_SECONDS) - interval
+            arrival = max(clocks.get(d.subscription_id) or now, now)
+            if arrival <= now + tolerance:
+                admitted.append(d)
+            else:
+                postponed.append((d, arrival - tolerance))  # when this slot is free
+            # A postponed delivery's slot is counted here only, so that the next one in
+            # this batch waits its own turn; it is not reserved in the row.
+            clocks[d.subscription_id] = arrival + interval
+            if arrival <= now + tolerance:
+                moved[d.subscription_id] = arrival + interval
+        for pk, next_at in moved.items():
+            RateLimitSlot.objects.filter(pk=pk).update(next_at=next_at)
+    return admitted, postponed
+
+
+def postpone(postponed: list, token) -> None:
+    """Give deliveries back pending, each due when its turn comes: not sent, not an
+    attempt, not a failure. A delivery no longer leased under ``token`` is left alone."""
+    times = {d.pk: when for d, when in postponed}
+    Delivery.objects.filter(pk__in=list(times), lease_token=token).update(
+        lease_token=None,
+        leased_until=None,
+        next_attempt_at=Case(
+            *(When(pk=pk, then=Value(when)) for pk, when in times.items()),
+            output_field=DateTimeField(),
+        ),
+    )
+    logger.debug("Rate limit: %d deliveries postponed.", len(times))
+    for when in sorted(set(times.values())):
+        wakeups.due_at(when)
