@@ -88,9 +88,7 @@ def test_deliveries_over_the_limit_are_given_back_pending_each_due_at_its_turn(
 
     assert sum(d.subscription_id == other.pk for d in admitted) == 15  # unaffected
     assert sum(d.subscription_id == limited.pk for d in admitted) == 5  # one second's worth
-    waiting = Delivery.objects.filter(subscription=limited).exclude(
-        pk__in=[d.pk for d in admitted]
-    )
+    waiting = Delivery.objects.filter(subscription=limited).exclude(pk__in=[d.pk for d in admitted])
     assert waiting.count() == 10
     # Not leased (the sweeper may take them), not tried, pending, each at its own turn.
     assert not waiting.filter(lease_token__isnull=False).exists()
