@@ -30,7 +30,7 @@ from . import wakeups
 from .models import Delivery, RateLimitSlot
 from .validation import MAX_RATE_LIMIT
 
-logger = logging.getLogger("webhooks")
+logger = logging.getLogger("webhooks.ratelimit")
 
 #: How much of the rate may go at once after a quiet spell, in seconds' worth.
 BURST_SECONDS = 1.0
@@ -120,6 +120,6 @@ def postpone(postponed: list, token) -> None:
             output_field=DateTimeField(),
         ),
     )
-    logger.debug("Rate limit: %d deliveries postponed.", len(times))
+    logger.info("Rate limit: %d deliveries postponed, each to its turn.", len(times))
     for when in sorted(set(times.values())):
         wakeups.due_at(when)
