@@ -175,3 +175,28 @@ def test_two_workers_sending_for_one_webhook_share_its_limit(receiver, other_rec
     assert paced([r.at for r in receiver.requests], limit=5) <= 5 * 1.05
     attempts = DeliveryAttempt.objects.filter(delivery__subscription=limited)
     assert attempts.count() == 25 and not attempts.filter(succeeded=False).exists()
+
+
+@pytest.mark.django_db
+def test_new_events_wait_behind_deliveries_already_waiting_their_turn(subscribe, receiver):
+    """A backlog comes back at the limit's pace, oldest first: a new event does not take
+    the turn of one that has waited (which would be postponed again, and again)."""
+    limited = subscribe(receiver, rate_limit=2)
+    events = [Event.objects.create(type="article.shared", data={"n": n}) for n in range(6)]
+    outbox.fan_out_many([e.pk for e in events])
+    token, ids = outbox.claim_due(100)
+    deliveries = list(Delivery.objects.filter(pk__in=ids).order_by("created_at", "pk"))
+    for d in deliveries:
+        d.subscription = limited
+    now = timezone.now()
+    first, second = deliveries[:4], deliveries[4:]
+    assert len(ratelimit.admit(first, token, now=now)) == 2  # two wait: at +0.5 s, +1 s
+    # Later, the limit would let one more go; but two are waiting: the new ones queue.
+    later = now + timedelta(seconds=0.6)
+    assert ratelimit.admit(second, token, new=True, now=later) == []
+    turns = sorted(
+        Delivery.objects.filter(pk__in=[d.pk for d in second]).values_list(
+            "next_attempt_at", flat=True
+        )
+    )
+    assert turns == [now + timedelta(seconds=1.5), now + timedelta(seconds=2)]

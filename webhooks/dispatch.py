@@ -67,7 +67,7 @@ def process_events(event_ids) -> None:
         if not outbox.enqueue("webhooks.tasks.deliver", ids, str(other)):
             _release(chunk, other)  # still due: a later task or the sweep sends them
     own = [d for d in fresh if d.lease_token == token]
-    own = ratelimit.admit(own, token)  # over a webhook's rate limit: given back for later
+    own = ratelimit.admit(own, token, new=True)  # over a webhook's rate limit: given back
     if own:
         _send_all(own, token, AUTOMATIC)
     if helping:

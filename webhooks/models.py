@@ -137,6 +137,8 @@ class RateLimitSlot(models.Model):
         Subscription, primary_key=True, on_delete=models.CASCADE, related_name="+"
     )
     next_at = models.DateTimeField()
+    # The turn given last to a delivery postponed by the limit: the end of its waiting line.
+    queued_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.subscription_id} next at {self.next_at:%H:%M:%S.%f}"

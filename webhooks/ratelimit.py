@@ -49,26 +49,32 @@ def rate_of(subscription) -> int | None:
     return min(max(value, 1), MAX_RATE_LIMIT)
 
 
-def admit(deliveries: list, token, *, now: datetime | None = None) -> list:
+def admit(deliveries: list, token, *, new: bool = False, now: datetime | None = None) -> list:
     """The deliveries that may be sent now; the others are given back for later.
 
     ``deliveries`` (with ``subscription`` attached, oldest first) are leased under
-    ``token``. Those of webhooks without a limit are always admitted, untouched.
+    ``token``. Those of webhooks without a limit are always admitted, untouched. ``new``:
+    first attempts straight from the fan-out, which go behind deliveries already waiting
+    their turn; the others (claimed because they are due) have waited theirs.
     """
     rates = {d.subscription_id: rate_of(d.subscription) for d in deliveries}
     rates = {pk: rate for pk, rate in rates.items() if rate}
     if not rates:
         return deliveries
-    admitted, postponed = reserve(deliveries, rates, now=now)
+    admitted, postponed = reserve(deliveries, rates, new=new, now=now)
     if postponed:
         postpone(postponed, token)
     return admitted
 
 
-def reserve(deliveries: list, rates: dict, *, now: datetime | None = None):
+def reserve(deliveries: list, rates: dict, *, new: bool = False, now: datetime | None = None):
     """Take this instant's slots of the limited webhooks, in one short transaction.
 
-    Returns (admitted deliveries, [(delivery, when its turn comes)]).
+    Returns (admitted deliveries, [(delivery, when its turn comes)]). What may be sent is
+    decided by ``next_at`` alone, so the limit holds whoever asks. The turns given to
+    postponed deliveries form a line (``queued_until``, the last turn given): each is due
+    1/limit after the one before, so a backlog comes back due at the limit's pace, about
+    as many per second as may go, instead of all at once and postponed again.
     """
     ids = sorted(rates, key=str)  # rows locked in one order: two workers cannot deadlock
     with transaction.atomic():
@@ -80,31 +86,38 @@ def reserve(deliveries: list, rates: dict, *, now: datetime | None = None):
             [RateLimitSlot(subscription_id=pk, next_at=start) for pk in ids],
             ignore_conflicts=True,
         )
-        clocks = {
-            row.pk: row.next_at
+        slots = {
+            row.pk: row
             for row in RateLimitSlot.objects.select_for_update().filter(pk__in=ids).order_by("pk")
         }
         now = now or timezone.now()  # after waiting for the lock
-        admitted, postponed, moved = [], [], {}
+        clocks = {pk: max(slot.next_at, now) for pk, slot in slots.items()}
+        lines = {pk: slot.queued_until for pk, slot in slots.items()}
+        admitted, postponed = [], []
         for d in deliveries:
-            rate = rates.get(d.subscription_id)
-            if rate is None:
+            pk = d.subscription_id
+            if pk not in rates or pk not in slots:
                 admitted.append(d)
                 continue
-            interval = timedelta(seconds=1 / rate)
+            interval = timedelta(seconds=1 / rates[pk])
             tolerance = timedelta(seconds=BURST_SECONDS) - interval
-            arrival = max(clocks.get(d.subscription_id) or now, now)
-            if arrival <= now + tolerance:
+            line = lines[pk]
+            waiting = line is not None and line > now
+            if clocks[pk] <= now + tolerance and not (new and waiting):
                 admitted.append(d)
-            else:
-                postponed.append((d, arrival - tolerance))  # when this slot is free
-            # A postponed delivery's slot is counted here only, so that the next one in
-            # this batch waits its own turn; it is not reserved in the row.
-            clocks[d.subscription_id] = arrival + interval
-            if arrival <= now + tolerance:
-                moved[d.subscription_id] = arrival + interval
-        for pk, next_at in moved.items():
-            RateLimitSlot.objects.filter(pk=pk).update(next_at=next_at)
+                clocks[pk] += interval
+                continue
+            # Behind the last one waiting, and not before the limit would let it go.
+            turn = max(clocks[pk] - tolerance, now)
+            if waiting:
+                turn = max(turn, line + interval)
+            lines[pk] = turn
+            postponed.append((d, turn))
+        for pk, slot in slots.items():
+            if (clocks[pk], lines[pk]) != (max(slot.next_at, now), slot.queued_until):
+                RateLimitSlot.objects.filter(pk=pk).update(
+                    next_at=clocks[pk], queued_until=lines[pk]
+                )
     return admitted, postponed
 
 
