@@ -222,6 +222,17 @@ def figures(rows, made: dict, limit: int, peers: dict) -> dict:
         # 1 s windows (one starting at each arrival) holding more than the limit.
         over = sum(n > limit for n in steady)
         out["limited_1s_windows_over_the_limit"] = f"{over} of {len(steady)}"
+        # The busiest window of 5 and of 10 seconds after the first, per second.
+        for width in (5, 10):
+            most = max(
+                (
+                    bisect.bisect_left(limited, t + width) - i
+                    for i, t in enumerate(limited)
+                    if first + 1 <= t <= limited[-1] - width
+                ),
+                default=0,
+            )
+            out[f"limited_busiest_{width}s_per_s"] = round(most / width, 2)
         measured = out["limited_rate_during_load_per_s"] or out["limited_rate_overall_per_s"]
         out["limited_rate_vs_limit"] = f"{(measured / limit - 1) * 100:+.1f} %"
         out["within_5_percent"] = measured <= limit * 1.05
