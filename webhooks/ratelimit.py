@@ -4,10 +4,11 @@ The limit holds across every worker process on every host, because its state is 
 database row per webhook (``RateLimitSlot``), taken in a short transaction with the row
 locked. The algorithm is GCRA (the generic cell rate algorithm, "theoretical arrival
 time"): the row holds when the webhook's next message may go; each message sent moves it
-on by 1/limit seconds. Up to one second's worth of messages (``limit``) may go at once
-after a quiet spell, so a batch claimed by a worker, or a poll of the sweeper once a
-second, can use the whole rate; over any longer window the rate is at most the limit
-(plus that one burst).
+on by 1/limit seconds. Deliveries it postpones wait in a line (``queued_until``), so a
+backlog comes back due at the limit's pace. Up to one second's worth of messages
+(``limit``) may go at once, so a batch claimed by a worker, or a poll of the sweeper
+once a second, can use the whole rate: one second may hold up to twice the limit, any
+longer window at most the limit plus that one second's worth.
 
 Deliveries over the limit are not sent, not counted as attempts and not dropped: they
 are given back pending, with ``next_attempt_at`` the moment their turn comes, and
