@@ -200,3 +200,26 @@ def test_new_events_wait_behind_deliveries_already_waiting_their_turn(subscribe,
         )
     )
     assert turns == [now + timedelta(seconds=1.5), now + timedelta(seconds=2)]
+
+
+@pytest.mark.django_db
+def test_a_limit_the_database_cannot_check_holds_back_only_its_own_webhook(
+    subscribe, receiver, other_receiver, monkeypatch
+):
+    from django.db import OperationalError
+
+    limited = subscribe(receiver, rate_limit=5)
+    other = subscribe(other_receiver)
+    event = Event.objects.create(type="article.shared", data={})
+    outbox.fan_out_many([event.pk])
+    token, ids = outbox.claim_due(10)
+    deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("subscription"))
+
+    def refused(*args, **kwargs):
+        raise OperationalError("could not obtain lock")
+
+    monkeypatch.setattr(ratelimit, "reserve", refused)
+    admitted = ratelimit.admit(deliveries, token)
+    assert [d.subscription_id for d in admitted] == [other.pk]
+    held = Delivery.objects.get(subscription=limited)
+    assert held.lease_token is None and held.status == Delivery.Status.PENDING  # still due

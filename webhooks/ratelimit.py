@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
@@ -62,7 +62,19 @@ def admit(deliveries: list, token, *, new: bool = False, now: datetime | None = 
     rates = {pk: rate for pk, rate in rates.items() if rate}
     if not rates:
         return deliveries
-    admitted, postponed = reserve(deliveries, rates, new=new, now=now)
+    try:
+        admitted, postponed = reserve(deliveries, rates, new=new, now=now)
+    except DatabaseError:
+        # The limit cannot be read (e.g. the webhook was deleted meanwhile): its deliveries
+        # are given back still due, and the others go as if it had no part in the batch.
+        logger.warning(
+            "Rate limit could not be checked; limited deliveries given back.", exc_info=True
+        )
+        held = [d for d in deliveries if d.subscription_id in rates]
+        Delivery.objects.filter(pk__in=[d.pk for d in held], lease_token=token).update(
+            lease_token=None, leased_until=None
+        )
+        return [d for d in deliveries if d.subscription_id not in rates]
     if postponed:
         postpone(postponed, token)
     return admitted
