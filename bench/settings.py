@@ -45,5 +45,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"django_q": {"level": "WARNING", "propagate": True}},
+    "loggers": {
+        "django_q": {"level": "WARNING", "propagate": True},
+        # BENCH_LOG_LEVELS (JSON), e.g. {"webhooks.ratelimit": "INFO"}: what a benchmark counts.
+        **{
+            name: {"level": level, "propagate": True}
+            for name, level in json.loads(os.environ.get("BENCH_LOG_LEVELS") or "{}").items()
+        },
+    },
 }

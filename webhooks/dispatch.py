@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
 
-from . import deadline, metrics, outbox, plans, responses, retries, signals, tracing
+from . import deadline, metrics, outbox, plans, ratelimit, responses, retries, signals, tracing
 from . import delivery as http
 from .conf import conf
 from .models import Delivery, DeliveryAttempt, Subscription
@@ -67,6 +67,7 @@ def process_events(event_ids) -> None:
         if not outbox.enqueue("webhooks.tasks.deliver", ids, str(other)):
             _release(chunk, other)  # still due: a later task or the sweep sends them
     own = [d for d in fresh if d.lease_token == token]
+    own = ratelimit.admit(own, token, new=True)  # over a webhook's rate limit: given back
     if own:
         _send_all(own, token, AUTOMATIC)
     if helping:
@@ -114,6 +115,8 @@ def send_claimed(ids, token, trigger: str = AUTOMATIC, *, renew: bool = True):
         if refused:  # the customer's plan no longer includes webhooks: held, not sent
             _hold(refused, token)
             deliveries = [d for d in deliveries if d.subscription.scope in allowed]
+        # Over a webhook's rate limit: given back pending, due when their turn comes.
+        deliveries = ratelimit.admit(deliveries, token)
     return _send_all(deliveries, token, trigger)
 
 

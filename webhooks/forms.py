@@ -15,9 +15,11 @@ from .encryption import UnreadableSecret
 from .models import EventType, Subscription
 from .validation import (
     MASK,
+    RATE_LIMIT_ACCEPTED,
     masked_headers,
     unmask_headers,
     validate_headers,
+    validate_rate_limit,
     validate_room_for_webhook,
     validate_sensitive_headers,
     validate_unique_url,
@@ -113,6 +115,30 @@ class HeaderNamesField(forms.CharField):
         return [name.strip() for name in text.split(",") if name.strip()]
 
 
+#: What the rate limit field says, in the admin and the portal.
+RATE_LIMIT_HELP = (
+    "The most messages per second this webhook receives, for a receiver that cannot take "
+    "more. Events beyond it wait their turn and are sent as soon as the rate allows: none "
+    f"is dropped or counted as a failure. Accepted: {RATE_LIMIT_ACCEPTED}."
+)
+
+
+class RateLimitField(forms.CharField):
+    """Messages per second, or empty: checked by ``validate_rate_limit``, so the admin, the
+    portal and the API refuse the same values with the same words."""
+
+    widget = forms.TextInput
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+        self.widget.attrs.update({"inputmode": "numeric", "size": 8, "placeholder": "no limit"})
+
+    def clean(self, value):
+        value = super().clean(value)
+        return validate_rate_limit(value)
+
+
 #: Shown next to the password after a form error: the page never carries it back.
 RETYPE_PASSWORD = (
     "Type the password again: for safety it is not sent back to the page after an error."
@@ -158,6 +184,7 @@ class SubscriptionForm(forms.ModelForm):
         f"Secret values show as {MASK}; leave them so to keep them.",
         error_messages={"invalid": 'Write the headers as JSON, e.g. {"X-Team": "payments"}.'},
     )
+    rate_limit = RateLimitField(label="Rate limit (messages per second)", help_text=RATE_LIMIT_HELP)
     sensitive_headers = HeaderNamesField(
         label="Secret headers",
         required=False,
@@ -180,6 +207,7 @@ class SubscriptionForm(forms.ModelForm):
             "basic_auth_password",
             "headers",
             "sensitive_headers",
+            "rate_limit",
             "owner",
             "scope",
         ]

@@ -76,6 +76,9 @@ class Subscription(models.Model):
             "named like a credential (Authorization, *token*, *key*, *secret*, cookie…)."
         ),
     )
+    # At most this many messages per second to this webhook (None: no limit), shared by
+    # every worker on every host through ``RateLimitSlot`` (``webhooks.ratelimit``).
+    rate_limit = models.PositiveIntegerField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -120,6 +123,25 @@ class Subscription(models.Model):
         ):
             secrets.append(self.previous_secret)
         return secrets
+
+
+class RateLimitSlot(models.Model):
+    """The shared clock of a rate-limited webhook: when its next message may go.
+
+    ``next_at`` is the "theoretical arrival time" of the generic cell rate algorithm
+    (``webhooks.ratelimit``). A row of its own, not a field of the webhook, so that saving
+    the webhook's settings never writes it back, and taking it locks nothing else.
+    """
+
+    subscription = models.OneToOneField(
+        Subscription, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    next_at = models.DateTimeField()
+    # The turn given last to a delivery postponed by the limit: the end of its waiting line.
+    queued_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} next at {self.next_at:%H:%M:%S.%f}"
 
 
 class Event(models.Model):

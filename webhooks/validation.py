@@ -297,10 +297,40 @@ def masked_headers(subscription) -> dict:
     }
 
 
+#: The highest rate limit accepted, in messages per second.
+MAX_RATE_LIMIT = 10000
+#: What a rate limit may be, in the words every form, the API and the docs use.
+RATE_LIMIT_ACCEPTED = (
+    f"a whole number of messages per second from 1 to {MAX_RATE_LIMIT}, or empty for no limit"
+)
+
+
+def validate_rate_limit(value) -> int | None:
+    """A webhook's rate limit as stored (an int, or None for no limit), or the one
+    ``ValidationError`` the admin, the API and the portal all show."""
+    if value is None or isinstance(value, str) and not value.strip():
+        return None
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isdecimal():
+        number = int(value.strip())
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if number is None or not 1 <= number <= MAX_RATE_LIMIT:
+        shown = str(value)[:20]
+        raise ValidationError(
+            f"The rate limit must be {RATE_LIMIT_ACCEPTED}; “{shown}” is not.",
+            code="rate_limit",
+        )
+    return number
+
+
 def validate_subscription(subscription) -> None:
     errors: dict[str, list] = {}
     for field, check in (
         ("url", lambda: validate_url(subscription.url)),
+        ("rate_limit", lambda: validate_rate_limit(subscription.rate_limit)),
         ("headers", lambda: validate_headers(subscription.headers)),
         ("sensitive_headers", lambda: validate_sensitive_headers(subscription.sensitive_headers)),
     ):

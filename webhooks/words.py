@@ -16,3 +16,10 @@ def duration_words(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.1f} hours"
     return plural(seconds, "second", "seconds")
+
+
+def rate_limit_words(rate_limit) -> str:
+    """ "at most 10 messages per second", or "no limit"."""
+    if not rate_limit:
+        return "no limit"
+    return f"at most {plural(rate_limit, 'message', 'messages')} per second"

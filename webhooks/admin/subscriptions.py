@@ -248,7 +248,7 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         password = "basic_auth_password" if editable else "password_state"
         headers = ["headers", "sensitive_headers"] if editable else ["headers_shown"]
         sets = [
-            (None, {"fields": ["description", "url", "is_active"]}),
+            (None, {"fields": ["description", "url", "is_active", "rate_limit"]}),
             ("Events", {"fields": ["all_events", "event_types"]}),
             (
                 "Authentication and headers",

@@ -13,10 +13,13 @@ from rest_framework.settings import api_settings
 from .. import actions, tenancy
 from ..models import Delivery, DeliveryAttempt, Event, EventType, Subscription
 from ..validation import (
+    MAX_RATE_LIMIT,
+    RATE_LIMIT_ACCEPTED,
     masked_headers,
     unmask_headers,
     validate_basic_auth,
     validate_headers,
+    validate_rate_limit,
     validate_room_for_webhook,
     validate_sensitive_headers,
     validate_unique_url,
@@ -72,6 +75,33 @@ class TargetURLField(serializers.CharField):
     """A webhook's URL; checked by ``validate_url`` below, before any DNS look-up."""
 
 
+@extend_schema_field(
+    {"type": "integer", "minimum": 1, "maximum": MAX_RATE_LIMIT, "nullable": True, "example": 10}
+)
+class RateLimitField(serializers.Field):
+    """Messages per second, or null for no limit; ``validate_rate_limit`` says what is
+    accepted, in the admin's and the portal's words."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def validate_empty_values(self, data):
+        if data is None:  # "no limit", not a missing value
+            return True, None
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data):
+        try:
+            return validate_rate_limit(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_messages(exc)) from exc
+
+    def to_representation(self, value):
+        return value
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
     url = TargetURLField(
         # No max_length here: the core says how long it is and what is accepted.
@@ -105,6 +135,11 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         style={"input_type": "password"},
         help_text="Sent as HTTP basic auth with the user name; never shown again.",
     )
+    rate_limit = RateLimitField(
+        help_text="At most this many messages per second are sent to this webhook; events "
+        "beyond it wait their turn (never dropped, never counted as failures). Accepted: "
+        f"{RATE_LIMIT_ACCEPTED} (null). Test events and resends are not limited.",
+    )
     scope = serializers.CharField(
         max_length=100,
         required=False,
@@ -126,6 +161,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "basic_auth_password",
             "headers",
             "sensitive_headers",
+            "rate_limit",
             "scope",
             "disabled_reason",
             "disabled_at",

@@ -64,6 +64,7 @@ class PortalWebhookForm(SubscriptionForm):
             "basic_auth_password",
             "headers",
             "sensitive_headers",
+            "rate_limit",
         ]
         labels = {
             **SubscriptionForm.Meta.labels,
@@ -73,6 +74,14 @@ class PortalWebhookForm(SubscriptionForm):
             "description": "A name to tell this webhook from your others (optional).",
             "all_events": "Leave unticked to choose the event types below.",
         }
+
+    #: The rate limit, as a customer reads it (the admin's says the same for staff).
+    RATE_LIMIT_HELP = (
+        "If your receiver can only handle so many requests, enter the most per second we "
+        "may send it, e.g. 10. Events beyond that wait and are sent as soon as the rate "
+        "allows: none is lost. Leave empty for no limit. Test events and resends you ask "
+        "for are sent at once."
+    )
 
     def __init__(self, *args, scope: str, owner=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,6 +103,8 @@ class PortalWebhookForm(SubscriptionForm):
             for attr in ("size", "cols", "class"):
                 field.widget.attrs.pop(attr, None)
         self.fields["basic_auth_username"].widget.attrs["autocomplete"] = "off"
+        rate = self.fields["rate_limit"]
+        rate.label, rate.help_text = "Rate limit (messages per second)", self.RATE_LIMIT_HELP
 
 
 class DisableForm(forms.Form):

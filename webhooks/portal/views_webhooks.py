@@ -13,11 +13,12 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
 
-from .. import actions, stats
+from .. import actions, ratelimit, stats
 from ..admin import reveal
 from ..encryption import UnreadableSecret
 from ..models import Subscription
 from ..validation import masked_headers
+from ..words import rate_limit_words
 from .forms import DisableForm, PortalWebhookForm
 from .views import PortalView
 
@@ -94,6 +95,7 @@ class WebhookDetail(OneWebhookView):
             week_percent=stats.percent_text(figures.success_rate_7d),
             event_names=[] if webhook.all_events else event_names(webhook),
             headers=masked_headers(webhook),
+            rate_limit=rate_limit_words(ratelimit.rate_of(webhook)),
             password_set=bool(webhook.basic_auth_password),
             password_unreadable=isinstance(webhook.basic_auth_password, UnreadableSecret),
             # A secret made by "Add" (or rotation) on the way here: shown this once (and
