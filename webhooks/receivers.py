@@ -7,6 +7,7 @@ in ``post_init`` (no extra query on save).
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 
 from django.db.models.signals import (
@@ -149,13 +150,41 @@ def _on_post_save(sender, instance, created, raw=False, **kwargs) -> None:
         _snapshot(instance)
 
 
-def _on_post_delete(sender, instance, **kwargs) -> None:
+def _on_post_delete(sender, instance, origin=None, **kwargs) -> None:
+    # Deleting a multi-table child deletes its parent rows too, and Django signals each
+    # row, the child first. The child's signal raises the bindings of its ancestors too,
+    # so their payloads get the most specific instance (a BlogPage, not its Page row); the
+    # parents' signals of the same delete are then skipped.
+    rows = _rows_deleted_with_a_child(origin)
     concrete = sender._meta.concrete_model
+    if (concrete, instance.pk) in rows:
+        return
     for binding in _bindings_for(sender):
-        # Deleting a multi-table child deletes its parent row too, and Django signals
-        # both: the parent's signal is the one for a binding on the parent (once).
-        if binding.kind == "deleted" and binding.model._meta.concrete_model is concrete:
-            _raise(binding, instance)
+        if binding.kind != "deleted":
+            continue
+        if origin is None and binding.model._meta.concrete_model is not concrete:
+            continue  # sent by hand, not by a delete: its parents' signals may follow
+        _raise(binding, instance)
+    if origin is not None:
+        for parent in concrete._meta.all_parents:
+            link = concrete._meta.get_ancestor_link(parent)
+            if link is not None:
+                rows.add((parent._meta.concrete_model, getattr(instance, link.attname)))
+
+
+_deleting = threading.local()
+
+
+def _rows_deleted_with_a_child(origin) -> set:
+    """The (model, pk) parent rows already raised as a child in the delete of ``origin``.
+
+    Kept for one delete at a time (per thread): a delete with another origin starts afresh,
+    so a ``keep_parents`` delete leaves nothing behind to skip later."""
+    if origin is None:
+        return set()
+    if getattr(_deleting, "origin", None) is not origin:
+        _deleting.origin, _deleting.rows = origin, set()
+    return _deleting.rows
 
 
 def _on_m2m_changed(sender, instance, action, reverse, model, pk_set, **kwargs) -> None:
