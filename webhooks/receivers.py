@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
+from django.db import router
 from django.db.models.signals import (
     class_prepared,
     m2m_changed,
@@ -18,7 +19,8 @@ from django.db.models.signals import (
     post_save,
 )
 
-from . import outbox
+from . import coalesce, outbox
+from .models import Event
 from .registry import MISSING, Binding
 
 _SNAPSHOT = "_webhooks_snapshot"
@@ -135,19 +137,108 @@ def _field_changed(binding: Binding, instance, created: bool) -> bool:
     return reached and (binding.to is MISSING or new == binding.to)
 
 
+def _fires(binding: Binding, instance, created: bool) -> bool:
+    """Whether this save is the change ``binding`` is about (its condition aside)."""
+    if binding.kind == "created":
+        return created
+    if binding.kind == "updated":
+        return not created and (
+            not binding.fields or any(_changed(instance, f) for f in binding.fields)
+        )
+    return binding.kind == "changed" and _field_changed(binding, instance, created)
+
+
 def _on_post_save(sender, instance, created, raw=False, **kwargs) -> None:
     if raw:  # loaddata: fixtures are not events
         return
-    for binding in _bindings_for(sender):
-        if binding.kind == "created" and created:
-            _raise(binding, instance)
-        elif binding.kind == "updated" and not created:
-            if not binding.fields or any(_changed(instance, f) for f in binding.fields):
+    bindings = _bindings_for(sender)
+    pending = _pending_events(bindings)
+    if pending is None:  # autocommit, or nothing coalesces: one event per save
+        for binding in bindings:
+            if _fires(binding, instance, created):
                 _raise(binding, instance)
-        elif binding.kind == "changed" and _field_changed(binding, instance, created):
-            _raise(binding, instance)
+    else:
+        _coalesce(bindings, instance, created, pending)
     if _tracked_for(sender):
         _snapshot(instance)
+
+
+def _pending_events(bindings) -> coalesce.PendingEvents | None:
+    """The events this transaction has raised so far; None in autocommit (each save is
+    its own transaction) or when no binding coalesces."""
+    if not any(b.coalesce and b.kind in COALESCED for b in bindings):
+        return None
+    using = router.db_for_write(Event)
+    if not coalesce.in_transaction(using):
+        return None
+    return coalesce.current(using, create=False) or _NONE_YET
+
+
+#: The kinds whose several saves in one transaction make one event (a delete happens once,
+#: and each m2m add or remove is an event of its own).
+COALESCED = ("created", "updated", "changed")
+#: A transaction that has raised no event yet: its PendingEvents is made with the first.
+_NONE_YET = coalesce.PendingEvents(None)
+
+
+def _coalesce(bindings, instance, created, pending) -> None:
+    """Inside a transaction: one event per binding and object, with the state of the last
+    save. A save of an object created in the same transaction refreshes its `created`
+    event instead of raising `updated`."""
+    raised = pending.ids.get(instance.pk, {})
+    refreshed_created = [
+        _rewrite(b, instance, pending)
+        for b in bindings
+        if b.kind == "created" and not created and id(b) in raised
+    ]
+    for binding in bindings:
+        if binding.kind == "created" and not created:
+            continue  # refreshed above
+        if not (binding.coalesce and binding.kind in COALESCED):
+            if _fires(binding, instance, created):
+                _raise(binding, instance)
+            continue
+        if binding.kind == "updated" and any(refreshed_created):
+            fires = False  # part of the creation
+        else:
+            fires = _fires(binding, instance, created) and binding.applies(instance)
+        if fires:
+            if not _rewrite(binding, instance, pending):
+                _write(binding, instance)
+        elif id(binding) in raised:
+            _rewrite(binding, instance, pending)  # raised earlier: the last state
+
+
+def _rewrite(binding: Binding, instance, pending) -> bool:
+    """Refresh the event ``binding`` raised for ``instance`` earlier in this transaction;
+    False when there is none (any more: a rolled-back savepoint took it)."""
+    raised = pending.ids.get(instance.pk, {})
+    event_id = raised.get(id(binding))
+    if event_id is None:
+        return False
+    using = router.db_for_write(Event)
+    done = outbox.rewrite_event(
+        event_id,
+        binding.event,
+        binding.make_payload(instance),
+        scope=binding.make_scope(instance),
+        using=using,
+    )
+    if not done:
+        del raised[id(binding)]
+    return done
+
+
+def _write(binding: Binding, instance) -> None:
+    event_id = outbox.write_event(
+        binding.event,
+        binding.make_payload(instance),
+        scope=binding.make_scope(instance),
+        source=instance,
+    )
+    pending = coalesce.current(router.db_for_write(Event))
+    if pending is not None:
+        pending.for_object(instance.pk)[id(binding)] = event_id
 
 
 def _on_post_delete(sender, instance, origin=None, **kwargs) -> None:
