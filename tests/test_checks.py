@@ -142,6 +142,59 @@ def test_the_example_and_test_settings_pass_the_sqlite_check():
     assert [e for e in checks.check_sqlite() if e.id == "webhooks.E011"] == []
 
 
+MIDDLEWARE_NOW = [
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+ATOMIC_UNSAFE = "webhooks.middleware.AtomicUnsafeRequestsMiddleware"
+
+
+def request_checks(atomic_requests, middleware, name="/srv/site/db.sqlite3"):
+    """The ids of the checks about how requests use a SQLite file with E011's options."""
+    from webhooks.checks import SQLITE_OPTIONS
+
+    database = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": name,
+        "OPTIONS": dict(SQLITE_OPTIONS),
+        "ATOMIC_REQUESTS": atomic_requests,
+    }
+    found = checks.sqlite_errors({"default": database}, {"orm": "default"}, middleware)
+    return {e.id: e for e in found}
+
+
+def test_sqlite_with_atomic_requests_and_immediate_warns_that_reads_wait_for_writes():
+    found = request_checks(True, MIDDLEWARE_NOW)
+    assert list(found) == ["webhooks.W006"]
+    assert "page view" in found["webhooks.W006"].msg
+    assert ATOMIC_UNSAFE in found["webhooks.W006"].hint
+    assert "ATOMIC_REQUESTS = False" in found["webhooks.W006"].hint
+
+
+def test_sqlite_with_neither_atomic_requests_nor_the_middleware_warns_that_saves_are_unsafe():
+    found = request_checks(False, MIDDLEWARE_NOW)
+    assert list(found) == ["webhooks.W007"]
+    assert "autocommit" in found["webhooks.W007"].msg
+    assert ATOMIC_UNSAFE in found["webhooks.W007"].hint
+
+
+def test_sqlite_with_the_middleware_last_and_no_atomic_requests_passes():
+    assert request_checks(False, [*MIDDLEWARE_NOW, ATOMIC_UNSAFE]) == {}
+    # In memory (one process) there is no other process's write to wait for.
+    assert request_checks(True, MIDDLEWARE_NOW, name=":memory:") == {}
+
+
+def test_the_middleware_anywhere_but_last_is_refused_as_it_would_skip_csrf():
+    found = request_checks(False, [ATOMIC_UNSAFE, *MIDDLEWARE_NOW])
+    assert list(found) == ["webhooks.E016"]
+    assert "CSRF" in found["webhooks.E016"].msg
+
+
+def test_the_example_and_test_settings_pass_the_request_checks():
+    ids = {e.id for e in checks.check_sqlite()}
+    assert not ids & {"webhooks.W006", "webhooks.W007", "webhooks.E016"}
+
+
 def test_a_lease_must_outlast_a_whole_request_and_its_recording(settings):
     """A request may take the timeout plus the deadline margin, then its outcome is recorded."""
     settings.WEBHOOKS_TIMEOUT = 10

@@ -54,3 +54,41 @@ def test_a_subclass_defined_after_the_binding_is_covered():
 
     LatePage(title="late").save()
     assert events() == [("page.created", "LatePage")]
+
+
+@pytest.mark.parametrize(
+    "delete",
+    [
+        pytest.param(lambda pk: BlogPage.objects.get(pk=pk).delete(), id="the-child"),
+        pytest.param(lambda pk: Page.objects.get(pk=pk).delete(), id="its-base-row"),
+        pytest.param(lambda pk: Page.objects.filter(pk=pk).delete(), id="a-base-queryset"),
+    ],
+)
+def test_a_delete_hands_the_payload_the_most_specific_instance(delete):
+    """A binding on the base class (Wagtail's Page) gets the specific page, once, however
+    the delete was made."""
+    blog = BlogPage.objects.create(title="Post", body="…")
+    plain = Page.objects.create(title="Plain")
+    Event.objects.all().delete()
+    delete(blog.pk)
+    [event] = Event.objects.all()
+    assert (event.type, event.data["kind"], event.data["id"]) == (
+        "page.deleted",
+        "BlogPage",
+        blog.pk,
+    )
+
+    Event.objects.all().delete()
+    Page.objects.filter(pk=plain.pk).delete()  # a page with no child row: itself
+    [event] = Event.objects.all()
+    assert (event.data["kind"], event.data["id"]) == ("Page", plain.pk)
+
+
+def test_deleting_several_kinds_of_page_at_once_raises_one_specific_event_each():
+    pages = [BlogPage.objects.create(title="a"), Page.objects.create(title="b")]
+    pages.append(BlogPage.objects.create(title="c"))
+    Event.objects.all().delete()
+    Page.objects.all().delete()
+    assert sorted((e.data["id"], e.data["kind"]) for e in Event.objects.all()) == sorted(
+        (p.pk, type(p).__name__) for p in pages
+    )

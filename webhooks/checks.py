@@ -267,11 +267,45 @@ SQLITE_OPTIONS = {
 SQLITE_MIN_TIMEOUT = 10
 
 
-def _sqlite_missing(database: dict) -> dict:
+def _sqlite_file(database: dict) -> bool:
+    """A SQLite database in a file, which several processes share (not one in memory)."""
     if not database.get("ENGINE", "").endswith("sqlite3"):
-        return {}
+        return False
     name = str(database.get("NAME", ""))
-    if name in ("", ":memory:") or "mode=memory" in name or name.startswith("file::memory:"):
+    return not (
+        name in ("", ":memory:") or "mode=memory" in name or name.startswith("file::memory:")
+    )
+
+
+def _sqlite_request_warnings(alias: str, database: dict, atomic_unsafe: bool) -> list:
+    atomic = bool(database.get("ATOMIC_REQUESTS"))
+    immediate = (database.get("OPTIONS") or {}).get("transaction_mode") == "IMMEDIATE"
+    if atomic and immediate:
+        return [
+            Warning(
+                f"DATABASES[{alias!r}] has ATOMIC_REQUESTS with transaction_mode IMMEDIATE: "
+                "every request, a page view included, takes SQLite's write lock at BEGIN "
+                "and waits for any other process's write.",
+                hint=ATOMIC_UNSAFE_HINT,
+                id="webhooks.W006",
+            )
+        ]
+    if not atomic and not atomic_unsafe:
+        return [
+            Warning(
+                f"DATABASES[{alias!r}] is SQLite without ATOMIC_REQUESTS or "
+                f"{ATOMIC_UNSAFE_REQUESTS}: a request's saves run in autocommit, so a row "
+                "commits before its webhook event is written, and a request that reads then "
+                "writes can fail with 'database is locked' beside a worker.",
+                hint=ATOMIC_UNSAFE_HINT,
+                id="webhooks.W007",
+            )
+        ]
+    return []
+
+
+def _sqlite_missing(database: dict) -> dict:
+    if not _sqlite_file(database):
         return {}  # one process: nothing to wait for
     options = database.get("OPTIONS") or {}
     missing = {}
@@ -288,18 +322,58 @@ def _sqlite_missing(database: dict) -> dict:
 
 @register(Tags.compatibility)
 def check_sqlite(app_configs=None, **kwargs):
-    """SQLite shared by web processes and workers needs three options, or saves fail."""
-    return sqlite_errors(settings.DATABASES, getattr(settings, "Q_CLUSTER", {}))
+    """SQLite shared by web processes and workers needs three options, or saves fail; and
+    a transaction for the requests that write only, or reads wait for every write."""
+    return sqlite_errors(
+        settings.DATABASES,
+        getattr(settings, "Q_CLUSTER", {}),
+        getattr(settings, "MIDDLEWARE", None) or [],
+    )
 
 
-def sqlite_errors(databases: dict, q_cluster: dict) -> list:
+ATOMIC_UNSAFE_REQUESTS = "webhooks.middleware.AtomicUnsafeRequestsMiddleware"
+ATOMIC_UNSAFE_HINT = (
+    f"Set ATOMIC_REQUESTS = False and add {ATOMIC_UNSAFE_REQUESTS!r} as the last entry of "
+    "MIDDLEWARE: POST, PUT, PATCH and DELETE requests then run in a transaction, GET and "
+    "HEAD in autocommit."
+)
+
+
+def _atomic_unsafe_index(middleware) -> int | None:
+    """Where AtomicUnsafeRequestsMiddleware (or a subclass) is in MIDDLEWARE, or None."""
+    from .middleware import AtomicUnsafeRequestsMiddleware
+
+    for index, path in enumerate(middleware):
+        try:
+            found = import_string(path)
+        except ImportError:
+            continue  # Django reports a middleware it cannot import
+        if isinstance(found, type) and issubclass(found, AtomicUnsafeRequestsMiddleware):
+            return index
+    return None
+
+
+def sqlite_errors(databases: dict, q_cluster: dict, middleware=()) -> list:
     aliases = {"default"}
     if q_cluster.get("orm"):
         aliases.add(q_cluster["orm"])
     errors = []
+    position = _atomic_unsafe_index(middleware)
+    if position is not None and position != len(middleware) - 1:
+        errors.append(
+            Error(
+                f"{middleware[position]} is not the last entry of MIDDLEWARE: it runs the "
+                "view of a POST itself, so the process_view of the middleware after it "
+                "(CSRF protection among them) would not run for that request.",
+                hint="Move it to the end of MIDDLEWARE.",
+                id="webhooks.E016",
+            )
+        )
     for alias in sorted(aliases):
-        database = databases.get(alias)
-        missing = _sqlite_missing(database or {})
+        database = databases.get(alias) or {}
+        if _sqlite_file(database):
+            errors += _sqlite_request_warnings(alias, database, position is not None)
+        missing = _sqlite_missing(database)
         if missing:
             wanted = ", ".join(f"{key!r}: {value!r}" for key, value in missing.items())
             errors.append(

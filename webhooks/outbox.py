@@ -53,9 +53,29 @@ def record_event(event_type: str, data, *, scope="", source=None) -> Event:
     return event
 
 
-def write_event(event_type: str, data, *, scope="", source=None) -> None:
-    """``record_event`` for a caller that needs no Event instance back (the receivers)."""
-    write_event_row(_event_row(event_type, data, scope, source))
+def write_event(event_type: str, data, *, scope="", source=None) -> uuid.UUID:
+    """``record_event`` for a caller that needs no Event instance back (the receivers);
+    returns the new event's id."""
+    row = _event_row(event_type, data, scope, source)
+    write_event_row(row)
+    return row["id"]
+
+
+def rewrite_event(event_id, event_type: str, data, *, scope="", using: str) -> bool:
+    """Replace the data and scope of an event written earlier in the open transaction
+    (``coalesce``): one UPDATE. False when its row is gone (a rolled-back savepoint took
+    it), so the caller writes a new one."""
+    text, scope = _checked(event_type, data, scope)
+    conn = connections[using]
+    quote = conn.ops.quote_name
+    meta = Event._meta
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {quote(meta.get_field('data').column)} = %s, "
+        f"{quote(meta.get_field('scope').column)} = %s WHERE {quote(meta.pk.column)} = %s"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, (text, scope, meta.pk.get_db_prep_value(event_id, conn)))
+        return cursor.rowcount > 0
 
 
 #: The Event columns the host's INSERT writes (the others start empty); while the host
@@ -64,7 +84,8 @@ _INSERTED = ("id", "type", "data", "scope", "source_model", "source_id", "occurr
 _insert_sql: dict[tuple[str, bool], str] = {}
 
 
-def _event_row(event_type: str, data, scope, source) -> dict:
+def _checked(event_type: str, data, scope) -> tuple[str, str]:
+    """The payload's JSON text and the scope as stored, or InvalidPayload."""
     text = to_json_text(data, event_type=event_type)
     scope = "" if scope is None else str(scope)
     if len(scope) > SCOPE_LENGTH:
@@ -72,6 +93,11 @@ def _event_row(event_type: str, data, scope, source) -> dict:
             f"The scope of a {event_type!r} event is {len(scope)} characters long; "
             f"at most {SCOPE_LENGTH} are stored."
         )
+    return text, scope
+
+
+def _event_row(event_type: str, data, scope, source) -> dict:
+    text, scope = _checked(event_type, data, scope)
     return {
         "id": uuid.uuid4(),
         "type": event_type,

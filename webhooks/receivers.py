@@ -7,8 +7,10 @@ in ``post_init`` (no extra query on save).
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 
+from django.db import router
 from django.db.models.signals import (
     class_prepared,
     m2m_changed,
@@ -17,7 +19,8 @@ from django.db.models.signals import (
     post_save,
 )
 
-from . import outbox
+from . import coalesce, outbox
+from .models import Event
 from .registry import MISSING, Binding
 
 _SNAPSHOT = "_webhooks_snapshot"
@@ -134,28 +137,145 @@ def _field_changed(binding: Binding, instance, created: bool) -> bool:
     return reached and (binding.to is MISSING or new == binding.to)
 
 
+def _fires(binding: Binding, instance, created: bool) -> bool:
+    """Whether this save is the change ``binding`` is about (its condition aside)."""
+    if binding.kind == "created":
+        return created
+    if binding.kind == "updated":
+        return not created and (
+            not binding.fields or any(_changed(instance, f) for f in binding.fields)
+        )
+    return binding.kind == "changed" and _field_changed(binding, instance, created)
+
+
 def _on_post_save(sender, instance, created, raw=False, **kwargs) -> None:
     if raw:  # loaddata: fixtures are not events
         return
-    for binding in _bindings_for(sender):
-        if binding.kind == "created" and created:
-            _raise(binding, instance)
-        elif binding.kind == "updated" and not created:
-            if not binding.fields or any(_changed(instance, f) for f in binding.fields):
+    bindings = _bindings_for(sender)
+    pending = _pending_events(bindings)
+    if pending is None:  # autocommit, or nothing coalesces: one event per save
+        for binding in bindings:
+            if _fires(binding, instance, created):
                 _raise(binding, instance)
-        elif binding.kind == "changed" and _field_changed(binding, instance, created):
-            _raise(binding, instance)
+    else:
+        _coalesce(bindings, instance, created, pending)
     if _tracked_for(sender):
         _snapshot(instance)
 
 
-def _on_post_delete(sender, instance, **kwargs) -> None:
+def _pending_events(bindings) -> coalesce.PendingEvents | None:
+    """The events this transaction has raised so far; None in autocommit (each save is
+    its own transaction) or when no binding coalesces."""
+    if not any(b.coalesce and b.kind in COALESCED for b in bindings):
+        return None
+    using = router.db_for_write(Event)
+    if not coalesce.in_transaction(using):
+        return None
+    return coalesce.current(using, create=False) or _NONE_YET
+
+
+#: The kinds whose several saves in one transaction make one event (a delete happens once,
+#: and each m2m add or remove is an event of its own).
+COALESCED = ("created", "updated", "changed")
+#: A transaction that has raised no event yet: its PendingEvents is made with the first.
+_NONE_YET = coalesce.PendingEvents(None)
+
+
+def _coalesce(bindings, instance, created, pending) -> None:
+    """Inside a transaction: one event per binding and object, with the state of the last
+    save. A save of an object created in the same transaction refreshes its `created`
+    event instead of raising `updated`."""
+    raised = pending.ids.get(instance.pk, {})
+    refreshed_created = [
+        _rewrite(b, instance, pending)
+        for b in bindings
+        if b.kind == "created" and not created and id(b) in raised
+    ]
+    for binding in bindings:
+        if binding.kind == "created" and not created:
+            continue  # refreshed above
+        if not (binding.coalesce and binding.kind in COALESCED):
+            if _fires(binding, instance, created):
+                _raise(binding, instance)
+            continue
+        if binding.kind == "updated" and any(refreshed_created):
+            fires = False  # part of the creation
+        else:
+            fires = _fires(binding, instance, created) and binding.applies(instance)
+        if fires:
+            if not _rewrite(binding, instance, pending):
+                _write(binding, instance)
+        elif id(binding) in raised:
+            _rewrite(binding, instance, pending)  # raised earlier: the last state
+
+
+def _rewrite(binding: Binding, instance, pending) -> bool:
+    """Refresh the event ``binding`` raised for ``instance`` earlier in this transaction;
+    False when there is none (any more: a rolled-back savepoint took it)."""
+    raised = pending.ids.get(instance.pk, {})
+    event_id = raised.get(id(binding))
+    if event_id is None:
+        return False
+    using = router.db_for_write(Event)
+    done = outbox.rewrite_event(
+        event_id,
+        binding.event,
+        binding.make_payload(instance),
+        scope=binding.make_scope(instance),
+        using=using,
+    )
+    if not done:
+        del raised[id(binding)]
+    return done
+
+
+def _write(binding: Binding, instance) -> None:
+    event_id = outbox.write_event(
+        binding.event,
+        binding.make_payload(instance),
+        scope=binding.make_scope(instance),
+        source=instance,
+    )
+    pending = coalesce.current(router.db_for_write(Event))
+    if pending is not None:
+        pending.for_object(instance.pk)[id(binding)] = event_id
+
+
+def _on_post_delete(sender, instance, origin=None, **kwargs) -> None:
+    # Deleting a multi-table child deletes its parent rows too, and Django signals each
+    # row, the child first. The child's signal raises the bindings of its ancestors too,
+    # so their payloads get the most specific instance (a BlogPage, not its Page row); the
+    # parents' signals of the same delete are then skipped.
+    rows = _rows_deleted_with_a_child(origin)
     concrete = sender._meta.concrete_model
+    if (concrete, instance.pk) in rows:
+        return
     for binding in _bindings_for(sender):
-        # Deleting a multi-table child deletes its parent row too, and Django signals
-        # both: the parent's signal is the one for a binding on the parent (once).
-        if binding.kind == "deleted" and binding.model._meta.concrete_model is concrete:
-            _raise(binding, instance)
+        if binding.kind != "deleted":
+            continue
+        if origin is None and binding.model._meta.concrete_model is not concrete:
+            continue  # sent by hand, not by a delete: its parents' signals may follow
+        _raise(binding, instance)
+    if origin is not None:
+        for parent in concrete._meta.all_parents:
+            link = concrete._meta.get_ancestor_link(parent)
+            if link is not None:
+                rows.add((parent._meta.concrete_model, getattr(instance, link.attname)))
+
+
+_deleting = threading.local()
+
+
+def _rows_deleted_with_a_child(origin) -> set:
+    """The (model, pk) parent rows already raised as a child in the delete of ``origin``.
+
+    Kept for one delete at a time (per thread): a delete with another origin starts afresh,
+    so a ``keep_parents`` delete leaves nothing behind to skip later."""
+    if origin is None:
+        return set()
+    if getattr(_deleting, "origin", None) is not origin:
+        _deleting.origin, _deleting.rows = origin, set()
+    return _deleting.rows
 
 
 def _on_m2m_changed(sender, instance, action, reverse, model, pk_set, **kwargs) -> None:

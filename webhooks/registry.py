@@ -55,6 +55,8 @@ class Binding:
     on_create: bool = True  # "changed": a new row holding ``to`` counts as a change
     fields: tuple[str, ...] = ()  # "updated": attnames of which one must change (empty: any save)
     m2m_field: str | None = None  # m2m kinds: the forward field name on ``model``
+    #: Several saves of one object in one transaction raise one event (``coalesce.py``).
+    coalesce: bool = True
 
     def make_payload(self, instance, related=None) -> dict:
         build = import_string(self.payload) if isinstance(self.payload, str) else self.payload

@@ -160,9 +160,15 @@ def short_lived_list(w: Walk):
     extra.delete()
 
 
-def item_set_life(w: Walk):
+def make_item_set(w: Walk):
     item_set = ItemSet.objects.create(organisation=w.organisation, name=f"Passage A ({w.tag})")
     item_set.items.add(w.q3)
+    w.keep(item_set=item_set)
+
+
+def item_set_life(w: Walk):
+    # A later transaction: saves in the one that created it would be part of its creation.
+    item_set = w.item_set
     item_set.name = f"Passage A, revised ({w.tag})"
     item_set.save()
     item_set.move_to_recycle_bin()
@@ -179,16 +185,20 @@ def recycle_item(w: Walk):
 
 def build_test(w: Walk):
     test = Test.objects.create(organisation=w.organisation, name=f"Maths end of year ({w.tag})")
-    test.status = Test.Status.LIVE
-    test.save()
     online = TestForm.objects.create(test=test, name="Form A")
     online.items.add(w.q1, w.q2)
-    online.name = "Form A (final)"
-    online.save()
     paper = TestForm.objects.create(test=test, name="Form P", delivery=TestForm.Delivery.PAPER)
     spare = TestForm.objects.create(test=test, name="Form B (unused)")
     spare.delete()
     w.keep(test=test, online_form=online, paper_form=paper)
+
+
+def finalise_test(w: Walk):
+    # A later transaction: saves in the one that created them would be part of the creation.
+    w.test.status = Test.Status.LIVE
+    w.test.save()
+    w.online_form.name = "Form A (final)"
+    w.online_form.save()
 
 
 def retire_old_test(w: Walk):
@@ -324,9 +334,11 @@ def steps() -> list[Step]:
         Step("Publish the item list", publish_list),
         Step("Add and remove list items", change_list_items),
         Step("A published list, deleted", short_lived_list),
-        Step("An item set: made, changed, binned, deleted", item_set_life),
+        Step("An item set is made", make_item_set),
+        Step("The item set: changed, binned, deleted", item_set_life),
         Step("An item: binned, then deleted for good", recycle_item),
         Step("Build a test and its forms", build_test),
+        Step("Put the test live, rename a form", finalise_test),
         Step("Retire and delete an old test", retire_old_test),
         Step("Schedule an exam, register Ada", schedule_exam),
         Step("Day one: start, pause, resume, close", sit_exam_day_one),
