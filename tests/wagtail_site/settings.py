@@ -74,6 +74,14 @@ TEMPLATES = [
 
 # pytest-django's test database is in memory on SQLite.
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///wagtail-site.sqlite3")}
+# As the README recommends: a request's saves and their events commit together.
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
