@@ -2,6 +2,7 @@
 page model bound to events (``webhook_events.py``). Database and broker as the main suite:
 ``DATABASE_URL`` (default SQLite) and ``REDIS_URL``; tasks run inline."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -82,6 +83,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL;",
     }
+    # A file, not pytest-django's shared in-memory database, whose table locks fail the
+    # live server's concurrent requests (the browser test) instead of waiting.
+    DATABASES["default"]["TEST"] = {"NAME": f"/tmp/webhooks-wagtail-site-{os.getpid()}.sqlite3"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
