@@ -11,10 +11,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from tests.docs.codeblocks import ROOT, files  # noqa: E402
-
-#: The recipe's files (docs/host-developers.md); the main suite's guide test leaves them out.
-RECIPE_FILES = ("home/", "test_home_webhooks.py")
+from tests.docs.codeblocks import ROOT, WAGTAIL_RECIPE, files  # noqa: E402
 
 
 def test_the_wagtail_recipe_runs(tmp_path):
@@ -23,7 +20,7 @@ def test_the_wagtail_recipe_runs(tmp_path):
     recipe = {
         name: code
         for name, code in files(ROOT / "docs" / "host-developers.md").items()
-        if name.startswith(RECIPE_FILES)
+        if name.startswith(WAGTAIL_RECIPE)
     }
     assert set(recipe) == {"home/webhook_events.py", "test_home_webhooks.py"}
     for name, code in recipe.items():
