@@ -87,6 +87,9 @@ def test_the_screen_shows_the_sites_webhooks_in_wagtails_layout(administrator, s
     assert 'class="whp"' in html
     assert "https://hooks.example.com/site" in html
     assert "a-tenants" not in html  # a single site's screen: the site's own webhooks only
+    # Its links stay in Wagtail's admin, though the customers' portal is mounted too.
+    assert 'href="/admin/webhooks/deliveries/"' in html
+    assert "/settings/webhooks/" not in html
     for section in ("deliveries/", "events/", "new/"):
         assert administrator.get(SCREEN + section).status_code == 200, section
 
