@@ -53,6 +53,7 @@ def test_a_page_published_in_wagtail_is_delivered_and_shown_under_settings_webho
     page.get_by_role("link", name="Webhooks").click()
     page.wait_for_selector(".whp")
     assert receiver.url in page.inner_text(".whp")
+    shot(page, "wagtail-webhooks")
     page.click(".whp-nav >> text=Deliveries")
     page.wait_for_url("**/admin/webhooks/deliveries/")
     row = page.locator("tr", has_text="news.published")
