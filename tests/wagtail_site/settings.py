@@ -3,12 +3,10 @@ page model bound to events (``webhook_events.py``). Database and broker as the m
 ``DATABASE_URL`` (default SQLite) and ``REDIS_URL``; tasks run inline."""
 
 import os
-from pathlib import Path
 
 import environ
 
 env = environ.Env()
-HERE = Path(__file__).resolve().parent
 
 DEBUG = False
 SECRET_KEY = "wagtail-site-tests-not-secret"
