@@ -4,6 +4,7 @@
     .venv/bin/nox -s "tests(python='3.13', django='6.1')"           # the full suite on one
     .venv/bin/nox -t fast -- -m "not slow"   # the combinations between oldest and newest
     .venv/bin/nox -s "tests(python='3.12', django='6.0')" -- -m "not slow"
+    .venv/bin/nox -t wagtail                 # webhooks.contrib.wagtail on a real Wagtail site
 
 Arguments after ``--`` go to pytest. The environment (DATABASE_URL, REDIS_URL) is passed
 through, so a session runs on PostgreSQL or MariaDB like the main suite does.
@@ -61,3 +62,36 @@ def tests(session: nox.Session, django: str) -> None:
         "python", "-c", "import django, sys; print('Django', django.__version__, sys.version)"
     )
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+
+
+WAGTAIL_TEST_PACKAGES = ["pytest>=8", "pytest-django>=4.8", "factory-boy>=3.3", "playwright>=1.40"]
+
+
+@nox.session(python=NEWEST[0], tags=["wagtail"])
+def wagtail(session: nox.Session) -> None:
+    """A real Wagtail site (tests/wagtail_site) on the newest combination: the Wagtail app
+    (its menu, permissions, who may use which admin, a page published in a browser) and the
+    Wagtail recipe of docs/host-developers.md."""
+    major, minor = NEWEST[1].split(".")
+    # Only what these tests use (not all of [dev]): the session stays short in CI.
+    session.install(
+        "-e",
+        ".",
+        f"Django>={NEWEST[1]},<{major}.{int(minor) + 1}",
+        "wagtail>=7",
+        *WAGTAIL_TEST_PACKAGES,
+    )
+    session.run(
+        "python", "-c", "import django, wagtail; print(django.__version__, wagtail.__version__)"
+    )
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--ds=tests.wagtail_site.settings",
+        "tests/wagtail_site",
+        *session.posargs,
+    )

@@ -55,6 +55,12 @@ class Settings:
         return self._get("PORTAL_FRAME_ANCESTORS", ())
 
     @property
+    def WAGTAIL_ADMINS_IN_DJANGO_ADMIN(self) -> bool:
+        """With ``webhooks.contrib.wagtail``: the Django admin admits Wagtail's Administrators
+        (superusers that Wagtail does not make staff), as the API does."""
+        return self._get("WAGTAIL_ADMINS_IN_DJANGO_ADMIN", True)
+
+    @property
     def RETRY_JITTER(self) -> float:
         """Fraction of a retry delay added or removed at random (0.1 = ±10%)."""
         return self._get("RETRY_JITTER", 0.1)

@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_MARKER = "<!-- run -->"
 FILE_MARKER = re.compile(r"^<!-- file: (\S+) -->$")
 FENCE = re.compile(r"^```(\w*)\s*$")
+#: The files of docs/host-developers.md's Wagtail recipe: run on a real Wagtail site by
+#: tests/wagtail_site/test_recipe.py (nox's wagtail session), left out of the guide project.
+WAGTAIL_RECIPE = ("home/", "test_home_webhooks.py")
 
 
 @dataclass

@@ -8,7 +8,8 @@ Two ways in:
   who are not Django users or a portal embedded in an iframe.
 
 Either way the scope must pass the host's plan gate (``webhooks.plans``). A user who sees
-every tenant (the platform's staff) has no single customer to show: they use the admin.
+every tenant (the platform's staff) has no single customer to show: they use the admin (or,
+on a Wagtail site, ``webhooks.contrib.wagtail``, whose pages show the site's own webhooks).
 """
 
 from __future__ import annotations

@@ -2,16 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+from django.urls import reverse
 from django.views import View
 
 from ..conf import conf
 from . import magic
-from .access import portal_access
+from .access import PortalAccess, portal_access
 from .embedding import frame_policy
+
+
+@dataclass(frozen=True)
+class Surface:
+    """Where the portal's pages are shown: who may see what, and in which layout.
+
+    The customers' portal is the default; ``webhooks.contrib.wagtail`` shows the same pages
+    in Wagtail's admin with a surface of its own (``webhooks.portal.urls.portal_patterns``).
+    """
+
+    #: ``access(request) -> PortalAccess | None``: the scope and rights of this request.
+    access: Callable[..., PortalAccess | None] = portal_access
+    #: The base template the pages extend; None: ``WEBHOOKS_PORTAL_BASE_TEMPLATE``.
+    base_template: str | None = None
+    #: A template included above every page (e.g. the host admin's page header).
+    header_template: str | None = None
+    #: False where the base template shows Django's messages itself (Wagtail's does).
+    show_messages: bool = True
+
+    @property
+    def layout(self) -> str:
+        return self.base_template or conf.PORTAL_BASE_TEMPLATE
+
+
+CUSTOMERS = Surface()
+
+
+def portal_url(request, name: str, *args) -> str:
+    """The URL of portal page ``name`` on the surface ``request`` is on: a host may mount the
+    portal twice (its customers' settings and Wagtail's admin), each with its own namespace."""
+    match = getattr(request, "resolver_match", None)
+    return reverse(
+        f"webhooks_portal:{name}", args=args, current_app=match.namespace if match else None
+    )
 
 
 class PortalView(View):
@@ -23,11 +61,12 @@ class PortalView(View):
     """
 
     change_required = False
+    surface = CUSTOMERS
     #: Which nav entry is current: "webhooks", "deliveries" or "catalogue".
     section = "webhooks"
 
     def dispatch(self, request, *args, **kwargs):
-        self.access = portal_access(request)
+        self.access = self.surface.access(request)
         if self.access is None:
             ended = magic.session_refusal(request)  # a magic-link session that is over
             if ended is not None:
@@ -48,10 +87,15 @@ class PortalView(View):
         return render(request, "webhooks/portal/denied.html", self.portal_context(), status=403)
 
     def portal_context(self, **context) -> dict:
-        context.setdefault("portal_base_template", conf.PORTAL_BASE_TEMPLATE)
+        context.setdefault("portal_base_template", self.surface.layout)
+        context.setdefault("portal_header_template", self.surface.header_template)
+        context.setdefault("portal_show_messages", self.surface.show_messages)
         context.setdefault("portal_section", self.section)
         context.setdefault("portal_access", getattr(self, "access", None))
         return context
+
+    def url(self, name: str, *args) -> str:
+        return portal_url(self.request, name, *args)
 
     def render(self, template: str, status: int = 200, **context):
         return render(self.request, template, self.portal_context(**context), status=status)

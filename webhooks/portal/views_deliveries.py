@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from django.utils import timezone
 
 from .. import actions
@@ -32,7 +31,7 @@ from ..forms import RecoverForm
 from ..models import Delivery, DeliveryAttempt, Subscription
 from ..responses import safe_text
 from .delivery_log import LogFilters, event_type_names, page_of
-from .views import PortalView
+from .views import PortalView, portal_url
 
 #: What a log row reads: never a payload, never a webhook's secrets.
 ROW_FIELDS = (
@@ -68,8 +67,8 @@ def webhooks_of(scope: str) -> list[Subscription]:
     )
 
 
-def log_url(query: dict | None = None) -> str:
-    url = reverse("webhooks_portal:deliveries")
+def log_url(request, query: dict | None = None) -> str:
+    url = portal_url(request, "deliveries")
     return f"{url}?{urlencode(query)}" if query else url
 
 
@@ -136,7 +135,7 @@ class ResendDeliveries(PortalView):
     def post(self, request):
         webhooks = webhooks_of(self.access.scope)
         form = LogFilters(request.POST, webhooks=webhooks, event_types=event_type_names())
-        back = HttpResponseRedirect(log_url(form.query()))
+        back = HttpResponseRedirect(log_url(request, form.query()))
         mine = Delivery.objects.filter(subscription_id__in=[w.pk for w in webhooks])
         if request.POST.get("resend") == "failed":
             if not form.is_valid():
@@ -293,7 +292,7 @@ class ResendDelivery(PortalView):
             progress.remember(
                 request, label="Resend", since=since, expected=1, delivery=delivery.pk
             )
-        return HttpResponseRedirect(reverse("webhooks_portal:delivery", args=[delivery.pk]))
+        return HttpResponseRedirect(self.url("delivery", delivery.pk))
 
 
 class RecoverWebhook(PortalView):
@@ -337,7 +336,7 @@ class RecoverWebhook(PortalView):
             )
         else:
             messages.info(request, f"No delivery of this webhook has failed since {when}.")
-        return HttpResponseRedirect(log_url({"webhook": str(webhook.pk)}))
+        return HttpResponseRedirect(log_url(request, {"webhook": str(webhook.pk)}))
 
 
 class Progress(PortalView):

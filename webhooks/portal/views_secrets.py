@@ -14,7 +14,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
@@ -24,7 +24,7 @@ from ..admin.common import as_uuid, attempt_summary, duration_words
 from ..admin.progress import sentence
 from ..exceptions import InvalidPayload
 from ..models import Delivery, EventType, Subscription
-from .views import PortalView
+from .views import PortalView, portal_url
 
 #: Seconds the old secret keeps signing after a rotation, as the customer chooses it.
 OVERLAP_CHOICES = [
@@ -36,25 +36,23 @@ OVERLAP_CHOICES = [
 DEFAULT_OVERLAP = 24 * 3600
 
 
-def optional_url(name: str, *args) -> str | None:
+def optional_url(request, name: str, *args) -> str | None:
     """The URL of a portal page that may not exist in this version (built in parallel)."""
     try:
-        return reverse(name, args=args)
+        return portal_url(request, name, *args)
     except NoReverseMatch:
         return None
 
 
-def webhook_url(webhook) -> str:
+def webhook_url(request, webhook) -> str:
     """Where "back to the webhook" leads: its page, else the list."""
-    return optional_url("webhooks_portal:webhook", webhook.pk) or reverse(
-        "webhooks_portal:webhooks"
-    )
+    return optional_url(request, "webhook", webhook.pk) or portal_url(request, "webhooks")
 
 
 def reveal_new_secret(request, webhook: Subscription) -> HttpResponseRedirect:
     """After making a webhook (or a secret): show its secret once, on the secret page."""
     reveal.remember(request, webhook, webhook.secret)
-    return HttpResponseRedirect(reverse("webhooks_portal:secret", args=[webhook.pk]))
+    return HttpResponseRedirect(portal_url(request, "secret", webhook.pk))
 
 
 class RotateForm(forms.Form):
@@ -106,7 +104,7 @@ class WebhookSecret(PortalWebhookView):
                 "The signing secret was rotated. The previous secret still signs until "
                 f"{until:%Y-%m-%d %H:%M %Z} ({duration_words(overlap)}).",
             )
-        return HttpResponseRedirect(reverse("webhooks_portal:secret", args=[webhook.pk]))
+        return HttpResponseRedirect(portal_url(request, "secret", webhook.pk))
 
     def show(self, webhook, form, *, secret: str | None = None, status: int = 200):
         expires = webhook.previous_secret_expires_at
@@ -116,7 +114,7 @@ class WebhookSecret(PortalWebhookView):
             "webhooks/portal/secret.html",
             status=status,
             webhook=webhook,
-            back_url=webhook_url(webhook),
+            back_url=webhook_url(self.request, webhook),
             secret=secret,
             form=form,
             previous_until=expires,
@@ -198,7 +196,7 @@ class SendTestEvent(PortalWebhookView):
                 messages.success(
                     request, f"A test {type_name} event is queued; its outcome is shown below."
                 )
-                url = reverse("webhooks_portal:test", args=[webhook.pk])
+                url = portal_url(request, "test", webhook.pk)
                 query = urlencode({"type": type_name, "sent": delivery.pk})
                 return HttpResponseRedirect(f"{url}?{query}")
         return self.show(webhook, form, examples, status=400)
@@ -208,8 +206,7 @@ class SendTestEvent(PortalWebhookView):
         rows = EventType.objects.filter(name__in=types).values_list("name", "example_payload")
         return {name: example_text(payload) for name, payload in rows}
 
-    @staticmethod
-    def sent_delivery(webhook, text: str) -> dict | None:
+    def sent_delivery(self, webhook, text: str) -> dict | None:
         """The outcome of a test event sent from this page (this webhook's deliveries only)."""
         pk = as_uuid(text) if text else None
         delivery = (
@@ -230,7 +227,7 @@ class SendTestEvent(PortalWebhookView):
             "delivery": delivery,
             "outcome": outcome,
             "done": delivery.status != Delivery.Status.PENDING,
-            "url": optional_url("webhooks_portal:delivery", delivery.pk),
+            "url": optional_url(self.request, "delivery", delivery.pk),
         }
 
     def show(self, webhook, form, examples, *, sent=None, status=200):
@@ -238,7 +235,7 @@ class SendTestEvent(PortalWebhookView):
             "webhooks/portal/test_event.html",
             status=status,
             webhook=webhook,
-            back_url=webhook_url(webhook),
+            back_url=webhook_url(self.request, webhook),
             form=form,
             examples=examples,
             sent=sent,

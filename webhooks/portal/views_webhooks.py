@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect
-from django.urls import reverse
 
 from .. import actions, ratelimit, stats
 from ..admin import reveal
@@ -79,7 +78,7 @@ class OneWebhookView(PortalView):
         return Subscription.objects.filter(pk=webhook.pk)
 
     def detail_url(self, webhook) -> str:
-        return reverse("webhooks_portal:webhook", args=[webhook.pk])
+        return self.url("webhook", webhook.pk)
 
 
 class WebhookDetail(OneWebhookView):
@@ -124,7 +123,7 @@ class WebhookAdd(PortalView):
         # admin), never in the URL; that page shows it once.
         reveal.remember(request, webhook, webhook.secret)
         messages.success(request, f"The webhook “{webhook}” was added.")
-        return HttpResponseRedirect(reverse("webhooks_portal:webhook", args=[webhook.pk]))
+        return HttpResponseRedirect(self.url("webhook", webhook.pk))
 
     def form(self, data=None) -> PortalWebhookForm:
         return PortalWebhookForm(data, scope=self.access.scope, owner=self.access.user)
