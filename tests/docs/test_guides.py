@@ -16,6 +16,7 @@ import textwrap
 import threading
 import time
 import urllib.request
+import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -91,17 +92,20 @@ def build_guide_project(tmp_path: Path, guide: str) -> Path:
     return project
 
 
-def run_pytest(project: Path) -> subprocess.CompletedProcess:
+def run_pytest(
+    project: Path, python: str = sys.executable, code: Path = ROOT
+) -> subprocess.CompletedProcess:
+    """The host project's tests, with ``python`` and the test settings of the checkout ``code``."""
     (project / "pytest.ini").write_text(
         "[pytest]\nDJANGO_SETTINGS_MODULE = docs_settings\naddopts = -p no:cacheprovider\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project), str(code)])}
     # A database of its own (the outer suite may hold the PostgreSQL test database).
     env["DATABASE_URL"] = f"sqlite:///{project / 'guide.sqlite3'}"
     env.pop("REDIS_URL", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q"],
+        [python, "-m", "pytest", "-q"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -110,24 +114,32 @@ def run_pytest(project: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_host_developers_guide_runs(tmp_path):
+def run_host_developers_guide(tmp_path: Path, **python) -> None:
     project = build_guide_project(tmp_path, "host-developers.md")
     (project / "test_guide_claims.py").write_text(textwrap.dedent(HOST_CHECKS))
     guide_tests = (project / "test_myapp_webhooks.py").read_text().count("\ndef test_")
-    result = run_pytest(project)
+    result = run_pytest(project, **python)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{guide_tests + 2} passed" in result.stdout, result.stdout
+
+
+def run_portal_guide(tmp_path: Path, **python) -> None:
+    project = build_guide_project(tmp_path, "portal.md")
+    (project / "mysite" / "__init__.py").touch()
+    guide_tests = (project / "test_portal.py").read_text().count("\ndef test_")
+    result = run_pytest(project, **python)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{guide_tests} passed" in result.stdout, result.stdout
+
+
+def test_host_developers_guide_runs(tmp_path):
+    run_host_developers_guide(tmp_path)
 
 
 def test_portal_guide_runs(tmp_path):
     """docs/portal.md's host project: its URLs, layout, resolver, plan gate, magic-link view,
     iframe settings and tests, as written."""
-    project = build_guide_project(tmp_path, "portal.md")
-    (project / "mysite" / "__init__.py").touch()
-    guide_tests = (project / "test_portal.py").read_text().count("\ndef test_")
-    result = run_pytest(project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{guide_tests} passed" in result.stdout, result.stdout
+    run_portal_guide(tmp_path)
 
 
 def load_module(path: Path):
@@ -279,7 +291,7 @@ def operators_site(tmp_path: Path, venv: Path, code: Path = ROOT) -> SimpleNames
         "DJANGO_SETTINGS_MODULE": "prod_settings",
         "DATABASE_URL": f"sqlite:///{site / 'site.sqlite3'}",
         "DEBUG": "false",
-        "Q_NAME": f"docs-{site.parent.name}",
+        "Q_NAME": f"docs-{uuid.uuid4().hex[:8]}",  # a queue of its own, when on Redis
     }
     (site / ".env").write_text("".join(f"{name}={value}\n" for name, value in dotenv.items()))
     env = {
