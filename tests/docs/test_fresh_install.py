@@ -131,11 +131,11 @@ def test_readme_blocks_as_written_on_the_chosen_port(fresh):
 
 
 def test_operators_guide_as_written_in_the_fresh_virtualenv(fresh, tmp_path, receiver):
-    (tmp_path / "commands").mkdir()
-    commands = operators_site(tmp_path / "commands", fresh.venv, code=fresh.dir)
-    check_operators_commands_output(run_operators_commands(commands))
-    (tmp_path / "deploy").mkdir()
-    deploy_and_check_the_site(operators_site(tmp_path / "deploy", fresh.venv, fresh.dir), receiver)
+    """Its commands (the deploy commands among them), then its units on the same site."""
+    site = operators_site(tmp_path, fresh.venv, code=fresh.dir)
+    printed = run_operators_commands(site)
+    check_operators_commands_output(printed)
+    deploy_and_check_the_site(site, receiver, deployed=printed)
 
 
 def test_host_projects_of_the_guides_in_the_fresh_virtualenv(fresh, tmp_path):
