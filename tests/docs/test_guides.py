@@ -130,6 +130,45 @@ def run_portal_guide(tmp_path: Path, **python) -> None:
     result = run_pytest(project, **python)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{guide_tests} passed" in result.stdout, result.stdout
+    run_portal_link_commands(project, **python)
+
+
+def run_portal_link_commands(project: Path, python: str = sys.executable, code: Path = ROOT):
+    """The guide's support commands as written, in the host project, with its virtualenv's
+    python first on PATH (activated) and customer 42 on the Pro plan."""
+    shutil.copy(code / "manage.py", project / "manage.py")
+    # The host project borrows the suite's settings, whose example apps have a Membership
+    # too: the clash of reverse names, harmless here, would stop every command.
+    (project / "site_settings.py").write_text(
+        "from docs_settings import *  # noqa\n\n"
+        'SILENCED_SYSTEM_CHECKS = ["fields.E304", "fields.E305"]\n'
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project), str(code)])}
+    env.update(
+        DJANGO_SETTINGS_MODULE="site_settings",
+        DATABASE_URL=f"sqlite:///{project / 'site.sqlite3'}",
+        PATH=os.pathsep.join([str(Path(python).parent), os.environ["PATH"]]),
+    )
+    env.pop("REDIS_URL", None)
+    setup = (
+        "python manage.py migrate --run-syncdb --noinput > /dev/null\n"
+        "python manage.py shell -c "
+        '"from myapp.models import Organisation; '
+        "Organisation.objects.create(pk=42, name='Acme')\" > /dev/null\n"
+    )
+    [block] = runnable(DOCS / "portal.md", "sh")
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", setup + block.code],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    links = result.stdout.split()
+    assert len(links) == 2, result.stdout
+    assert all(link.startswith("https://webhooks.example.com/") for link in links), links
 
 
 def test_host_developers_guide_runs(tmp_path):
