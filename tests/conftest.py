@@ -91,6 +91,7 @@ SLOW_MODULES = {
     "tests/admin/test_browser.py",
     "tests/admin/test_browser_layout.py",
     "tests/api/test_fuzz.py",
+    "tests/docs/test_fresh_install.py",
     "tests/example/test_demo_end_to_end.py",
     "tests/portal/test_browser_secrets.py",
     "tests/portal/test_browser_webhooks.py",

@@ -336,3 +336,12 @@ def test_resending_one_failed_delivery_does_not_say_failed_twice(
         admin_client, f"{change_url(sub)[:-7]}recover/", commit, {"since": since}
     )
     assert re.match(r"Resend failed: HTTP 500 in \d+ ms\.$", progress_text(response))
+
+
+def test_the_send_test_event_button_is_what_the_readme_calls_it(admin_client, subscribe, receiver):
+    """The README tells people to press "Send test event": that is the button's label."""
+    from tests.docs.codeblocks import ROOT
+
+    page = admin_client.get(change_url(subscribe(receiver, ["article.created"]))).content.decode()
+    assert '<button type="submit" class="button" id="wh-send-test">Send test event</button>' in page
+    assert "**Send test event**" in (ROOT / "README.md").read_text()

@@ -15,6 +15,8 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.request
+import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +33,7 @@ from webhooks.signing import generate_secret, signature_header
 
 from ..test_serve import _group_members, example_env
 from .codeblocks import ROOT, WAGTAIL_RECIPE, files, runnable
-from .conftest import answers, free_port, manage, wait_for
+from .conftest import answers, free_port, wait_for
 
 DOCS = ROOT / "docs"
 GUIDE_PROJECT = Path(__file__).parent / "guide_project"
@@ -75,17 +77,20 @@ def build_guide_project(tmp_path: Path, guide: str) -> Path:
     return project
 
 
-def run_pytest(project: Path) -> subprocess.CompletedProcess:
+def run_pytest(
+    project: Path, python: str = sys.executable, code: Path = ROOT
+) -> subprocess.CompletedProcess:
+    """The host project's tests, with ``python`` and the test settings of the checkout ``code``."""
     (project / "pytest.ini").write_text(
         "[pytest]\nDJANGO_SETTINGS_MODULE = docs_settings\naddopts = -p no:cacheprovider\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project), str(code)])}
     # A database of its own (the outer suite may hold the PostgreSQL test database).
     env["DATABASE_URL"] = f"sqlite:///{project / 'guide.sqlite3'}"
     env.pop("REDIS_URL", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q"],
+        [python, "-m", "pytest", "-q"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -94,24 +99,71 @@ def run_pytest(project: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_host_developers_guide_runs(tmp_path):
+def run_host_developers_guide(tmp_path: Path, **python) -> None:
     project = build_guide_project(tmp_path, "host-developers.md")
     (project / "test_guide_claims.py").write_text(textwrap.dedent(HOST_CHECKS))
     guide_tests = (project / "test_myapp_webhooks.py").read_text().count("\ndef test_")
-    result = run_pytest(project)
+    result = run_pytest(project, **python)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{guide_tests + 1} passed" in result.stdout, result.stdout
+
+
+def run_portal_guide(tmp_path: Path, **python) -> None:
+    project = build_guide_project(tmp_path, "portal.md")
+    (project / "mysite" / "__init__.py").touch()
+    guide_tests = (project / "test_portal.py").read_text().count("\ndef test_")
+    result = run_pytest(project, **python)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{guide_tests} passed" in result.stdout, result.stdout
+    run_portal_link_commands(project, **python)
+
+
+def run_portal_link_commands(project: Path, python: str = sys.executable, code: Path = ROOT):
+    """The guide's support commands as written, in the host project, with its virtualenv's
+    python first on PATH (activated) and customer 42 on the Pro plan."""
+    shutil.copy(code / "manage.py", project / "manage.py")
+    # The host project borrows the suite's settings, whose example apps have a Membership
+    # too: the clash of reverse names, harmless here, would stop every command.
+    (project / "site_settings.py").write_text(
+        "from docs_settings import *  # noqa\n\n"
+        'SILENCED_SYSTEM_CHECKS = ["fields.E304", "fields.E305"]\n'
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project), str(code)])}
+    env.update(
+        DJANGO_SETTINGS_MODULE="site_settings",
+        DATABASE_URL=f"sqlite:///{project / 'site.sqlite3'}",
+        PATH=os.pathsep.join([str(Path(python).parent), os.environ["PATH"]]),
+    )
+    env.pop("REDIS_URL", None)
+    setup = (
+        "python manage.py migrate --run-syncdb --noinput > /dev/null\n"
+        "python manage.py shell -c "
+        '"from myapp.models import Organisation; '
+        "Organisation.objects.create(pk=42, name='Acme')\" > /dev/null\n"
+    )
+    [block] = runnable(DOCS / "portal.md", "sh")
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", setup + block.code],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    links = result.stdout.split()
+    assert len(links) == 2, result.stdout
+    assert all(link.startswith("https://webhooks.example.com/") for link in links), links
+
+
+def test_host_developers_guide_runs(tmp_path):
+    run_host_developers_guide(tmp_path)
 
 
 def test_portal_guide_runs(tmp_path):
     """docs/portal.md's host project: its URLs, layout, resolver, plan gate, magic-link view,
     iframe settings and tests, as written."""
-    project = build_guide_project(tmp_path, "portal.md")
-    (project / "mysite" / "__init__.py").touch()
-    guide_tests = (project / "test_portal.py").read_text().count("\ndef test_")
-    result = run_pytest(project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{guide_tests} passed" in result.stdout, result.stdout
+    run_portal_guide(tmp_path)
 
 
 def load_module(path: Path):
@@ -220,13 +272,79 @@ def test_receivers_guide_accepts_both_secrets_while_one_is_rotated(db, guide_rec
 # -- operators --------------------------------------------------------------------------------
 
 
-def deployment_command(command: str, port: int) -> list[str]:
-    """A command of the guide's unit files, for this checkout: the example project stands in
-    for mysite, this interpreter's directory for /srv/mysite/.venv/bin, a free port for 8000."""
-    command = command.replace("/srv/mysite/.venv/bin/", f"{Path(sys.executable).parent}/")
-    command = command.replace("mysite.wsgi", "example_project.wsgi")
-    command = command.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-    return shlex.split(command)
+SITE = "/srv/mysite"  # where the guide's site lives; each test's site is a directory of its own
+
+# What every Django project has (startproject writes it), for the units' `mysite.wsgi`.
+WSGI = """import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+application = get_wsgi_application()
+"""
+
+
+def at_site(text: str, site: Path) -> str:
+    """The guide's text, its site moved from /srv/mysite to ``site``: the only change made."""
+    return text.replace(SITE, str(site))
+
+
+def operators_site(tmp_path: Path, venv: Path, code: Path = ROOT) -> SimpleNamespace:
+    """The guide's site as a server holds it in /srv/mysite: its files from the guide (units,
+    settings), ``manage.py``, the virtualenv ``venv`` as ``.venv``, and the ``.env`` its units
+    read. mysite's code is the example project of the checkout ``code`` (on PYTHONPATH), on a
+    SQLite file of its own, with DEBUG off as in production."""
+    site = build_guide_project(tmp_path, "operators.md")
+    (site / "mysite" / "__init__.py").touch()
+    (site / "mysite" / "wsgi.py").write_text(WSGI)
+    (site / ".venv").symlink_to(venv)
+    shutil.copy(code / "manage.py", site / "manage.py")
+    # The guide's settings on top of the example project's, BASE_DIR the site's directory,
+    # with a short sweep so the test does not wait a whole one out when it stops the workers.
+    guide_settings = (site / "mysite" / "settings.py").read_text()
+    (site / "prod_settings.py").write_text(
+        "from pathlib import Path\n\n"
+        "from example_project.settings import *  # noqa\n\n"
+        "BASE_DIR = Path(__file__).resolve().parent\n"
+        f"{guide_settings}\n"
+        "from mysite.webhooks_settings import *  # noqa\n\n"
+        "WEBHOOKS_ALLOWED_NETWORKS = ['127.0.0.0/8']  # the test's receiver\n"
+        "WEBHOOKS_SWEEP_DURATION = 5\n"
+    )
+    dotenv = {
+        "DJANGO_SETTINGS_MODULE": "prod_settings",
+        "DATABASE_URL": f"sqlite:///{site / 'site.sqlite3'}",
+        "DEBUG": "false",
+        "Q_NAME": f"docs-{uuid.uuid4().hex[:8]}",  # a queue of its own, when on Redis
+    }
+    (site / ".env").write_text("".join(f"{name}={value}\n" for name, value in dotenv.items()))
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV")
+    }
+    env.update(PYTHONPATH=str(code), PYTHONUNBUFFERED="1")
+    return SimpleNamespace(dir=site, env=env, dotenv=dotenv)
+
+
+def site_shell(site: SimpleNamespace, script: str, timeout: float = 300) -> str:
+    """``script`` in the shell the guide opens (its "Commands on the server" block first);
+    what it printed, on stdout and stderr."""
+    [opening, *_] = runnable(DOCS / "operators.md", "sh")
+    assert opening.code.startswith(f"cd {SITE}\n"), opening.code
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", at_site(opening.code, site.dir) + script],
+        env=site.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, f"{script}\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def deployment_command(command: str, site: Path, port: int) -> list[str]:
+    """A command of the guide's unit files, at ``site``, on a free port for 8000."""
+    assert "127.0.0.1:8000" in command or "gunicorn" not in command
+    return shlex.split(at_site(command, site).replace("127.0.0.1:8000", f"127.0.0.1:{port}"))
 
 
 def unit(project: Path, name: str) -> configparser.ConfigParser:
@@ -236,48 +354,47 @@ def unit(project: Path, name: str) -> configparser.ConfigParser:
     return parser
 
 
-def test_operators_guide_deployment_serves_delivers_and_stops(tmp_path, receiver):
-    project = build_guide_project(tmp_path, "operators.md")
+def deploy_and_check_the_site(site: SimpleNamespace, receiver, deployed: str = "") -> None:
+    """The guide's deployment on ``site``: its deploy commands as written (migrate,
+    collectstatic, check; unless ``deployed`` is what they printed), then its two units; the
+    admin's CSS is served, an event is delivered by the workers, and the workers stop on
+    SIGTERM within the unit's grace."""
     web_unit, workers_unit = (
-        unit(project, "mysite-web.service"),
-        unit(project, "mysite-workers.service"),
+        unit(site.dir, "mysite-web.service"),
+        unit(site.dir, "mysite-workers.service"),
     )
-    supervisor = unit(project, "supervisor-mysite.conf")
+    supervisor = unit(site.dir, "supervisor-mysite.conf")
     # The supervisor programs run what the systemd units run.
     assert supervisor["program:mysite-web"]["command"] == web_unit["Service"]["ExecStart"]
     assert supervisor["program:mysite-workers"]["command"] == workers_unit["Service"]["ExecStart"]
     assert workers_unit["Service"]["KillMode"] == "mixed"
+    assert web_unit["Service"]["WorkingDirectory"] == SITE
+    assert web_unit["Service"]["EnvironmentFile"] == f"{SITE}/.env"
     grace = float(workers_unit["Service"]["TimeoutStopSec"])
 
-    # The guide's settings on top of the example project's, with a short sweep so the test
-    # does not wait a whole one out when it stops the workers.
-    (project / "mysite" / "__init__.py").touch()
-    (project / "prod_settings.py").write_text(
-        "from example_project.settings import *  # noqa\n"
-        "from mysite.webhooks_settings import *  # noqa\n"
-        "WEBHOOKS_ALLOWED_NETWORKS = ['127.0.0.0/8']  # the test's receiver\n"
-        "WEBHOOKS_SWEEP_DURATION = 5\n"
-    )
-    env = example_env(tmp_path)
-    env["DJANGO_SETTINGS_MODULE"] = "prod_settings"
-    env["PYTHONPATH"] = os.pathsep.join([str(project), str(ROOT)])
-    checked = manage(env, "check", capture_output=True, text=True)
-    assert "webhooks." not in checked.stdout + checked.stderr
-    manage(env, "migrate", "--noinput", capture_output=True)
-    manage(
-        env,
-        "shell",
-        "-c",
-        f"from webhooks.models import Subscription; "
-        f"Subscription.objects.create(url='{receiver.url}', all_events=True)",
+    if not deployed:
+        [deploy] = [b for b in runnable(DOCS / "operators.md", "sh") if "collectstatic" in b.code]
+        deployed = site_shell(site, deploy.code)
+    assert "static files copied" in deployed
+    # The guide's settings draw no warning of this app's checks, but the test's own receiver
+    # on 127.0.0.1 with DEBUG off (W001).
+    assert set(re.findall(r"webhooks\.[EW]\d+", deployed)) <= {"webhooks.W001"}, deployed
+    assert (site.dir / "static" / "admin" / "css" / "base.css").is_file()
+    site_shell(
+        site,
+        "python manage.py shell -c "
+        f'"from webhooks.models import Subscription; '
+        f"Subscription.objects.create(url='{receiver.url}', all_events=True)\"",
     )
 
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    unit_env = {**site.env, **site.dotenv}  # what systemd's EnvironmentFile gives the units
     processes = {
         name: subprocess.Popen(
-            deployment_command(unit_file["Service"]["ExecStart"], port),
-            cwd=ROOT,  # the unit's WorkingDirectory
-            env=env,
+            deployment_command(unit_file["Service"]["ExecStart"], site.dir, port),
+            cwd=site.dir,  # the unit's WorkingDirectory
+            env=unit_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -285,12 +402,21 @@ def test_operators_guide_deployment_serves_delivers_and_stops(tmp_path, receiver
         for name, unit_file in (("web", web_unit), ("workers", workers_unit))
     }
     try:
-        wait_for(lambda: answers(f"http://127.0.0.1:{port}/admin/login/"), 60, "gunicorn")
-        manage(
-            env,
-            "shell",
-            "-c",
-            "import webhooks; webhooks.send_event('webhook.test', {'deployed': True})",
+        wait_for(lambda: answers(f"{base}/admin/login/"), 60, "gunicorn")
+        # The admin comes with its CSS (gunicorn serves no files: collectstatic + WhiteNoise).
+        with urllib.request.urlopen(f"{base}/admin/login/", timeout=10) as response:
+            stylesheets = re.findall(r'href="(/static/[^"]+\.css)"', response.read().decode())
+        assert "/static/admin/css/base.css" in stylesheets
+        for stylesheet in stylesheets:
+            with urllib.request.urlopen(f"{base}{stylesheet}", timeout=10) as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"].startswith("text/css")
+                assert response.read()
+
+        site_shell(
+            site,
+            "python manage.py shell -c "
+            "\"import webhooks; webhooks.send_event('webhook.test', {'deployed': True})\"",
         )
         wait_for(lambda: receiver.requests, 60, "the workers to deliver")
         assert receiver.requests[0].json()["data"] == {"deployed": True}
@@ -305,6 +431,15 @@ def test_operators_guide_deployment_serves_delivers_and_stops(tmp_path, receiver
             if process.poll() is None or _group_members(process.pid):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+def this_venv() -> Path:
+    """The virtualenv running the suite, as the site's ``.venv``."""
+    return Path(sys.executable).parent.parent
+
+
+def test_operators_guide_deployment_serves_delivers_and_stops(tmp_path, receiver):
+    deploy_and_check_the_site(operators_site(tmp_path, this_venv()), receiver)
 
 
 def test_operators_guide_metrics(db, tmp_path):
@@ -358,38 +493,43 @@ def test_operators_guide_monitoring_files(tmp_path, monkeypatch):
     assert match.func.__module__ == "webhooks.metrics.views"
 
 
-def test_operators_guide_commands_run(tmp_path):
-    env = example_env(tmp_path)
-    # The guide's commands run on an installed site: migrated, a webhook with secrets.
-    manage(env, "migrate", "--noinput", capture_output=True)
-    manage(
-        env,
-        "shell",
-        "-c",
-        "from webhooks.models import Subscription; "
-        "Subscription.objects.create(url='https://example.com/hook', all_events=True)",
+def run_operators_commands(site: SimpleNamespace) -> str:
+    """Every ``<!-- run -->`` block of the guide as written, in one shell, in its order, on a
+    site installed as the guide says (migrated, one webhook with secrets); what they print,
+    on stdout and stderr."""
+    site_shell(
+        site,
+        "python manage.py migrate --noinput\n"
+        'python manage.py shell -c "from webhooks.models import Subscription; '
+        "Subscription.objects.create(url='https://example.com/hook', all_events=True, "
+        'is_active=False)"\n',  # secrets to re-encrypt, and no delivery to example.com
     )
-    seen = ""
-    for block in runnable(DOCS / "operators.md", "sh"):
-        script = block.code.replace("python manage.py", f"{shlex.quote(sys.executable)} manage.py")
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert result.returncode == 0, f"{block}: {result.stdout}\n{result.stderr}"
-        seen += result.stdout
-        if "webhooks_sweep" in script:
-            assert "deliveries enqueued" in result.stdout
-            assert "| `webhook.test` | Webhooks |" in result.stdout
+    blocks = runnable(DOCS / "operators.md", "sh")
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(at_site(b.code, site.dir) for b in blocks)],
+        env=site.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def check_operators_commands_output(seen: str) -> None:
+    assert re.search(r"^[A-Za-z0-9_-]{43}=$", seen, re.MULTILINE)  # the key the guide makes
     assert "1 webhooks re-encrypted with the first key." in seen
     assert (
         "Keeping succeeded deliveries 30 days, failed deliveries 90 days, events 90 days." in seen
     )
     assert "Dry run: would delete" in seen and "Deleted " in seen
+    assert "static files copied" in seen
+    assert "deliveries enqueued" in seen
+    assert "| `webhook.test` | Webhooks |" in seen
+
+
+def test_operators_guide_commands_run(tmp_path):
+    check_operators_commands_output(run_operators_commands(operators_site(tmp_path, this_venv())))
 
 
 def test_host_developers_guide_shows_the_models_its_code_runs_against():

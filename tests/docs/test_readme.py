@@ -2,10 +2,10 @@
 
 import json
 import re
-import shlex
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 from .codeblocks import ROOT, json_documents, runnable
 from .conftest import token_for, wait_for
@@ -14,16 +14,25 @@ README = ROOT / "README.md"
 SEPARATOR = "----- next README block -----"
 
 
-def run_readme_blocks(live) -> str:
+def readme_checkout(tmp_path: Path, venv: Path) -> Path:
+    """What the README's blocks expect of their directory, the root of a checkout after
+    `make run`: ``manage.py`` and ``.venv`` (here this checkout's, and ``venv``)."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "manage.py").symlink_to(ROOT / "manage.py")  # Python imports from ROOT
+    (checkout / ".venv").symlink_to(venv)
+    return checkout
+
+
+def run_readme_blocks(checkout: Path, env: dict, port: int) -> str:
+    """The README's ``<!-- run -->`` blocks as written, in one shell, block after block as a
+    reader types them, in a terminal where ``PORT`` is the port they gave `make run`."""
     blocks = runnable(README, "sh")
     script = "\n".join(f'echo "{SEPARATOR}"\n{block.code}' for block in blocks)
-    # The README speaks of `make run`'s port and virtualenv; this test has its own of each.
-    script = script.replace("http://127.0.0.1:8000", live.base)
-    script = script.replace(".venv/bin/python", shlex.quote(sys.executable))
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
-        cwd=ROOT,
-        env=live.env,
+        cwd=checkout,
+        env={**env, "PORT": str(port)},
         capture_output=True,
         text=True,
         timeout=600,
@@ -41,8 +50,14 @@ def api_get(live, path, token):
         return json.load(response)
 
 
-def test_readme_shell_examples_run_as_written(live_example):
-    output = run_readme_blocks(live_example)
+def test_readme_shell_examples_run_as_written(live_example, tmp_path):
+    checkout = readme_checkout(tmp_path, Path(sys.executable).parent.parent)
+    output = run_readme_blocks(checkout, live_example.env, live_example.port)
+    check_readme_output(live_example, output)
+
+
+def check_readme_output(live_example, output: str) -> None:
+    """What the README's blocks say they print, and do in the background."""
     documents = json_documents(output)
 
     assert "events in all" in output  # simulate_activity ran
@@ -102,3 +117,22 @@ def test_the_readme_documents_the_example_projects_api_settings():
     exec(block.code, documented)
     assert documented["REST_FRAMEWORK"] == settings.REST_FRAMEWORK
     assert "rest_framework.authtoken" in settings.INSTALLED_APPS
+
+
+def test_the_readme_urls_block_runs_as_written():
+    """The block imports what it uses (it once lacked ``include`` and ``path``) and mounts the
+    API and its schema where the README says."""
+    from types import ModuleType
+
+    from django.urls import resolve, reverse
+
+    from .codeblocks import code_blocks
+
+    [block] = [b for b in code_blocks(README) if b.code.startswith("# urls.py\n")]
+    urls = ModuleType("readme_urls")
+    exec(block.code, urls.__dict__)
+    assert resolve("/api/webhooks/subscriptions/", urlconf=urls).url_name
+    assert reverse("schema", urlconf=urls) == "/api/schema/"
+    assert resolve("/api/docs/", urlconf=urls).func.view_class.__name__ == (
+        "SpectacularSwaggerView"
+    )

@@ -68,7 +68,7 @@ def test_rotate_copy_the_secret_and_send_an_edited_test_event(customer, receiver
     page.select_option("#id_event_type", "article.updated")
     assert '"id"' in page.input_value("#id_payload")
     page.fill("#id_payload", json.dumps({"id": 99, "title": "From the phone"}))
-    page.click("text=Send the test event")
+    page.click("text=Send test event")
     page.wait_for_selector(".whp-outcome--done")
     assert "Delivered: HTTP 200" in page.inner_text(".whp-outcome")
     assert receiver.requests[-1].json()["data"] == {"id": 99, "title": "From the phone"}

@@ -213,3 +213,11 @@ def test_odd_example_rows_do_not_break_the_page_and_are_escaped(acme, receiver):
     html = signed_in(acme.user).get(page_url(webhook)).content.decode()
     assert "<script>alert(1)" not in html
     assert json.loads(textarea(html)) == odd
+
+
+def test_the_portal_names_the_test_event_button_as_the_admin_and_the_docs_do(acme, webhook):
+    client = signed_in(acme.user)
+    detail = client.get(f"{PORTAL}{webhook.pk}/").content.decode()
+    assert re.search(r'href="[^"]+/test/">Send test event</a>', detail)
+    form = client.get(page_url(webhook)).content.decode()
+    assert 'whp-button--primary">Send test event</button>' in form

@@ -50,9 +50,6 @@ def test_publishing_unpublishing_and_deleting_in_the_admin_raise_their_events(ed
     assert deleted.data["id"] == page.pk and deleted.data["title"] == "Spring fair"
 
 
-@pytest.mark.xfail(
-    reason="needs the oneevent branch (several saves in one transaction: one event)", strict=False
-)
 def test_one_event_per_editor_action(editor, home):
     """Wagtail saves a page several times in one transaction; receivers want one event."""
     page = publish_new_page(editor, home)
