@@ -26,9 +26,7 @@ AUTOMATIC, MANUAL = DeliveryAttempt.Trigger.AUTOMATIC, DeliveryAttempt.Trigger.M
 def tried(webhook, *attempts, status=Delivery.Status.SUCCEEDED, next_attempt_at=None):
     """A delivery to ``webhook`` with ``attempts`` ((time, succeeded[, trigger]), in order),
     its ``last_attempt_at`` the last one's time, as the worker records them."""
-    delivery = DeliveryFactory(
-        subscription=webhook, status=status, next_attempt_at=next_attempt_at
-    )
+    delivery = DeliveryFactory(subscription=webhook, status=status, next_attempt_at=next_attempt_at)
     for number, (at, ok, *trigger) in enumerate(attempts, start=1):
         DeliveryAttempt.objects.create(
             delivery=delivery,
@@ -190,3 +188,35 @@ def test_attempts_have_one_index_starting_with_their_delivery_besides_the_unique
     ]
     assert plain == ["webhooks_attempt_window"]
     assert constraints["webhooks_attempt_number"]["columns"] == ["delivery_id", "number"]
+
+
+def attempt_indexes() -> dict[str, list[str]]:
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "webhooks_deliveryattempt")
+    return {
+        name: info["columns"]
+        for name, info in constraints.items()
+        if info["index"] and not info["unique"] and not info["primary_key"]
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_swaps_the_delivery_index_for_the_window_one_and_back():
+    from django.db.migrations.executor import MigrationExecutor
+
+    def migrate(targets):
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(targets or executor.loader.graph.leaf_nodes())
+
+    try:
+        migrate([("webhooks", "0010_portal_link_use")])
+        before = attempt_indexes()
+        assert ["delivery_id"] in before.values()
+        assert "webhooks_attempt_window" not in before
+        migrate([("webhooks", "0012_stats_covering_indexes")])
+        after = attempt_indexes()
+        assert after["webhooks_attempt_window"] == ["delivery_id", "created_at", "succeeded"]
+        assert ["delivery_id"] not in after.values()
+    finally:
+        migrate(None)  # every app at its latest again, for the tests after this one
