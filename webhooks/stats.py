@@ -300,8 +300,11 @@ def endpoint(subscription, now: datetime | None = None) -> EndpointStats:
         day_ok=Count("pk", filter=Q(created_at__gte=day_ago, succeeded=True)),
         last_success=Max("created_at", filter=Q(succeeded=True)),
     )
+    # Counted by ``subscription`` (never null), not by the primary key: the partial index
+    # ``webhooks_delivery_pending`` holds it, so the backlog is counted from the index alone.
     owed = Delivery.objects.filter(subscription=pk, status=Delivery.Status.PENDING).aggregate(
-        pending=Count("pk"), due=Count("pk", filter=Q(next_attempt_at__lte=now))
+        pending=Count("subscription"),
+        due=Count("subscription", filter=Q(next_attempt_at__lte=now)),
     )
     durations = _latest_durations(pk, day_ago)
     last = _last_attempt(pk)
