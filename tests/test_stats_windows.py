@@ -215,7 +215,7 @@ def test_the_migration_swaps_the_delivery_index_for_the_window_one_and_back():
         executor.migrate(targets or executor.loader.graph.leaf_nodes())
 
     try:
-        migrate([("webhooks", "0010_portal_link_use")])
+        migrate([("webhooks", "0011_subscription_rate_limit")])
         before = attempt_indexes()
         assert ["delivery_id"] in before.values()
         assert "webhooks_attempt_window" not in before
