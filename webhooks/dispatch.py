@@ -1,8 +1,8 @@
 """The worker's side: send claimed deliveries and record what happened.
 
 HTTP requests run in a bounded thread pool (``WEBHOOKS_MAX_CONCURRENCY`` in flight per
-worker, at most ``WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT`` of them to one endpoint, so one
-slow receiver cannot hold every slot). All database writes stay in the calling thread,
+worker, at most ``WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT`` of them to one endpoint (one
+URL), so one slow receiver cannot hold every slot). All database writes stay in the calling thread,
 so a worker holds one connection whatever its concurrency; each outcome is recorded as
 soon as its request ends, not when the whole batch is done.
 """
@@ -133,13 +133,17 @@ def _hold(deliveries, token) -> None:
 
 
 def endpoint_key(url: str) -> str:
-    """What the per-endpoint cap counts by: scheme, host and port of the target."""
+    """What the per-endpoint cap, the hand-back after a timeout, and health count by: the
+    customer's URL itself. Receivers often share a host (automation platforms, chat
+    incoming-webhooks, gateways, tunnels): one customer's stalled path there must not slow
+    another's. Scheme and host are compared without case, as HTTP does."""
     try:
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return parts._replace(
+            scheme=parts.scheme.lower(), netloc=parts.netloc.lower(), fragment=""
+        ).geturl()
     except (TypeError, ValueError, AttributeError):  # a stored URL that is no URL
         return str(url)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
 def send_budget() -> float:
@@ -242,7 +246,11 @@ def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
                 # slot for the whole timeout, and this task (and the events queued behind
                 # it) with them. Give them back, still due, to be tried by another task.
                 slow = [deliveries[i] for i in waiting.pop(key)]
-                logger.info("%s timed out: %d deliveries given back, still due.", key, len(slow))
+                logger.info(  # the webhook, not its URL: a URL may carry the customer's secret
+                    "Webhook %s timed out: %d deliveries to its URL given back, still due.",
+                    deliveries[index].subscription_id,
+                    len(slow),
+                )
                 _release(slow, token)
         if unrecorded and (
             not in_flight or len(unrecorded) >= RECORD_GROUP_SIZE or time.monotonic() >= record_by
