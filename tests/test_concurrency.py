@@ -54,8 +54,8 @@ class GatedReceiver:
                     receiver.ids.append(self.headers["webhook-id"])
                     receiver.in_flight += 1
                     receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
-                gated = receiver.gated_path in (None, self.path)
-                if gated and receiver.gate is not None and not receiver.gate.wait(receiver.patience):
+                gated = receiver.gate is not None and receiver.gated_path in (None, self.path)
+                if gated and not receiver.gate.wait(receiver.patience):
                     with receiver._lock:
                         receiver.gave_up += 1
                 with receiver._lock:
