@@ -480,8 +480,9 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
             attempts.append(_attempt(row, delivery, request, outcome, trigger, at))
             _advance(row, outcome, token, trigger, at, automatic_tries[row.pk] + 1)
             row.updated_at = now
-            if trigger == AUTOMATIC or outcome.succeeded:
-                # A failed test or manual resend says nothing new: it does not feed the
+            if (trigger == AUTOMATIC or outcome.succeeded) and not outcome.aborted:
+                # A failed test or manual resend says nothing new, and a message the
+                # receiver refused on purpose is no sign of trouble: neither feeds the
                 # auto-disable clock.
                 health.setdefault(row.subscription_id, []).append(outcome.succeeded)
             if outcome.status_code == 410 and not outcome.succeeded:
@@ -490,7 +491,8 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
                     "asking for no more webhooks."
                 )
             elif row.status == Delivery.Status.FAILED and trigger == AUTOMATIC:
-                given_up.add(row.subscription_id)
+                if not outcome.aborted:
+                    given_up.add(row.subscription_id)
         DeliveryAttempt.objects.bulk_create([a for a in attempts if a is not None])
         _save_states([rows[d.pk] for d, *_ in items if d.pk in rows])
         disabled = _update_health(health, gone, given_up, now)
@@ -503,7 +505,7 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
         if attempt is not None:
             sub = subscriptions[delivery.subscription_id]
             reason = disabled.get(sub.pk, "")
-            _announce(rows[delivery.pk], attempt, outcome.succeeded, reason, sub)
+            _announce(rows[delivery.pk], attempt, outcome, reason, sub)
             disabled.pop(sub.pk, None)  # announce a disabling once
     return attempts
 
@@ -545,6 +547,8 @@ def _advance(row, outcome, token, trigger, at, automatic_tries: int) -> None:
         row.status, row.next_attempt_at = Delivery.Status.SUCCEEDED, None
     elif outcome.status_code == 410:
         row.status, row.next_attempt_at = Delivery.Status.FAILED, None
+    elif outcome.aborted and row.status == Delivery.Status.PENDING:
+        row.status, row.next_attempt_at = Delivery.Status.FAILED, None  # the receiver said so
     elif trigger == AUTOMATIC and row.status == Delivery.Status.PENDING:
         delay = retries.retry_delay(automatic_tries, outcome.retry_after)
         if delay is None:
@@ -605,10 +609,12 @@ def _failing_too_long(since, now) -> str:
     return ""
 
 
-def _announce(delivery, attempt, succeeded, disabled_reason, subscription) -> None:
+def _announce(delivery, attempt, outcome, disabled_reason, subscription) -> None:
     def send():
-        if succeeded:
+        if outcome.succeeded:
             signals.delivery_succeeded.send_robust(Delivery, delivery=delivery, attempt=attempt)
+        elif outcome.aborted:
+            pass  # the receiver's choice, not a failing webhook: nobody is told it fails
         elif delivery.status == Delivery.Status.FAILED and attempt.trigger == AUTOMATIC:
             signals.delivery_failed.send_robust(Delivery, delivery=delivery, attempt=attempt)
         if disabled_reason and not subscription.is_active:
