@@ -24,7 +24,18 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
 
-from . import deadline, metrics, outbox, plans, responses, retries, signals, tracing
+from . import (
+    deadline,
+    metrics,
+    outbox,
+    plans,
+    responses,
+    retries,
+    sender,
+    signals,
+    tracing,
+    wakeups,
+)
 from . import delivery as http
 from .conf import conf
 from .models import Delivery, DeliveryAttempt, Subscription
@@ -70,11 +81,11 @@ def process_events(event_ids) -> None:
             _release(chunk, other)  # still due: a later task or the sweep sends them
     own = [d for d in fresh if d.lease_token == token]
     if own:
-        _send_all(own, token, AUTOMATIC)
+        _send(own, token, AUTOMATIC, background=helping)
     if helping:
         token, due = outbox.claim_due(batch)
         if due:
-            send_claimed(due, token, renew=False)
+            send_claimed(due, token, renew=False, background=True)
 
 
 def _run_by_workers() -> bool:
@@ -84,10 +95,14 @@ def _run_by_workers() -> bool:
     return not Conf.SYNC
 
 
-def send_claimed(ids, token, trigger: str = AUTOMATIC, *, renew: bool = True):
+def send_claimed(
+    ids, token, trigger: str = AUTOMATIC, *, renew: bool = True, background: bool = False
+):
     """Send the deliveries still leased under ``token``; a stale or doubled task sends nothing.
 
-    ``renew=False`` when the claim was made just now (its lease is whole).
+    ``renew=False`` when the claim was made just now (its lease is whole). ``background``:
+    a task's call, which may hand the requests to the worker process's sender and return
+    at once (then no attempts are returned); otherwise they are sent here.
     """
     now = timezone.now()
     if renew:
@@ -116,6 +131,15 @@ def send_claimed(ids, token, trigger: str = AUTOMATIC, *, renew: bool = True):
         if refused:  # the customer's plan no longer includes webhooks: held, not sent
             _hold(refused, token)
             deliveries = [d for d in deliveries if d.subscription.scope in allowed]
+    return _send(deliveries, token, trigger, background=background)
+
+
+def _send(deliveries, token, trigger, *, background: bool) -> list[DeliveryAttempt]:
+    """Hand the deliveries to this worker process's sender (a task's call, when it may:
+    ``sender.usable``), or send them here and return their attempts."""
+    if background and deliveries and sender.usable():
+        sender.get().submit(deliveries, token, trigger)
+        return []
     return _send_all(deliveries, token, trigger)
 
 
@@ -623,6 +647,13 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
         DeliveryAttempt.objects.bulk_create([a for a in attempts if a is not None])
         _save_states([rows[d.pk] for d, *_ in items if d.pk in rows])
         disabled = _update_health(health, gone, given_up, now)
+        retry_at = {
+            row.next_attempt_at
+            for row in rows.values()
+            if row.status == Delivery.Status.PENDING and row.next_attempt_at is not None
+        }
+        if retry_at:  # once committed: this process's clock claims each retry when due
+            transaction.on_commit(lambda: wakeups.due_at_each(retry_at), robust=True)
     metrics.outcomes_recorded(items, rows, trigger, disabled, gone)
     subscriptions = {d.subscription_id: d.subscription for d, *_ in items}
     for pk, reason in disabled.items():
