@@ -99,6 +99,7 @@ SLOW_MODULES = {
     "tests/reliability/test_chaos.py",
     "tests/reliability/test_noisy_neighbours.py",
     "tests/reliability/test_outbox_broker_cluster.py",
+    "tests/reliability/test_sender.py",
     "tests/test_bench_purge.py",
     "tests/test_bench_smoke.py",
     "tests/test_serve.py",
