@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import os
 import queue
 import threading
@@ -76,7 +77,8 @@ def get() -> Sender:
     """This process's sender, started on first use and made again after a fork."""
     with _lock:
         sender = _current.get("sender")
-        if sender is None or sender.pid != os.getpid() or not sender.alive():
+        # A sender that is stopping (the process exits) stays: it gives back what it gets.
+        if sender is None or sender.pid != os.getpid() or not sender._thread.is_alive():
             sender = _current["sender"] = Sender()
             sender.start()
         return sender
@@ -146,6 +148,7 @@ class Sender:
         self._queued = 0  # deliveries in the inbox
         self._load = 0  # deliveries in the loop (waiting or in flight), as last counted
         self._wakeups: list[float] = []  # a heap of time.monotonic() instants
+        self._wakeup_set: set[float] = set()  # the same instants, to add each once
         self._stopping = False
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webhooks-sender", daemon=True)
@@ -191,7 +194,13 @@ class Sender:
     def wake_at(self, when: datetime) -> None:
         """Claim what is due at ``when`` (a retry, a postponed delivery) then."""
         at = time.monotonic() + (when - timezone.now()).total_seconds()
+        # Rounded up to a quarter second, once each: the clock is as good, and a busy
+        # process keeps one entry per instant, not one per retry.
+        at = math.ceil(at * 4) / 4
         with self._cond:
+            if at in self._wakeup_set:
+                return
+            self._wakeup_set.add(at)
             heapq.heappush(self._wakeups, at)
         self.loop.woken.set()
 
@@ -221,6 +230,8 @@ class Sender:
                 if time.monotonic() - checked > CONNECTION_CHECK:
                     self._fresh_connection()
                     checked = time.monotonic()
+                    if len(self.loop.warned) > 1000:  # logged once per webhook, for a while
+                        self.loop.warned.clear()
             self._finish()
         finally:
             connection.close()
@@ -231,7 +242,7 @@ class Sender:
             taken, self._inbox, self._queued = self._inbox, [], 0
             due = bool(self._wakeups) and self._wakeups[0] <= time.monotonic()
             while self._wakeups and self._wakeups[0] <= time.monotonic():
-                heapq.heappop(self._wakeups)
+                self._wakeup_set.discard(heapq.heappop(self._wakeups))
             next_wakeup = self._wakeups[0] if self._wakeups else None
         for deliveries, token, trigger, start_by in taken:
             self.loop.add(deliveries, token, trigger, start_by=start_by)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bench.harness import Backend, Processes, host, wait_until
+from tests.reliability.test_chaos import admin_url
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres") and bool(
     os.environ.get("REDIS_URL")
@@ -73,8 +74,10 @@ class TimedReceiver:
 
 
 def _backend() -> Backend:
-    kind = "postgres" if ON_POSTGRES else "sqlite"
-    backend = Backend(kind, webhooks=SENDER_WEBHOOKS, q_cluster=SENDER_Q_CLUSTER)
+    kwargs = {"webhooks": SENDER_WEBHOOKS, "q_cluster": SENDER_Q_CLUSTER}
+    if ON_POSTGRES:  # a database of its own on that server, and the suite's Redis
+        kwargs.update(redis_url=os.environ["REDIS_URL"], admin_url=admin_url())
+    backend = Backend("postgres" if ON_POSTGRES else "sqlite", **kwargs)
     backend.create()
     return backend
 
