@@ -8,6 +8,20 @@ from tests.factories import SubscriptionFactory
 from tests.receiver import Receiver
 
 
+@pytest.fixture(autouse=True)
+def tests_send_inline():
+    """A test that makes this process look like a django-q2 worker (``post_spawn``) must not
+    leave the next tests handing their deliveries to a background sender."""
+    yield
+    from webhooks import sender
+
+    if sender._worker_pid["pid"] is not None:
+        sender._worker_pid["pid"] = None
+        running = sender.running()
+        if running is not None:
+            running.stop()
+
+
 @pytest.fixture
 def receiver():
     r = Receiver()

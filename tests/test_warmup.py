@@ -14,16 +14,9 @@ from django_q.signals import post_spawn
 
 from tests.factories import SubscriptionFactory
 from tests.test_handoff import RecordingBroker
-from webhooks import delivery, outbox, sender
+from webhooks import delivery, outbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def not_a_worker_afterwards():
-    """``post_spawn`` marks this process a worker: other tests must keep sending inline."""
-    yield
-    sender._worker_pid["pid"] = None
 
 
 @pytest.fixture

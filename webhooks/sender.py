@@ -307,8 +307,11 @@ class Sender:
             logger.exception("The webhooks sender could not stop cleanly.")
 
     def _fresh_connection(self) -> None:
-        if not connection.in_atomic_block:
-            close_old_connections()
+        try:
+            if not connection.in_atomic_block:
+                close_old_connections()
+        except Exception:  # noqa: BLE001 - the next query reconnects, or fails and is logged
+            logger.warning("The webhooks sender could not check its connection.", exc_info=True)
 
 
 def _start_by(delivery) -> float:
