@@ -1,10 +1,13 @@
 """The worker's side: send claimed deliveries and record what happened.
 
-HTTP requests run in a bounded thread pool (``WEBHOOKS_MAX_CONCURRENCY`` in flight per
-worker, at most ``WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT`` of them to one endpoint (one
-URL), so one slow receiver cannot hold every slot). All database writes stay in the calling thread,
-so a worker holds one connection whatever its concurrency; each outcome is recorded as
-soon as its request ends, not when the whole batch is done.
+One sending loop (``SendLoop``): requests run in a bounded thread pool, round-robin over
+endpoints, at most ``WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT`` of them to one endpoint (one
+URL), so one slow receiver cannot hold every slot. All database writes stay in the thread
+that turns the loop, so it holds one connection whatever its concurrency; outcomes that
+end close together are recorded together. In a django-q2 worker, tasks hand their
+deliveries to the process's sender (``webhooks.sender``), which turns the loop in its own
+thread, and return; elsewhere (sync mode, tests, a transaction) ``_send_all`` turns it in
+the caller's thread, ``WEBHOOKS_MAX_CONCURRENCY`` requests at a time, until it is done.
 """
 
 from __future__ import annotations
