@@ -239,6 +239,8 @@ class Sender:
 
     def _turn(self) -> None:
         with self._cond:
+            # Taken deliveries still count until the loop says how many it holds.
+            self._load += self._queued
             taken, self._inbox, self._queued = self._inbox, [], 0
             due = bool(self._wakeups) and self._wakeups[0] <= time.monotonic()
             while self._wakeups and self._wakeups[0] <= time.monotonic():
