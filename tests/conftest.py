@@ -8,6 +8,20 @@ from tests.factories import SubscriptionFactory
 from tests.receiver import Receiver
 
 
+@pytest.fixture(autouse=True)
+def tests_send_inline():
+    """A test that makes this process look like a django-q2 worker (``post_spawn``) must not
+    leave the next tests handing their deliveries to a background sender."""
+    yield
+    from webhooks import sender
+
+    if sender._worker_pid["pid"] is not None:
+        sender._worker_pid["pid"] = None
+        running = sender.running()
+        if running is not None:
+            running.stop()
+
+
 @pytest.fixture
 def receiver():
     r = Receiver()
@@ -100,6 +114,7 @@ SLOW_MODULES = {
     "tests/reliability/test_chaos.py",
     "tests/reliability/test_noisy_neighbours.py",
     "tests/reliability/test_outbox_broker_cluster.py",
+    "tests/reliability/test_sender.py",
     "tests/test_bench_purge.py",
     "tests/test_bench_smoke.py",
     "tests/test_serve.py",

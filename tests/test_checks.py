@@ -34,6 +34,7 @@ def ids(**kwargs):
         ("WEBHOOKS_RESPONSE_BODY_LIMIT", -5, "webhooks.E005"),
         ("WEBHOOKS_SCOPE_RESOLVER", "nowhere.resolver", "webhooks.E006"),
         ("WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT", 0, "webhooks.E007"),
+        ("WEBHOOKS_MAX_IN_FLIGHT", 0, "webhooks.E007"),
         ("WEBHOOKS_BATCH_SIZE", 2.5, "webhooks.E007"),
         ("WEBHOOKS_BROKER_BACKOFF", -1, "webhooks.E008"),
         ("WEBHOOKS_SCOPE_CHOICES", "nowhere.choices", "webhooks.E009"),

@@ -22,12 +22,17 @@ pytestmark = pytest.mark.django_db
 
 class GatedReceiver:
     """Answers 204, but only once ``gate`` is set (or ``patience`` runs out); counts how many
-    requests it held at once."""
+    requests it held at once. With ``gated_path``, only requests to that path wait; the
+    others count towards ``expect``."""
 
     def __init__(
-        self, gate: threading.Event | None = None, patience: float = 5.0, expect: int = 0
+        self,
+        gate: threading.Event | None = None,
+        patience: float = 5.0,
+        expect: int = 0,
+        gated_path: str | None = None,
     ) -> None:
-        self.gate, self.patience = gate, patience
+        self.gate, self.patience, self.gated_path = gate, patience, gated_path
         self.all_answered = threading.Event()  # set once ``expect`` requests were answered
         self.expect = expect
         self.ids: list[str] = []
@@ -49,7 +54,8 @@ class GatedReceiver:
                     receiver.ids.append(self.headers["webhook-id"])
                     receiver.in_flight += 1
                     receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
-                if receiver.gate is not None and not receiver.gate.wait(receiver.patience):
+                gated = receiver.gate is not None and receiver.gated_path in (None, self.path)
+                if gated and not receiver.gate.wait(receiver.patience):
                     with receiver._lock:
                         receiver.gave_up += 1
                 with receiver._lock:
@@ -59,7 +65,7 @@ class GatedReceiver:
                 self.end_headers()
                 self.wfile.flush()
                 with receiver._lock:
-                    receiver.answered += 1
+                    receiver.answered += 0 if gated and receiver.gated_path else 1
                     if receiver.expect and receiver.answered >= receiver.expect:
                         receiver.all_answered.set()
 
@@ -105,6 +111,26 @@ def test_a_slow_endpoint_cannot_hold_every_slot(receivers):
     assert slow.max_in_flight <= 2
     assert len(fast.ids) == 6 and len(slow.ids) == 6
     assert Delivery.objects.filter(status="succeeded").count() == 12
+
+
+@override_settings(WEBHOOKS_MAX_CONCURRENCY=4, WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT=1)
+def test_customers_sharing_a_host_are_capped_each_by_their_own_url(receivers):
+    """Two customers' receivers behind one host and port (an automation platform, a tunnel):
+    one's stalled path must not hold the other's deliveries behind the per-endpoint cap."""
+    base = receivers(gated_path="/stalled", expect=3)
+    base.gate = base.all_answered  # the stalled path answers once the other got everything
+    host = base.url.rsplit("/", 1)[0]
+    for _ in range(3):
+        SubscriptionFactory(url=f"{host}/stalled", all_events=True)
+        SubscriptionFactory(url=f"{host}/healthy", all_events=True)
+    event = webhooks.send_event("article.shared", {})
+    token, ids = outbox.claim(outbox.fan_out(event.pk))
+
+    dispatch.send_claimed(ids, token)
+
+    assert base.gave_up == 0, "the healthy path waited behind the stalled one"
+    assert base.max_in_flight == 2  # one request per URL at a time: the cap holds per URL
+    assert Delivery.objects.filter(status="succeeded").count() == 6
 
 
 @override_settings(WEBHOOKS_MAX_CONCURRENCY=8, WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT=8)

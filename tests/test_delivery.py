@@ -181,6 +181,36 @@ def test_410_disables_the_subscription_with_a_reason(receiver, subscribe, commit
     assert len(receiver.requests) == 1  # a disabled webhook gets nothing more
 
 
+def test_a_receiver_can_stop_the_retries_of_one_message_without_failing_the_webhook(
+    receiver, subscribe, commit, caught, run_due, settings
+):
+    """``Webhook-Delivery: abort-message`` on a failed answer: that message is not retried,
+    the webhook stays on, its failure streak does not grow, nobody is told it fails."""
+    settings.WEBHOOKS_DISABLE_AFTER = 0  # any delivery given up would switch it off
+    sub = subscribe(receiver, ["article.created"])
+    failed = caught(delivery_failed)
+    receiver.answer(
+        Answer(422, headers={"Webhook-Delivery": "abort-message"}),  # this one: no retries
+        Answer(500),  # the next message: retried as usual
+    )
+    with commit():
+        Article.objects.create(title="refused")
+    refused = Delivery.objects.get()
+    assert refused.status == Delivery.Status.FAILED and refused.next_attempt_at is None
+    assert "abort-message" in refused.attempts.get().error_message
+    sub.refresh_from_db()
+    assert sub.is_active and sub.consecutive_failures == 0 and sub.failing_since is None
+    assert failed == []
+    with commit():
+        Article.objects.create(title="next")
+    retried = Delivery.objects.exclude(pk=refused.pk).get()
+    assert retried.status == Delivery.Status.PENDING and retried.next_attempt_at is not None
+    run_due()
+    assert len(receiver.requests) == 3  # the refused message was never sent again
+    retried.refresh_from_db()
+    assert retried.status == Delivery.Status.SUCCEEDED
+
+
 def test_retry_after_is_respected_within_bounds(receiver, subscribe, commit, settings, run_due):
     settings.WEBHOOKS_MAX_RETRY_AFTER = 600
     subscribe(receiver, ["article.created"])

@@ -77,7 +77,7 @@ def check_settings(app_configs=None, **kwargs):
                 id="webhooks.E006",
             )
         )
-    for name in ("BATCH_SIZE", "MAX_CONCURRENCY", "MAX_CONCURRENCY_PER_ENDPOINT"):
+    for name in ("BATCH_SIZE", "MAX_CONCURRENCY", "MAX_CONCURRENCY_PER_ENDPOINT", "MAX_IN_FLIGHT"):
         value = getattr(conf, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             errors.append(Error(f"WEBHOOKS_{name} must be a whole number ≥ 1.", id="webhooks.E007"))

@@ -118,12 +118,19 @@ class Settings:
 
     @property
     def MAX_CONCURRENCY(self) -> int:
-        """Requests one worker keeps in flight at once."""
+        """Requests one task keeps in flight at once when it sends itself (sync mode, tests,
+        manual actions); a worker process's sender has ``MAX_IN_FLIGHT``."""
         return self._get("MAX_CONCURRENCY", 8)
 
     @property
+    def MAX_IN_FLIGHT(self) -> int:
+        """Requests one worker process keeps in flight at once in its sender, which tasks
+        hand their deliveries to and return (``webhooks.sender``); beyond it, tasks wait."""
+        return self._get("MAX_IN_FLIGHT", 256)
+
+    @property
     def MAX_CONCURRENCY_PER_ENDPOINT(self) -> int:
-        """Requests one worker keeps in flight to one endpoint (scheme, host and port) at once.
+        """Requests one worker keeps in flight to one endpoint (the webhook's URL) at once.
 
         A slow receiver then holds at most this many of ``MAX_CONCURRENCY`` slots, and the
         others keep flowing.

@@ -81,6 +81,12 @@ class OutgoingRequest:
         return logged
 
 
+#: The answer header with which a receiver steers delivery, and the value that stops the
+#: retries of the message just sent (documented in docs/receivers.md).
+DELIVERY_CONTROL_HEADER = "webhook-delivery"
+ABORT_MESSAGE = "abort-message"
+
+
 @dataclass
 class Outcome:
     status_code: int | None = None
@@ -96,6 +102,16 @@ class Outcome:
         return (
             self.status_code is not None and 200 <= self.status_code < 300 and not self.error_kind
         )
+
+    @property
+    def aborted(self) -> bool:
+        """The receiver failed this message and asked for no retries of it
+        (``Webhook-Delivery: abort-message``, as Svix and the Standard Webhooks proposal
+        name it): the delivery ends failed, and the webhook's health does not count it."""
+        if self.succeeded or self.status_code is None:
+            return False
+        value = {k.lower(): v for k, v in self.headers.items()}.get(DELIVERY_CONTROL_HEADER)
+        return str(value or "").strip().lower() == ABORT_MESSAGE
 
     @property
     def retry_after(self) -> float | None:
@@ -371,6 +387,10 @@ def post(request: OutgoingRequest) -> Outcome:
             if limit.expired:
                 raise TimeoutError("the receiver was still sending at the deadline")
             outcome.error_kind, outcome.error_message = _classify_status(response.status)
+            if outcome.aborted:
+                outcome.error_message += (
+                    " It asked for no retries of this message (Webhook-Delivery: abort-message)."
+                )
             if broken and not outcome.error_kind:
                 outcome.error_kind = ErrorKind.INVALID_RESPONSE
                 outcome.error_message = "The receiver closed the connection mid-answer."

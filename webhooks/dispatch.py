@@ -1,10 +1,13 @@
 """The worker's side: send claimed deliveries and record what happened.
 
-HTTP requests run in a bounded thread pool (``WEBHOOKS_MAX_CONCURRENCY`` in flight per
-worker, at most ``WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT`` of them to one endpoint, so one
-slow receiver cannot hold every slot). All database writes stay in the calling thread,
-so a worker holds one connection whatever its concurrency; each outcome is recorded as
-soon as its request ends, not when the whole batch is done.
+One sending loop (``SendLoop``): requests run in a bounded thread pool, round-robin over
+endpoints, at most ``WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT`` of them to one endpoint (one
+URL), so one slow receiver cannot hold every slot. All database writes stay in the thread
+that turns the loop, so it holds one connection whatever its concurrency; outcomes that
+end close together are recorded together. In a django-q2 worker, tasks hand their
+deliveries to the process's sender (``webhooks.sender``), which turns the loop in its own
+thread, and return; elsewhere (sync mode, tests, a transaction) ``_send_all`` turns it in
+the caller's thread, ``WEBHOOKS_MAX_CONCURRENCY`` requests at a time, until it is done.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections import Counter, deque
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -22,7 +27,19 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, Count, F, Value, When
 from django.utils import timezone
 
-from . import deadline, metrics, outbox, plans, ratelimit, responses, retries, signals, tracing
+from . import (
+    deadline,
+    metrics,
+    outbox,
+    plans,
+    ratelimit,
+    responses,
+    retries,
+    sender,
+    signals,
+    tracing,
+    wakeups,
+)
 from . import delivery as http
 from .conf import conf
 from .models import Delivery, DeliveryAttempt, Subscription
@@ -69,11 +86,11 @@ def process_events(event_ids) -> None:
     own = [d for d in fresh if d.lease_token == token]
     own = ratelimit.admit(own, token, new=True)  # over a webhook's rate limit: given back
     if own:
-        _send_all(own, token, AUTOMATIC)
+        _send(own, token, AUTOMATIC, background=helping)
     if helping:
         token, due = outbox.claim_due(batch)
         if due:
-            send_claimed(due, token, renew=False)
+            send_claimed(due, token, renew=False, background=True)
 
 
 def _run_by_workers() -> bool:
@@ -83,10 +100,14 @@ def _run_by_workers() -> bool:
     return not Conf.SYNC
 
 
-def send_claimed(ids, token, trigger: str = AUTOMATIC, *, renew: bool = True):
+def send_claimed(
+    ids, token, trigger: str = AUTOMATIC, *, renew: bool = True, background: bool = False
+):
     """Send the deliveries still leased under ``token``; a stale or doubled task sends nothing.
 
-    ``renew=False`` when the claim was made just now (its lease is whole).
+    ``renew=False`` when the claim was made just now (its lease is whole). ``background``:
+    a task's call, which may hand the requests to the worker process's sender and return
+    at once (then no attempts are returned); otherwise they are sent here.
     """
     now = timezone.now()
     if renew:
@@ -117,6 +138,15 @@ def send_claimed(ids, token, trigger: str = AUTOMATIC, *, renew: bool = True):
             deliveries = [d for d in deliveries if d.subscription.scope in allowed]
         # Over a webhook's rate limit: given back pending, due when their turn comes.
         deliveries = ratelimit.admit(deliveries, token)
+    return _send(deliveries, token, trigger, background=background)
+
+
+def _send(deliveries, token, trigger, *, background: bool) -> list[DeliveryAttempt]:
+    """Hand the deliveries to this worker process's sender (a task's call, when it may:
+    ``sender.usable``), or send them here and return their attempts."""
+    if background and deliveries and sender.usable():
+        sender.get().submit(deliveries, token, trigger)
+        return []
     return _send_all(deliveries, token, trigger)
 
 
@@ -136,13 +166,17 @@ def _hold(deliveries, token) -> None:
 
 
 def endpoint_key(url: str) -> str:
-    """What the per-endpoint cap counts by: scheme, host and port of the target."""
+    """What the per-endpoint cap, the hand-back after a timeout, and health count by: the
+    customer's URL itself. Receivers often share a host (automation platforms, chat
+    incoming-webhooks, gateways, tunnels): one customer's stalled path there must not slow
+    another's. Scheme and host are compared without case, as HTTP does."""
     try:
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return parts._replace(
+            scheme=parts.scheme.lower(), netloc=parts.netloc.lower(), fragment=""
+        ).geturl()
     except (TypeError, ValueError, AttributeError):  # a stored URL that is no URL
         return str(url)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
 def send_budget() -> float:
@@ -170,98 +204,224 @@ RECORD_GROUP_WAIT = 0.02
 
 
 def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
-    """POST every delivery, ``MAX_CONCURRENCY`` at a time and round-robin over endpoints."""
+    """POST every delivery, ``MAX_CONCURRENCY`` at a time and round-robin over endpoints,
+    in the calling thread: it returns when every request has ended and been recorded (sync
+    mode, tests, manual actions, and a task run inside a transaction)."""
     if not deliveries:
         return []
-    deadline = time.monotonic() + send_budget()
     limit = max(1, conf.MAX_CONCURRENCY)
-    per_endpoint = max(1, min(limit, conf.MAX_CONCURRENCY_PER_ENDPOINT))
-    waiting: dict[str, deque[int]] = {}
-    for index, d in enumerate(deliveries):
-        waiting.setdefault(endpoint_key(d.subscription.url), deque()).append(index)
-    attempts: list[DeliveryAttempt | None] = [None] * len(deliveries)
-    requests_: dict[int, http.OutgoingRequest] = {}
-    in_flight: dict = {}
-    busy: Counter[str] = Counter()
-    pool = _pool(limit) if len(deliveries) > 1 else None
-    send = tracing.sender(http.post, trigger)  # http.post, in an attempt span when tracing
-    started_any = False
-    unrecorded: list[tuple[int, http.Outcome]] = []  # finished, waiting to be recorded
-    record_by = 0.0
-    warned: set = set()  # webhooks whose unusable settings were logged in this batch
-    while waiting or in_flight or unrecorded:
-        if waiting and started_any and time.monotonic() > deadline:
-            left = [deliveries[i] for queue in waiting.values() for i in queue]
-            logger.info("Batch out of time: %d deliveries given back, still due.", len(left))
-            _release(left, token)
-            waiting.clear()
-        # Start requests round-robin over endpoints, within both caps.
-        progressed = True
-        while progressed and waiting and len(in_flight) < limit:
+    loop = SendLoop(limit, _pool(limit).submit if len(deliveries) > 1 else None)
+    items = loop.add(deliveries, token, trigger, start_by=time.monotonic() + send_budget())
+    while not loop.idle():
+        loop.step()
+    return [item.attempt for item in items if item.attempt is not None]
+
+
+@dataclass(eq=False)
+class SendItem:
+    """One delivery in a ``SendLoop``: its lease and when its request must start at the latest."""
+
+    delivery: Delivery
+    token: uuid.UUID
+    trigger: str
+    start_by: float  # time.monotonic(): not started by then, it is given back still due
+    request: http.OutgoingRequest | None = None
+    attempt: DeliveryAttempt | None = None
+
+
+class SendLoop:
+    """Deliveries waiting for a slot, requests in flight, outcomes waiting to be recorded.
+
+    The one sending loop: ``_send_all`` turns it until it is empty, the process's sender
+    (``webhooks.sender``) keeps turning it while tasks add deliveries. Only the thread that
+    calls ``step`` touches it (and records, with its own database connection).
+    """
+
+    def __init__(self, limit: int, submit=None, per_endpoint: int | None = None) -> None:
+        self.limit = limit
+        self.per_endpoint = max(1, min(limit, per_endpoint or conf.MAX_CONCURRENCY_PER_ENDPOINT))
+        self.submit = submit  # pool.submit(fn, *args) -> Future; None: requests run inline
+        self.waiting: dict[str, deque[SendItem]] = {}
+        self.in_flight: dict = {}  # future -> (item, endpoint key)
+        self.busy: Counter[str] = Counter()
+        self.unrecorded: list[tuple[SendItem, http.Outcome]] = []
+        self.record_by = 0.0
+        self.started_any = False
+        self.starting = True  # False once the process stops: nothing new starts
+        self.warned: set = set()  # webhooks whose unusable settings were logged
+        self.woken = threading.Event()  # set when a request ends (or the owner has news)
+        self._earliest_start_by = float("inf")
+        self._senders: dict = {}
+
+    def add(self, deliveries, token, trigger, *, start_by: float) -> list[SendItem]:
+        items = [SendItem(d, token, trigger, start_by) for d in deliveries]
+        for item in items:
+            self.waiting.setdefault(endpoint_key(item.delivery.subscription.url), deque()).append(
+                item
+            )
+        if items:
+            self._earliest_start_by = min(self._earliest_start_by, start_by)
+        return items
+
+    def load(self) -> int:
+        """Deliveries waiting for a slot or in flight."""
+        return len(self.in_flight) + sum(len(queue) for queue in self.waiting.values())
+
+    def idle(self) -> bool:
+        return not self.waiting and not self.in_flight and not self.unrecorded
+
+    def step(self, longest_wait: float | None = None) -> None:
+        """One turn: give back what is too late, start requests, collect, record."""
+        self._give_back_late()
+        self._start_requests()
+        self._collect(longest_wait)
+        self._record()
+
+    def give_back_waiting(self) -> int:
+        """Release every delivery not started yet (the process stops); returns how many."""
+        left = [item for queue in self.waiting.values() for item in queue]
+        self.waiting.clear()
+        _release_items(left)
+        return len(left)
+
+    def give_back_in_flight(self) -> int:
+        """Release the deliveries whose requests have not ended (the process stops): they are
+        sent again, with the same webhook-id, by another worker."""
+        left = [item for item, _ in self.in_flight.values()]
+        self.in_flight.clear()
+        _release_items(left)
+        return len(left)
+
+    def _give_back_late(self) -> None:
+        # A delivery whose request could not end (and be recorded) within its lease is given
+        # back, still due, rather than sent: once some request started, so a batch with a
+        # budget too short for anything still sends one.
+        now = time.monotonic()
+        if not self.waiting or not self.started_any or now <= self._earliest_start_by:
+            return
+        late, earliest = [], float("inf")
+        for key in list(self.waiting):
+            queue = self.waiting[key]
+            keep = deque(item for item in queue if item.start_by >= now)
+            late.extend(item for item in queue if item.start_by < now)
+            if keep:
+                self.waiting[key] = keep
+                earliest = min(earliest, min(item.start_by for item in keep))
+            else:
+                del self.waiting[key]
+        self._earliest_start_by = earliest
+        if late:
+            logger.info("Out of time: %d deliveries given back, still due.", len(late))
+            _release_items(late)
+
+    def _start_requests(self) -> None:
+        """Start requests round-robin over endpoints, within both caps."""
+        progressed = self.starting
+        while progressed and self.waiting and len(self.in_flight) < self.limit:
             progressed = False
-            for key in list(waiting):
-                if len(in_flight) >= limit:
+            for key in list(self.waiting):
+                if len(self.in_flight) >= self.limit:
                     break
-                if busy[key] >= per_endpoint:
+                if self.busy[key] >= self.per_endpoint:
                     continue
-                queue = waiting[key]
-                index = queue.popleft()
+                queue = self.waiting[key]
+                item = queue.popleft()
                 if not queue:
-                    del waiting[key]
+                    del self.waiting[key]
                 # What the webhook's row holds is checked here: a row that cannot make a
                 # request fails its own attempt, with the reason, and nothing is sent.
-                request, unsendable = http.prepare(deliveries[index])
-                requests_[index] = request
+                item.request, unsendable = http.prepare(item.delivery)
                 if unsendable is not None:
                     future = _Done(unsendable)
-                    _warn_unsendable(deliveries[index], unsendable, warned)
-                elif pool is None:
-                    future = _Done(send(request, deliveries[index]))
+                    _warn_unsendable(item.delivery, unsendable, self.warned)
                 else:
-                    future = pool.submit(send, request, deliveries[index])
-                in_flight[future] = (index, key)
-                busy[key] += 1
-                started_any = progressed = True
-        done = [f for f in in_flight if isinstance(f, _Done)]
-        if in_flight and not done:
-            timeout = max(0.0, record_by - time.monotonic()) if unrecorded else None
-            done, _ = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+                    send = self._sender(item.trigger)
+                    if self.submit is None:
+                        future = _Done(send(item.request, item.delivery))
+                    else:
+                        future = self.submit(send, item.request, item.delivery)
+                        future.add_done_callback(self._wake)
+                self.in_flight[future] = (item, key)
+                self.busy[key] += 1
+                self.started_any = progressed = True
+
+    def _sender(self, trigger):
+        # http.post, in an attempt span when tracing
+        if trigger not in self._senders:
+            self._senders[trigger] = tracing.sender(http.post, trigger)
+        return self._senders[trigger]
+
+    def _wake(self, _future) -> None:
+        self.woken.set()
+
+    def _collect(self, longest_wait: float | None) -> None:
+        done = [f for f in self.in_flight if f.done()]
+        if self.in_flight and not done:
+            timeout = longest_wait
+            if self.unrecorded:
+                until_record = max(0.0, self.record_by - time.monotonic())
+                timeout = until_record if timeout is None else min(timeout, until_record)
+            self.woken.wait(timeout)
+            self.woken.clear()
+            done = [f for f in self.in_flight if f.done()]
         for future in done:
-            index, key = in_flight.pop(future)
-            busy[key] -= 1
+            item, key = self.in_flight.pop(future)
+            self.busy[key] -= 1
+            if not self.busy[key]:
+                del self.busy[key]
             try:
                 outcome = future.result()
             except Exception as exc:  # noqa: BLE001 - post never raises; if it did, log it
-                logger.exception("Sending delivery %s failed.", deliveries[index].pk)
+                logger.exception("Sending delivery %s failed.", item.delivery.pk)
                 outcome = http.Outcome(
                     error_kind=http.ErrorKind.OTHER,
                     error_message=f"The request failed ({type(exc).__name__}).",
                 )
-            if not unrecorded:
-                record_by = time.monotonic() + RECORD_GROUP_WAIT
-            unrecorded.append((index, outcome))
-            if outcome.error_kind == http.ErrorKind.TIMEOUT and key in waiting:
+            if not self.unrecorded:
+                self.record_by = time.monotonic() + RECORD_GROUP_WAIT
+            self.unrecorded.append((item, outcome))
+            if outcome.error_kind == http.ErrorKind.TIMEOUT and key in self.waiting:
                 # This endpoint is not answering: its other deliveries would each hold a
-                # slot for the whole timeout, and this task (and the events queued behind
-                # it) with them. Give them back, still due, to be tried by another task.
-                slow = [deliveries[i] for i in waiting.pop(key)]
-                logger.info("%s timed out: %d deliveries given back, still due.", key, len(slow))
-                _release(slow, token)
-        if unrecorded and (
-            not in_flight or len(unrecorded) >= RECORD_GROUP_SIZE or time.monotonic() >= record_by
+                # slot for the whole timeout. Give them back, still due, to be tried later.
+                slow = list(self.waiting.pop(key))
+                logger.info(  # the webhook, not its URL: a URL may carry the customer's secret
+                    "Webhook %s timed out: %d deliveries to its URL given back, still due.",
+                    item.delivery.subscription_id,
+                    len(slow),
+                )
+                _release_items(slow)
+
+    def _record(self) -> None:
+        if not self.unrecorded or (
+            self.in_flight
+            and len(self.unrecorded) < RECORD_GROUP_SIZE
+            and time.monotonic() < self.record_by
         ):
-            # Requests that ended close together are recorded together (one transaction,
-            # a constant number of queries, and the GIL taken back from the request threads
-            # a few times per group rather than per delivery); a recording that fails is
-            # isolated, never lost.
-            ended = timezone.now()  # one time for the group: their states then match
-            items = [(deliveries[i], requests_[i], out, ended) for i, out in unrecorded]
-            for (index, _), attempt in zip(
-                unrecorded, record_outcomes(items, token, trigger), strict=True
+            return
+        # Requests that ended close together are recorded together (one transaction per
+        # lease, a constant number of queries, and the GIL taken back from the request
+        # threads a few times per group rather than per delivery); a recording that fails
+        # is isolated, never lost.
+        ended = timezone.now()  # one time for the group: their states then match
+        groups: dict[tuple, list[tuple[SendItem, http.Outcome]]] = {}
+        for item, outcome in self.unrecorded:
+            groups.setdefault((item.token, item.trigger), []).append((item, outcome))
+        self.unrecorded = []
+        for (token, trigger), group in groups.items():
+            entries = [(item.delivery, item.request, outcome, ended) for item, outcome in group]
+            for (item, _), attempt in zip(
+                group, record_outcomes(entries, token, trigger), strict=True
             ):
-                attempts[index] = attempt
-            unrecorded = []
-    return [a for a in attempts if a is not None]
+                item.attempt = attempt
+
+
+def _release_items(items) -> None:
+    """Give deliveries back, still due, each under the lease it was sent with."""
+    by_token: dict = {}
+    for item in items:
+        by_token.setdefault(item.token, []).append(item.delivery)
+    for token, deliveries in by_token.items():
+        _release(deliveries, token)
 
 
 def _warn_unsendable(delivery, outcome, warned: set) -> None:
@@ -281,6 +441,9 @@ class _Done:
 
     def __init__(self, value) -> None:
         self._value = value
+
+    def done(self) -> bool:
+        return True
 
     def result(self):
         return self._value
@@ -475,8 +638,9 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
             attempts.append(_attempt(row, delivery, request, outcome, trigger, at))
             _advance(row, outcome, token, trigger, at, automatic_tries[row.pk] + 1)
             row.updated_at = now
-            if trigger == AUTOMATIC or outcome.succeeded:
-                # A failed test or manual resend says nothing new: it does not feed the
+            if (trigger == AUTOMATIC or outcome.succeeded) and not outcome.aborted:
+                # A failed test or manual resend says nothing new, and a message the
+                # receiver refused on purpose is no sign of trouble: neither feeds the
                 # auto-disable clock.
                 health.setdefault(row.subscription_id, []).append(outcome.succeeded)
             if outcome.status_code == 410 and not outcome.succeeded:
@@ -485,10 +649,18 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
                     "asking for no more webhooks."
                 )
             elif row.status == Delivery.Status.FAILED and trigger == AUTOMATIC:
-                given_up.add(row.subscription_id)
+                if not outcome.aborted:
+                    given_up.add(row.subscription_id)
         DeliveryAttempt.objects.bulk_create([a for a in attempts if a is not None])
         _save_states([rows[d.pk] for d, *_ in items if d.pk in rows])
         disabled = _update_health(health, gone, given_up, now)
+        retry_at = {
+            row.next_attempt_at
+            for row in rows.values()
+            if row.status == Delivery.Status.PENDING and row.next_attempt_at is not None
+        }
+        if retry_at:  # once committed: this process's clock claims each retry when due
+            transaction.on_commit(lambda: wakeups.due_at_each(retry_at), robust=True)
     metrics.outcomes_recorded(items, rows, trigger, disabled, gone)
     subscriptions = {d.subscription_id: d.subscription for d, *_ in items}
     for pk, reason in disabled.items():
@@ -498,7 +670,7 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
         if attempt is not None:
             sub = subscriptions[delivery.subscription_id]
             reason = disabled.get(sub.pk, "")
-            _announce(rows[delivery.pk], attempt, outcome.succeeded, reason, sub)
+            _announce(rows[delivery.pk], attempt, outcome, reason, sub)
             disabled.pop(sub.pk, None)  # announce a disabling once
     return attempts
 
@@ -540,6 +712,8 @@ def _advance(row, outcome, token, trigger, at, automatic_tries: int) -> None:
         row.status, row.next_attempt_at = Delivery.Status.SUCCEEDED, None
     elif outcome.status_code == 410:
         row.status, row.next_attempt_at = Delivery.Status.FAILED, None
+    elif outcome.aborted and row.status == Delivery.Status.PENDING:
+        row.status, row.next_attempt_at = Delivery.Status.FAILED, None  # the receiver said so
     elif trigger == AUTOMATIC and row.status == Delivery.Status.PENDING:
         delay = retries.retry_delay(automatic_tries, outcome.retry_after)
         if delay is None:
@@ -600,10 +774,12 @@ def _failing_too_long(since, now) -> str:
     return ""
 
 
-def _announce(delivery, attempt, succeeded, disabled_reason, subscription) -> None:
+def _announce(delivery, attempt, outcome, disabled_reason, subscription) -> None:
     def send():
-        if succeeded:
+        if outcome.succeeded:
             signals.delivery_succeeded.send_robust(Delivery, delivery=delivery, attempt=attempt)
+        elif outcome.aborted:
+            pass  # the receiver's choice, not a failing webhook: nobody is told it fails
         elif delivery.status == Delivery.Status.FAILED and attempt.trigger == AUTOMATIC:
             signals.delivery_failed.send_robust(Delivery, delivery=delivery, attempt=attempt)
         if disabled_reason and not subscription.is_active:

@@ -18,7 +18,9 @@ logger = logging.getLogger("webhooks")
 def warm_worker(**kwargs) -> None:
     """django-q2's ``post_spawn`` receiver. Never raises: a step that fails (the database
     or the broker down at that moment) is left to the first task, as before."""
-    from . import delivery, dispatch, encryption, heartbeat, outbox, tasks  # noqa: F401
+    from . import delivery, dispatch, encryption, heartbeat, outbox, sender, tasks  # noqa: F401
+
+    sender.mark_worker_process()  # tasks here hand their deliveries to the process's sender
 
     # The fan-out's reads connect to the database; the broker hands out further batches;
     # the TLS context reads the trust store (~18 ms).

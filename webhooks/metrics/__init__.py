@@ -203,7 +203,7 @@ def _count(m: _Metrics, items, rows, trigger, disabled, gone) -> None:
         if row.status == Delivery.Status.SUCCEEDED:
             m.child(m.deliveries, SUCCEEDED, event_type).inc()
         elif row.status == Delivery.Status.FAILED:
-            given_up = automatic and outcome.status_code != 410
+            given_up = automatic and outcome.status_code != 410 and not outcome.aborted
             m.child(m.deliveries, GIVEN_UP if given_up else FAILED, event_type).inc()
     for pk in disabled:
         m.child(m.disabled, GONE if pk in gone else FAILING).inc()

@@ -1,0 +1,329 @@
+"""The worker process's sender: a slow receiver costs a socket, not a worker.
+
+A django-q2 task that sent its deliveries itself would return only when its slowest
+request ended, so one silent receiver held a whole worker for its deadline. In a worker
+process, tasks instead hand their claimed deliveries (leased, with their token) to this
+process's sender and return at once. One coordinator thread turns the same sending loop
+as the synchronous path (``dispatch.SendLoop``): up to ``WEBHOOKS_MAX_IN_FLIGHT`` requests
+in a pool of small-stack threads, the per-endpoint cap, and outcomes recorded in groups
+with the coordinator's own database connection. It is also this process's clock for work
+that becomes due later (``wakeups``): at the earliest registered time it claims what is
+due and sends it.
+
+- Backpressure: a task waits only while this process already has ``MAX_IN_FLIGHT``
+  deliveries queued or in flight.
+- A delivery whose request could not end within its lease is given back, still due.
+- Nothing is lost if the process dies: its leases run out and the sweeper resends.
+- At exit (recycle, SIGTERM) nothing new starts, queued deliveries are given back, the
+  requests in flight get ``EXIT_GRACE`` seconds to end and be recorded, and the rest are
+  given back too (sent again later with the same webhook-id: at least once).
+
+Used only in a django-q2 worker process (``mark_worker_process``, from its ``post_spawn``)
+outside sync mode and outside a transaction: everywhere else the caller sends and records
+synchronously (a background thread could not see a transaction's uncommitted rows).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from datetime import datetime
+from multiprocessing.util import Finalize
+
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from . import deadline
+from .conf import conf
+
+logger = logging.getLogger("webhooks")
+
+#: Seconds the requests in flight get to end when the process stops.
+EXIT_GRACE = 3.0
+#: Stack of each request thread: a request needs little, and hundreds of threads are kept.
+THREAD_STACK_SIZE = 512 * 1024
+#: Seconds between the coordinator's checks of its database connection when idle.
+CONNECTION_CHECK = 1.0
+
+_worker_pid = {"pid": None}
+_lock = threading.Lock()
+_current: dict = {}
+
+
+def mark_worker_process() -> None:
+    """This process is a django-q2 worker (its ``post_spawn``): tasks may hand off here."""
+    _worker_pid["pid"] = os.getpid()
+
+
+def usable() -> bool:
+    """May a task hand deliveries to this process's sender rather than send them itself?"""
+    from django_q.conf import Conf
+
+    return (
+        _worker_pid["pid"] == os.getpid()
+        and not Conf.SYNC
+        and not connection.in_atomic_block
+        and conf.MAX_IN_FLIGHT > 0
+    )
+
+
+def get() -> Sender:
+    """This process's sender, started on first use and made again after a fork."""
+    with _lock:
+        sender = _current.get("sender")
+        # A sender that is stopping (the process exits) stays: it gives back what it gets.
+        if sender is None or sender.pid != os.getpid() or not sender._thread.is_alive():
+            sender = _current["sender"] = Sender()
+            sender.start()
+        return sender
+
+
+def running() -> Sender | None:
+    """This process's sender if it runs (a worker that has sent something), else None."""
+    sender = _current.get("sender")
+    if sender is not None and sender.pid == os.getpid() and sender.alive():
+        return sender
+    return None
+
+
+class _Pool:
+    """Request threads (daemons, small stacks), started as needed up to ``size``.
+
+    Daemons, unlike ``ThreadPoolExecutor``'s: a request still running when the process
+    exits does not hold the exit (it has been given back by then)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = 0
+        self._outstanding = 0  # jobs submitted and not finished: one thread each, at most
+        self._lock = threading.Lock()
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, fn, args))
+        with self._lock:
+            self._outstanding += 1
+            if self._outstanding <= self._threads or self._threads >= self.size:
+                return future
+            self._threads += 1
+        with _stack_lock:
+            previous = threading.stack_size(THREAD_STACK_SIZE)
+            try:
+                threading.Thread(target=self._work, name="webhooks-send", daemon=True).start()
+            finally:
+                threading.stack_size(previous)
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, fn, args = self._jobs.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:  # noqa: BLE001 - handed to the coordinator
+                    future.set_exception(exc)
+            with self._lock:
+                self._outstanding -= 1
+
+
+_stack_lock = threading.Lock()
+
+
+class Sender:
+    def __init__(self) -> None:
+        from .dispatch import SendLoop
+
+        self.pid = os.getpid()
+        self.limit = max(1, conf.MAX_IN_FLIGHT)
+        self.loop = SendLoop(self.limit, _Pool(self.limit).submit)
+        self._cond = threading.Condition()
+        self._inbox: list[tuple] = []  # (deliveries, token, trigger, start_by), from tasks
+        self._queued = 0  # deliveries in the inbox
+        self._load = 0  # deliveries in the loop (waiting or in flight), as last counted
+        self._wakeups: list[float] = []  # a heap of time.monotonic() instants
+        self._wakeup_set: set[float] = set()  # the same instants, to add each once
+        self._stopping = False
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="webhooks-sender", daemon=True)
+        self._finalizer = None
+
+    def start(self) -> None:
+        self._thread.start()
+        # Runs when the worker process exits normally (django-q2's recycle or stop).
+        self._finalizer = Finalize(self, self.stop, exitpriority=10)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stopping
+
+    # -- from tasks -------------------------------------------------------------------
+
+    def submit(self, deliveries, token, trigger) -> None:
+        """Hand claimed deliveries over and return; waits only while this process is full."""
+        if not deliveries:
+            return
+        start_by = min(_start_by(d) for d in deliveries)
+        in_coordinator = threading.current_thread() is self._thread
+        with self._cond:
+            while (
+                not in_coordinator
+                and not self._stopping
+                and self._queued + self._load >= self.limit
+                and time.monotonic() < start_by
+            ):
+                self._cond.wait(0.5)
+            if self._stopping or time.monotonic() >= start_by:
+                full = True
+            else:
+                full = False
+                self._inbox.append((list(deliveries), token, trigger, start_by))
+                self._queued += len(deliveries)
+        if full:  # stopping, or full for the whole lease: still due, sent later
+            from .dispatch import _release
+
+            _release(deliveries, token)
+            return
+        self.loop.woken.set()
+
+    def wake_at(self, when: datetime) -> None:
+        """Claim what is due at ``when`` (a retry, a postponed delivery) then."""
+        at = time.monotonic() + (when - timezone.now()).total_seconds()
+        # Rounded up to a quarter second, once each: the clock is as good, and a busy
+        # process keeps one entry per instant, not one per retry.
+        at = math.ceil(at * 4) / 4
+        with self._cond:
+            if at in self._wakeup_set:
+                return
+            self._wakeup_set.add(at)
+            heapq.heappush(self._wakeups, at)
+        self.loop.woken.set()
+
+    def stop(self) -> None:
+        """Stop at exit: see the module's docstring. Returns within ``EXIT_GRACE`` + 2 s."""
+        with self._cond:
+            if self._stopping:
+                return
+            self._stopping = True
+            self._cond.notify_all()
+        self.loop.woken.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._stopped.wait(EXIT_GRACE + 2)
+
+    # -- the coordinator thread ---------------------------------------------------------
+
+    def _run(self) -> None:
+        checked = time.monotonic()
+        try:
+            while not self._stopping:
+                try:
+                    self._turn()
+                except Exception:  # noqa: BLE001 - the sender must outlive any one error
+                    logger.exception("The webhooks sender hit an error; going on.")
+                    self._fresh_connection()
+                    time.sleep(0.1)
+                if time.monotonic() - checked > CONNECTION_CHECK:
+                    self._fresh_connection()
+                    checked = time.monotonic()
+                    if len(self.loop.warned) > 1000:  # logged once per webhook, for a while
+                        self.loop.warned.clear()
+            self._finish()
+        finally:
+            connection.close()
+            self._stopped.set()
+
+    def _turn(self) -> None:
+        with self._cond:
+            # Taken deliveries still count until the loop says how many it holds.
+            self._load += self._queued
+            taken, self._inbox, self._queued = self._inbox, [], 0
+            due = bool(self._wakeups) and self._wakeups[0] <= time.monotonic()
+            while self._wakeups and self._wakeups[0] <= time.monotonic():
+                self._wakeup_set.discard(heapq.heappop(self._wakeups))
+            next_wakeup = self._wakeups[0] if self._wakeups else None
+        for deliveries, token, trigger, start_by in taken:
+            self.loop.add(deliveries, token, trigger, start_by=start_by)
+        if due:
+            self._claim_due()
+        longest = CONNECTION_CHECK
+        if next_wakeup is not None:
+            longest = max(0.0, min(longest, next_wakeup - time.monotonic()))
+        if self.loop.idle():
+            self.loop.woken.wait(longest)
+            self.loop.woken.clear()
+        else:
+            self.loop.step(longest)
+        with self._cond:
+            self._load = self.loop.load()
+            self._cond.notify_all()
+
+    def _claim_due(self) -> None:
+        """Claim due deliveries, as many as there is room for, and send them here."""
+        from . import dispatch, outbox
+
+        room = self.limit - self.loop.load()
+        batch = max(1, conf.BATCH_SIZE)
+        while room > 0:
+            token, ids = outbox.claim_due(min(batch, room))
+            if not ids:
+                return
+            # The same path as a task's: lease renewal skipped, gates applied, then handed
+            # to this sender (``submit`` from this thread does not wait).
+            dispatch.send_claimed(ids, token, renew=False, background=True)
+            room -= len(ids)
+            if len(ids) < min(batch, room + len(ids)):
+                return
+        # Full: more may be due; come back for it soon.
+        with self._cond:
+            heapq.heappush(self._wakeups, time.monotonic() + 0.2)
+
+    def _finish(self) -> None:
+        """The process stops: give back what is queued, let the requests in flight end for
+        ``EXIT_GRACE`` seconds, record them, give back the rest."""
+        self.loop.starting = False
+        with self._cond:
+            taken, self._inbox = self._inbox, []
+        try:
+            for deliveries, token, trigger, start_by in taken:
+                self.loop.add(deliveries, token, trigger, start_by=start_by)
+            given_back = self.loop.give_back_waiting()
+            until = time.monotonic() + EXIT_GRACE
+            while self.loop.in_flight and time.monotonic() < until:
+                self.loop.step(max(0.01, until - time.monotonic()))
+            if self.loop.unrecorded:
+                self.loop.step(0)
+            cut = self.loop.give_back_in_flight()
+            if given_back or cut:
+                logger.info(
+                    "Worker stopping: %d queued and %d unfinished deliveries given back.",
+                    given_back,
+                    cut,
+                )
+            deadline.expire_all()  # the unfinished requests end now, their threads with them
+        except Exception:  # noqa: BLE001 - leases and the sweeper cover whatever is left
+            logger.exception("The webhooks sender could not stop cleanly.")
+
+    def _fresh_connection(self) -> None:
+        try:
+            if not connection.in_atomic_block:
+                close_old_connections()
+        except Exception:  # noqa: BLE001 - the next query reconnects, or fails and is logged
+            logger.warning("The webhooks sender could not check its connection.", exc_info=True)
+
+
+def _start_by(delivery) -> float:
+    """The latest time.monotonic() at which the delivery's request may start and still end
+    (and be recorded) within its lease."""
+    leased_until = getattr(delivery, "leased_until", None)
+    lease_left = (
+        (leased_until - timezone.now()).total_seconds()
+        if leased_until is not None
+        else conf.LEASE_SECONDS
+    )
+    needed = conf.TIMEOUT + deadline.MARGIN + deadline.RECORDING_ALLOWANCE
+    return time.monotonic() + lease_left - needed
