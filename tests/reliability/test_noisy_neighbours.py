@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from bench.noisy import HOSTILE, ISSUE_HOSTILE, ISSUE_WEBHOOKS, NOISY_WEBHOOKS, run
 from webhooks.deadline import MARGIN
 
@@ -65,9 +63,6 @@ def test_hostile_receivers_cannot_hurt_a_healthy_one(capsys):
 SHARED_EVENTS = 10
 
 
-@pytest.mark.xfail(
-    strict=False, raises=AssertionError, reason="issue 19: needs the per-process sender"
-)
 def test_stalled_paths_on_a_shared_host_do_not_delay_another_customers_path(capsys):
     """Customers' receivers often share a host (automation platforms, chat webhooks): six
     hostile paths and a healthy one on one host:port, 2 workers, 2 events a second. The
