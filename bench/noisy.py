@@ -204,6 +204,11 @@ def issue_setups(kind: str, setups: list[str], args) -> dict:
     beside the six) and ``sustained``."""
     behaviours = HOSTILE if args.hostile_set == "all" else ISSUE_HOSTILE
     webhooks = NOISY_WEBHOOKS if args.hostile_set == "all" else ISSUE_WEBHOOKS
+    # The caps a platform sized for this load would set (--per-endpoint, --in-flight).
+    if args.per_endpoint:
+        webhooks = {**webhooks, "MAX_CONCURRENCY_PER_ENDPOINT": args.per_endpoint}
+    if args.in_flight:
+        webhooks = {**webhooks, "MAX_IN_FLIGHT": args.in_flight}
     out = {}
     for setup in setups:
         if setup == "sustained":
@@ -253,6 +258,10 @@ def main(argv=None) -> None:
     parser.add_argument("--hostile-set", choices=["issue", "all"], default="issue")
     parser.add_argument("--deadline", type=float, default=240, help="wait for the healthy events")
     parser.add_argument("--settle", type=float, default=180, help="then for every delivery")
+    parser.add_argument(
+        "--per-endpoint", type=int, help="WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT (default 4)"
+    )
+    parser.add_argument("--in-flight", type=int, help="WEBHOOKS_MAX_IN_FLIGHT (default 256)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
     kinds = [args.backend] if args.backend else args.backends.split(",")
