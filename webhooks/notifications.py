@@ -34,7 +34,7 @@ def webhook_disabled(sender, subscription: Subscription, reason: str, **kwargs) 
         f"Your webhook was disabled: {subscription}",
         f"Your webhook {subscription} ({subscription.url}) was switched off and receives "
         f"no more events.\n\nWhy: {reason}\n\nOnce the receiver works again, switch the "
-        "webhook back on and resend what it missed (\u201cResend failed since\u2026\u201d).",
+        "webhook back on and resend what it missed (\u201cResend failed\u201d on its page).",
     )
 
 
