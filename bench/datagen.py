@@ -361,9 +361,7 @@ def generate(
     targets += [
         t
         for i, (scope, hook) in enumerate(others)
-        for t in spread(
-            scope, [hook], share(attempts - big_total, len(others), i), busy=1.0
-        )
+        for t in spread(scope, [hook], share(attempts - big_total, len(others), i), busy=1.0)
     ]
     made.seconds["people_and_webhooks"] = round(time.perf_counter() - clock, 1)
 
@@ -375,7 +373,9 @@ def generate(
             cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
             rebuild = drop_indexes(cursor)
         writer.write("webhooks_subscription", SUBSCRIPTION_COLUMNS, subscriptions)
-        writer.write("webhooks_subscription_event_types", ["subscription_id", "eventtype_id"], wanted)
+        writer.write(
+            "webhooks_subscription_event_types", ["subscription_id", "eventtype_id"], wanted
+        )
         names = sorted(type_ids.values())
         for events, deliveries, tries in activity_rows(targets, names, now, rng, enc, made):
             writer.write("webhooks_event", EVENT_COLUMNS, events)
@@ -444,9 +444,7 @@ def counted() -> dict:
         "events": Event.objects.count(),
         "deliveries": Delivery.objects.count(),
         "attempts": DeliveryAttempt.objects.count(),
-        "statuses": dict(
-            Delivery.objects.order_by().values_list("status").annotate(n=Count("pk"))
-        ),
+        "statuses": dict(Delivery.objects.order_by().values_list("status").annotate(n=Count("pk"))),
     }
 
 
