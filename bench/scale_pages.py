@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -94,7 +95,7 @@ def measure_page(client, url: str, repeat: int) -> dict:
     return figures
 
 
-def measure(repeat: int, big_scope: str) -> dict:
+def measure(repeat: int, big_scope: str, only: str = "") -> dict:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client
@@ -105,6 +106,8 @@ def measure(repeat: int, big_scope: str) -> dict:
         client = Client()
         client.force_login(get_user_model().objects.get(username=who))
         for name, url in listed:
+            if only and not re.search(only, name):
+                continue
             print(f"scale_pages: {who} {name} …", file=sys.stderr, flush=True)
             results.setdefault(who, {})[name] = {"url": url, **measure_page(client, url, repeat)}
     return results
@@ -132,6 +135,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "scale_pages.json"))
     parser.add_argument("--label", default="", help="stored beside the figures, e.g. 'before'")
+    parser.add_argument("--only", default="", help="measure only the pages matching this regex")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -159,7 +163,7 @@ def main(argv=None) -> None:
             "label": args.label,
             "sizes": sizes(),
             "migrate_seconds": migrated,
-            "pages": measure(args.repeat, big.scope),
+            "pages": measure(args.repeat, big.scope, args.only),
             "load_before": [round(x, 2) for x in load_before],
             "load_after": [round(x, 2) for x in os.getloadavg()],
             "cpus": os.cpu_count(),
