@@ -69,13 +69,22 @@ def pages(big_scope: str) -> dict[str, list[tuple[str, str]]]:
     return {"big-staff": both + customer, "scale-admin": both}
 
 
+#: Longest text kept of a statement or a plan line: an ``IN`` list of 10,000 webhook ids
+#: would make the results file megabytes.
+KEPT = 600
+
+
+def shortened(text: str) -> str:
+    return text if len(text) <= KEPT else f"{text[:KEPT]}… ({len(text):,} characters)"
+
+
 def explain(sql: str) -> list[str]:
     """The plan PostgreSQL chose for ``sql``, run (ANALYZE), as text lines."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
-        return [row[0] for row in cursor.fetchall()]
+        return [shortened(row[0]) for row in cursor.fetchall()]
 
 
 def measure_page(client, url: str, repeat: int) -> dict:
@@ -89,7 +98,7 @@ def measure_page(client, url: str, repeat: int) -> dict:
         client.get(url)
     slowest = max(queries.captured_queries, key=lambda q: float(q["time"]), default=None)
     if slowest and slowest["sql"].lstrip().upper().startswith("SELECT"):
-        figures["slowest_query"] = slowest["sql"]
+        figures["slowest_query"] = shortened(slowest["sql"])
         figures["slowest_plan"] = explain(slowest["sql"])
     figures["within_goal"] = figures["median_ms"] <= GOAL_MS
     return figures

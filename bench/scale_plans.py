@@ -39,11 +39,13 @@ def sql_of(run) -> str:
 def explain(sql: str) -> dict:
     from django.db import connection
 
+    from bench.scale_pages import shortened
+
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
-        plan = [row[0] for row in cursor.fetchall()]
+        plan = [shortened(row[0]) for row in cursor.fetchall()]
     total = next(float(m[1]) for line in plan if (m := re.match(r"Execution Time: ([\d.]+)", line)))
-    return {"execution_ms": total, "sql": sql, "plan": plan}
+    return {"execution_ms": total, "sql": shortened(sql), "plan": plan}
 
 
 def cases(scope: str) -> dict:
