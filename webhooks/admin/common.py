@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from .. import plans, tenancy
 from ..words import duration_words, plural  # noqa: F401 - used by the admin's modules
+from .paging import BoundedPaginator
 
 #: What staff of a customer outside the plan gate read in the admin.
 PLAN_REFUSED = "Your organisation's plan does not include webhooks."
@@ -267,9 +268,12 @@ class NoSecretLookupsMixin:
 
 
 class TenantAdminMixin(NoSecretLookupsMixin):
-    """Staff tied to a tenant see and reach only that tenant's rows."""
+    """Staff tied to a tenant see and reach only that tenant's rows, counted only up to a
+    bound (``paging``): the tables grow with every tenant's traffic."""
 
     scope_field = "scope"
+    paginator = BoundedPaginator
+    show_full_result_count = False  # the other count(*) of every list page
 
     def get_queryset(self, request):
         return restrict(request, super().get_queryset(request), self.scope_field)
