@@ -140,3 +140,66 @@ def _now():
     from django.utils import timezone
 
     return timezone.now()
+
+
+def test_what_several_tasks_handed_over_is_recorded_together(receiver, subscribe):
+    """A worker process's sender holds deliveries that several tasks leased, each under its
+    own token: those whose requests end together are recorded in one transaction, not one
+    per task, and each lease is released."""
+    import time
+    import uuid
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from tests.factories import DeliveryFactory
+
+    subscription = subscribe(receiver, ["article.created"])
+    loop = dispatch.SendLoop(8)
+    for _ in range(3):  # three tasks, one delivery each
+        token = uuid.uuid4()
+        leased_until = timezone.now() + timedelta(minutes=5)
+        delivery = DeliveryFactory(
+            subscription=subscription, lease_token=token, leased_until=leased_until
+        )
+        loop.add([delivery], token, dispatch.AUTOMATIC, start_by=time.monotonic() + 60)
+    with CaptureQueriesContext(connection) as queries:
+        while not loop.idle():
+            loop.step(1.0)
+    logged = [q for q in queries if q["sql"].startswith('INSERT INTO "webhooks_deliveryattempt"')]
+    assert len(logged) == 1
+    assert len(receiver.requests) == 3
+    assert set(Delivery.objects.values_list("status", "lease_token")) == {("succeeded", None)}
+
+
+def test_a_lease_taken_over_meanwhile_is_kept_when_several_are_recorded_together():
+    """Recorded together, each delivery is released only under the lease it was sent with:
+    one whose lease ran out and was claimed again keeps its new lease."""
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import DeliveryFactory
+    from webhooks import delivery as http
+
+    sent_under = [uuid.uuid4(), uuid.uuid4()]
+    leased_until = timezone.now() + timedelta(minutes=5)
+    mine, taken = (
+        DeliveryFactory(lease_token=token, leased_until=leased_until) for token in sent_under
+    )
+    new_lease = uuid.uuid4()
+    Delivery.objects.filter(pk=taken.pk).update(lease_token=new_lease)
+    ok = http.Outcome(status_code=204)
+    items = [
+        (d, http.OutgoingRequest(d.subscription.url, {}, b"{}"), ok, _now()) for d in (mine, taken)
+    ]
+    leases = {d.pk: token for d, token in zip((mine, taken), sent_under, strict=True)}
+    dispatch.record_outcomes(items, leases)
+    mine.refresh_from_db()
+    taken.refresh_from_db()
+    assert mine.lease_token is None and mine.status == Delivery.Status.SUCCEEDED
+    assert taken.lease_token == new_lease  # its new holder's, still
+    assert DeliveryAttempt.objects.count() == 2

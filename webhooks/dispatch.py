@@ -398,19 +398,27 @@ class SendLoop:
             and time.monotonic() < self.record_by
         ):
             return
-        # Requests that ended close together are recorded together (one transaction per
-        # lease, a constant number of queries, and the GIL taken back from the request
-        # threads a few times per group rather than per delivery); a recording that fails
-        # is isolated, never lost.
+        # Requests that ended close together are recorded together, whichever task handed
+        # them over (one transaction, a constant number of queries, and the GIL taken back
+        # from the request threads a few times per group rather than per delivery); each
+        # delivery's lease is released only if it is still the one it was sent under. A
+        # recording that fails is isolated, never lost.
         ended = timezone.now()  # one time for the group: their states then match
-        groups: dict[tuple, list[tuple[SendItem, http.Outcome]]] = {}
+        groups: list[tuple[str, dict]] = []  # (trigger, {delivery id: (item, outcome)})
         for item, outcome in self.unrecorded:
-            groups.setdefault((item.token, item.trigger), []).append((item, outcome))
+            pk = item.delivery.pk
+            # A delivery sent twice (its lease ran out mid-request) is recorded twice, apart.
+            group = next((g for t, g in groups if t == item.trigger and pk not in g), None)
+            if group is None:
+                group = {}
+                groups.append((item.trigger, group))
+            group[pk] = (item, outcome)
         self.unrecorded = []
-        for (token, trigger), group in groups.items():
-            entries = [(item.delivery, item.request, outcome, ended) for item, outcome in group]
+        for trigger, group in groups:
+            entries = [(i.delivery, i.request, out, ended) for i, out in group.values()]
+            leases = {pk: item.token for pk, (item, _) in group.items()}
             for (item, _), attempt in zip(
-                group, record_outcomes(entries, token, trigger), strict=True
+                group.values(), record_outcomes(entries, leases, trigger), strict=True
             ):
                 item.attempt = attempt
 
@@ -480,7 +488,10 @@ RECORDING_BACKOFF = 0.1
 def record_outcomes(items, token, trigger: str = AUTOMATIC) -> list[DeliveryAttempt | None]:
     """Log each attempt and move its delivery on, without ever sending anything again.
 
-    ``items`` are (delivery, request, outcome, when the request ended) tuples.
+    ``items`` are (delivery, request, outcome, when the request ended) tuples; ``token``
+    the lease they were sent under, or {delivery id: lease} when they differ (the process's
+    sender records what several tasks handed over together). A delivery's lease is
+    released only if it is still that one.
 
     All of them go in one transaction. A transient database error (lock, deadlock, lost
     connection, SQLite's "database is locked") is retried as a recording. If the group
@@ -636,7 +647,8 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
                 attempts.append(None)
                 continue
             attempts.append(_attempt(row, delivery, request, outcome, trigger, at))
-            _advance(row, outcome, token, trigger, at, automatic_tries[row.pk] + 1)
+            lease = token.get(row.pk) if isinstance(token, dict) else token
+            _advance(row, outcome, lease, trigger, at, automatic_tries[row.pk] + 1)
             row.updated_at = now
             if (trigger == AUTOMATIC or outcome.succeeded) and not outcome.aborted:
                 # A failed test or manual resend says nothing new, and a message the
