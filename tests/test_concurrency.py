@@ -129,7 +129,9 @@ def test_customers_sharing_a_host_are_capped_each_by_their_own_url(receivers):
     dispatch.send_claimed(ids, token)
 
     assert base.gave_up == 0, "the healthy path waited behind the stalled one"
-    assert base.max_in_flight == 2  # one request per URL at a time: the cap holds per URL
+    # One request per URL at a time: the cap holds per URL. (Not == 2: on a loaded machine
+    # the stalled request may reach the receiver only after the healthy ones all ended.)
+    assert base.max_in_flight <= 2
     assert Delivery.objects.filter(status="succeeded").count() == 6
 
 
