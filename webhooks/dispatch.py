@@ -80,14 +80,9 @@ def process_events(event_ids) -> None:
     for d in fresh:
         if d.lease_token != token:
             handed.setdefault(d.lease_token, []).append(d)
-    # A saturated process keeps its further batches: the other workers are behind too, and
-    # in the broker's queue (first come, first served) a batch would wait behind every
-    # other webhook's backlog, maybe past its lease. This process's sender sheds fairly.
-    keep = helping and _saturated()
     for other, chunk in handed.items():
-        if keep:
-            _send(ratelimit.admit(chunk, other, new=True), other, AUTOMATIC, background=True)
-        elif not outbox.enqueue("webhooks.tasks.deliver", [str(d.pk) for d in chunk], str(other)):
+        ids = [str(d.pk) for d in chunk]
+        if not outbox.enqueue("webhooks.tasks.deliver", ids, str(other)):
             _release(chunk, other)  # still due: a later task or the sweep sends them
     own = [d for d in fresh if d.lease_token == token]
     own = ratelimit.admit(own, token, new=True)  # over a webhook's rate limit: given back

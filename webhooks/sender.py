@@ -12,9 +12,9 @@ due and sends it.
 
 - Backpressure, fair across webhooks: a task waits only while ``MAX_IN_FLIGHT``
   deliveries it handed over are not yet taken by the coordinator. Beyond
-  ``MAX_IN_FLIGHT`` deliveries waiting for a slot (or a few batches), the loop gives
-  back (still due) those of the URLs holding the most of it: one webhook's backlog
-  cannot delay another's. Free slots go to the URLs with the fewest requests in flight.
+  ``MAX_IN_FLIGHT`` deliveries waiting or in flight (or a few batches waiting), the loop
+  gives back (still due) those of the URLs holding the most of it: one webhook's
+  backlog cannot delay another's. Free slots go to the URLs with the fewest requests in flight.
   While the process is saturated it claims no due retries (first attempts go first).
 - A delivery whose request could not end within its lease is given back, still due.
 - Nothing is lost if the process dies: its leases run out and the sweeper resends.
@@ -149,9 +149,9 @@ class Sender:
         self.pid = os.getpid()
         self.limit = max(1, conf.MAX_IN_FLIGHT)
         self.loop = SendLoop(self.limit, _Pool(self.limit).submit)
-        # Deliveries the loop keeps waiting for a slot, beyond those in flight: room for a
-        # few batches (each mixes webhooks), so only a backlog's tail is shed.
-        self.most_waiting = max(self.limit, WAITING_BATCHES * max(1, conf.BATCH_SIZE))
+        # Deliveries the loop keeps waiting for a slot at least: room for a few batches
+        # (each mixes webhooks), so only a backlog's tail is shed.
+        self.most_waiting = WAITING_BATCHES * max(1, conf.BATCH_SIZE)
         self._cond = threading.Condition()
         self._inbox: list[tuple] = []  # (deliveries, token, trigger, start_by), from tasks
         self._queued = 0  # deliveries in the inbox
@@ -265,7 +265,9 @@ class Sender:
             next_wakeup = self._wakeups[0] if self._wakeups else None
         for deliveries, token, trigger, start_by in taken:
             self.loop.add(deliveries, token, trigger, start_by=start_by)
-        self.loop.shed(self.most_waiting)
+        # As many waiting as free slots (the load a task used to wait for), a few batches
+        # at least: the coordinator's turn stays as short as before.
+        self.loop.shed(max(self.limit - len(self.loop.in_flight), self.most_waiting))
         if due:
             self._claim_due()
         longest = CONNECTION_CHECK
