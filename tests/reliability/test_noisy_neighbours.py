@@ -80,13 +80,17 @@ def test_stalled_paths_on_a_shared_host_do_not_delay_another_customers_path(caps
         settle=0,  # the hostile deliveries' fate is the other test's
         per_webhook_report=False,
     )
+    assert_healthy_prompt(result, "shared host", SHARED_EVENTS, worst_ms=2_000, capsys=capsys)
+
+
+def assert_healthy_prompt(result, label, events, *, worst_ms, capsys) -> None:
+    """Every healthy event arrived once, none later than ``worst_ms`` after its commit."""
     with capsys.disabled():
         delay = result["healthy_delay_ms"]
-        print(f"\nshared host [{result['backend']}]: healthy delay ms {delay}", flush=True)
-
-    assert result["healthy_received"] == SHARED_EVENTS, result
+        print(f"\n{label} [{result['backend']}]: healthy delay ms {delay}", flush=True)
+    assert result["healthy_received"] == events, result
     assert result["healthy_duplicates"] == 0, result
-    assert result["healthy_delay_ms"]["max"] <= 2_000, result["healthy_delay_ms"]
+    assert result["healthy_delay_ms"]["max"] <= worst_ms, result["healthy_delay_ms"]
 
 
 BACKLOG_EVENTS = 20
@@ -99,7 +103,7 @@ def test_a_webhooks_backlog_does_not_delay_another_webhooks_events(capsys):
     the cluster serves 8/s, so their backlog grows far beyond what the workers can send.
     The healthy webhook beside them still gets each event once and promptly: its
     deliveries do not queue behind the others' backlog (in the broker, in the sender, or
-    in the claims of due work). Before fair queueing they waited tens of seconds."""
+    in the claims of due work). Before fair queueing the worst waited ~20 s here."""
     result = run(
         "postgres" if ON_POSTGRES else "sqlite",
         events=BACKLOG_EVENTS,
@@ -112,15 +116,9 @@ def test_a_webhooks_backlog_does_not_delay_another_webhooks_events(capsys):
         settle=0,  # the hostile backlog takes minutes to drain: not this test's point
         per_webhook_report=False,
     )
-    with capsys.disabled():
-        delay = result["healthy_delay_ms"]
-        print(f"\nbacklog beside [{result['backend']}]: healthy delay ms {delay}", flush=True)
-
-    assert result["healthy_received"] == BACKLOG_EVENTS, result
-    assert result["healthy_duplicates"] == 0, result
     # A request to a silent receiver holds its slot for the 2 s deadline: the healthy one
     # waits for a slot at most that long, plus a loaded machine's slack.
-    assert result["healthy_delay_ms"]["max"] <= 6_000, result["healthy_delay_ms"]
+    assert_healthy_prompt(result, "backlog beside", BACKLOG_EVENTS, worst_ms=6_000, capsys=capsys)
     # Nothing of the backlog is lost: every hostile delivery exists, pending or failed.
     states = result["delivery_states"]
     assert sum(states.values()) == BACKLOG_EVENTS * (BACKLOG_HOSTILE + 1), states
