@@ -12,7 +12,6 @@ the caller's thread, ``WEBHOOKS_MAX_CONCURRENCY`` requests at a time, until it i
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 import threading
@@ -88,9 +87,7 @@ def process_events(event_ids) -> None:
     own = ratelimit.admit(own, token, new=True)  # over a webhook's rate limit: given back
     if own:
         _send(own, token, AUTOMATIC, background=helping)
-    # Other due deliveries (retries) only when this process has room: while it is
-    # saturated, first attempts go first, and claimed retries would only be given back.
-    if helping and not _saturated():
+    if helping:
         token, due = outbox.claim_due(batch)
         if due:
             send_claimed(due, token, renew=False, background=True)
@@ -101,11 +98,6 @@ def _run_by_workers() -> bool:
     from django_q.conf import Conf
 
     return not Conf.SYNC
-
-
-def _saturated() -> bool:
-    running = sender.running()
-    return running is not None and running.saturated()
 
 
 def send_claimed(
@@ -300,33 +292,6 @@ class SendLoop:
         _release_items(left)
         return len(left)
 
-    def shed(self, most_waiting: int) -> int:
-        """Keep at most ``most_waiting`` deliveries waiting for a slot (or as many as there
-        are URLs waiting, if more): give the excess back, still due, from the URLs that
-        hold the most of this loop (in flight and waiting), the newest of each first. A
-        webhook with a backlog loses its tail; one with a few deliveries keeps them, and
-        every URL keeps its next one. Returns how many were given back."""
-        excess = sum(len(queue) for queue in self.waiting.values()) - most_waiting
-        if excess <= 0:
-            return 0
-        shed: list[SendItem] = []
-        heaviest = [
-            (-(len(queue) + self.busy[key]), key)
-            for key, queue in self.waiting.items()
-            if len(queue) > 1
-        ]
-        heapq.heapify(heaviest)
-        while heaviest and len(shed) < excess:
-            held, key = heapq.heappop(heaviest)
-            queue = self.waiting[key]
-            shed.append(queue.pop())
-            if len(queue) > 1:
-                heapq.heappush(heaviest, (held + 1, key))
-        if shed:
-            logger.info("Saturated: %d deliveries of the busiest URLs given back, due.", len(shed))
-            _release_items(shed)
-        return len(shed)
-
     def _give_back_late(self) -> None:
         # A delivery whose request could not end (and be recorded) within its lease is given
         # back, still due, rather than sent: once some request started, so a batch with a
@@ -350,22 +315,19 @@ class SendLoop:
             _release_items(late)
 
     def _start_requests(self) -> None:
-        """Start requests round-robin over endpoints, within both caps: the URLs with the
-        fewest requests in flight first (a receiver that answers at once is not kept
-        waiting behind slow ones that hold their slots), and a URL just served goes to the
-        back of the line."""
+        """Start requests round-robin over endpoints, within both caps."""
         progressed = self.starting
         while progressed and self.waiting and len(self.in_flight) < self.limit:
             progressed = False
-            for key in sorted(self.waiting, key=self.busy.__getitem__):
+            for key in list(self.waiting):
                 if len(self.in_flight) >= self.limit:
                     break
                 if self.busy[key] >= self.per_endpoint:
                     continue
-                queue = self.waiting.pop(key)
+                queue = self.waiting[key]
                 item = queue.popleft()
-                if queue:  # to the back of the line: the next free slot goes to another URL
-                    self.waiting[key] = queue
+                if not queue:
+                    del self.waiting[key]
                 # What the webhook's row holds is checked here: a row that cannot make a
                 # request fails its own attempt, with the reason, and nothing is sent.
                 item.request, unsendable = http.prepare(item.delivery)

@@ -212,13 +212,6 @@ def warm_broker() -> None:
         _get_broker().ping()
 
 
-def queue_size() -> int:
-    """Tasks waiting in this process's broker queue (0 in django-q2's sync mode)."""
-    from django_q.conf import Conf
-
-    return 0 if Conf.SYNC else _get_broker().queue_size()
-
-
 def _enqueue_fan_out(event_ids: list) -> bool:
     return enqueue(FAN_OUT_TASK, [str(pk) for pk in event_ids])
 

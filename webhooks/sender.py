@@ -10,12 +10,8 @@ with the coordinator's own database connection. It is also this process's clock 
 that becomes due later (``wakeups``): at the earliest registered time it claims what is
 due and sends it.
 
-- Backpressure, fair across webhooks: a task waits only while ``MAX_IN_FLIGHT``
-  deliveries it handed over are not yet taken by the coordinator. Beyond
-  ``MAX_IN_FLIGHT`` deliveries waiting or in flight (or a few batches waiting), the loop
-  gives back (still due) those of the URLs holding the most of it: one webhook's
-  backlog cannot delay another's. Free slots go to the URLs with the fewest requests in flight.
-  While the process is saturated it claims no due retries (first attempts go first).
+- Backpressure: a task waits only while this process already has ``MAX_IN_FLIGHT``
+  deliveries queued or in flight.
 - A delivery whose request could not end within its lease is given back, still due.
 - Nothing is lost if the process dies: its leases run out and the sweeper resends.
 - At exit (recycle, SIGTERM) nothing new starts, queued deliveries are given back, the
@@ -52,8 +48,6 @@ logger = logging.getLogger("webhooks")
 EXIT_GRACE = 3.0
 #: Stack of each request thread: a request needs little, and hundreds of threads are kept.
 THREAD_STACK_SIZE = 512 * 1024
-#: Batches of deliveries the loop may keep waiting, at least (``Sender.most_waiting``).
-WAITING_BATCHES = 4
 #: Seconds between the coordinator's checks of its database connection when idle.
 CONNECTION_CHECK = 1.0
 
@@ -149,9 +143,6 @@ class Sender:
         self.pid = os.getpid()
         self.limit = max(1, conf.MAX_IN_FLIGHT)
         self.loop = SendLoop(self.limit, _Pool(self.limit).submit)
-        # Deliveries the loop keeps waiting for a slot at least: room for a few batches
-        # (each mixes webhooks), so only a backlog's tail is shed.
-        self.most_waiting = WAITING_BATCHES * max(1, conf.BATCH_SIZE)
         self._cond = threading.Condition()
         self._inbox: list[tuple] = []  # (deliveries, token, trigger, start_by), from tasks
         self._queued = 0  # deliveries in the inbox
@@ -180,14 +171,10 @@ class Sender:
         start_by = min(_start_by(d) for d in deliveries)
         in_coordinator = threading.current_thread() is self._thread
         with self._cond:
-            # Only an inbox the coordinator has not taken holds a task back: deliveries the
-            # loop holds (waiting for a slot, or for their URL's cap) do not, or a webhook
-            # with a backlog would make every other webhook's deliveries queue behind it
-            # in the broker. The loop sheds its excess instead (``SendLoop.shed``).
             while (
                 not in_coordinator
                 and not self._stopping
-                and self._queued >= self.limit
+                and self._queued + self._load >= self.limit
                 and time.monotonic() < start_by
             ):
                 self._cond.wait(0.5)
@@ -203,10 +190,6 @@ class Sender:
             _release(deliveries, token)
             return
         self.loop.woken.set()
-
-    def saturated(self) -> bool:
-        """Has this process as many deliveries as it may send at once (as last counted)?"""
-        return self._queued + self._load >= self.limit
 
     def wake_at(self, when: datetime) -> None:
         """Claim what is due at ``when`` (a retry, a postponed delivery) then."""
@@ -265,9 +248,6 @@ class Sender:
             next_wakeup = self._wakeups[0] if self._wakeups else None
         for deliveries, token, trigger, start_by in taken:
             self.loop.add(deliveries, token, trigger, start_by=start_by)
-        # As many waiting as free slots (the load a task used to wait for), a few batches
-        # at least: the coordinator's turn stays as short as before.
-        self.loop.shed(max(self.limit - len(self.loop.in_flight), self.most_waiting))
         if due:
             self._claim_due()
         longest = CONNECTION_CHECK

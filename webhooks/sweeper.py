@@ -30,8 +30,6 @@ logger = logging.getLogger("webhooks")
 
 SCHEDULE_NAME = "webhooks: sweep"
 MAX_PER_SWEEP = 5000
-#: Tasks waiting in the broker's queue beyond which a sweep enqueues no more due deliveries.
-QUEUE_BACKLOG = 20
 #: Longest a sweep task polls before handing over to the next one.
 SLICE_SECONDS = 5.0
 
@@ -61,8 +59,7 @@ def sweep_once(*, now=None) -> SweepReport:
         # One transaction and a constant number of queries, however many were lost.
         outbox.fan_out_many(lost, skip_locked=True)
         report.events_fanned_out = len(lost)
-    most = _room_in_queue()
-    while report.deliveries_enqueued < most:
+    while report.deliveries_enqueued < MAX_PER_SWEEP:
         token, ids = outbox.claim_due(conf.BATCH_SIZE, now=now)
         if not ids:
             break
@@ -87,20 +84,6 @@ def sweep_once(*, now=None) -> SweepReport:
         )
     metrics.swept()
     return report
-
-
-def _room_in_queue() -> int:
-    """How many due deliveries this sweep may enqueue: ``MAX_PER_SWEEP``, less what the
-    broker's queue already holds beyond ``QUEUE_BACKLOG`` tasks. Under overload the queue
-    is first come, first served: a sweep that kept adding a backlog's retries would put
-    every webhook's first attempts (on-commit tasks) behind them. Left due in the
-    database instead, they are claimed as workers have room (and their leases do not
-    run out while they wait in the queue)."""
-    try:
-        waiting = outbox.queue_size()
-    except Exception:  # noqa: BLE001 - unknown: the broker's own errors show in the enqueue
-        return MAX_PER_SWEEP
-    return max(0, min(MAX_PER_SWEEP, (QUEUE_BACKLOG - waiting) * max(1, conf.BATCH_SIZE)))
 
 
 def _fresh_connections() -> None:

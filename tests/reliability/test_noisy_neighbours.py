@@ -80,45 +80,10 @@ def test_stalled_paths_on_a_shared_host_do_not_delay_another_customers_path(caps
         settle=0,  # the hostile deliveries' fate is the other test's
         per_webhook_report=False,
     )
-    assert_healthy_prompt(result, "shared host", SHARED_EVENTS, worst_ms=2_000, capsys=capsys)
-
-
-def assert_healthy_prompt(result, label, events, *, worst_ms, capsys) -> None:
-    """Every healthy event arrived once, none later than ``worst_ms`` after its commit."""
     with capsys.disabled():
         delay = result["healthy_delay_ms"]
-        print(f"\n{label} [{result['backend']}]: healthy delay ms {delay}", flush=True)
-    assert result["healthy_received"] == events, result
+        print(f"\nshared host [{result['backend']}]: healthy delay ms {delay}", flush=True)
+
+    assert result["healthy_received"] == SHARED_EVENTS, result
     assert result["healthy_duplicates"] == 0, result
-    assert result["healthy_delay_ms"]["max"] <= worst_ms, result["healthy_delay_ms"]
-
-
-BACKLOG_EVENTS = 20
-BACKLOG_HOSTILE = 10
-
-
-def test_a_webhooks_backlog_does_not_delay_another_webhooks_events(capsys):
-    """Overload: ten webhooks whose receivers never answer, each sent every event, with room
-    for 8 requests per worker process (2 per URL): they ask ~120 requests/s of 2 s each,
-    the cluster serves 8/s, so their backlog grows far beyond what the workers can send.
-    The healthy webhook beside them still gets each event once and promptly: its
-    deliveries do not queue behind the others' backlog (in the broker, in the sender, or
-    in the claims of due work). Before fair queueing the worst waited ~20 s here."""
-    result = run(
-        "postgres" if ON_POSTGRES else "sqlite",
-        events=BACKLOG_EVENTS,
-        rate=4,
-        layout="ports",
-        behaviours=("never_answers",),
-        hostile_count=BACKLOG_HOSTILE,
-        webhooks={**ISSUE_WEBHOOKS, "MAX_IN_FLIGHT": 8, "MAX_CONCURRENCY_PER_ENDPOINT": 2},
-        deadline=20,  # after the last commit
-        settle=0,  # the hostile backlog takes minutes to drain: not this test's point
-        per_webhook_report=False,
-    )
-    # A request to a silent receiver holds its slot for the 2 s deadline: the healthy one
-    # waits for a slot at most that long, plus a loaded machine's slack.
-    assert_healthy_prompt(result, "backlog beside", BACKLOG_EVENTS, worst_ms=6_000, capsys=capsys)
-    # Nothing of the backlog is lost: every hostile delivery exists, pending or failed.
-    states = result["delivery_states"]
-    assert sum(states.values()) == BACKLOG_EVENTS * (BACKLOG_HOSTILE + 1), states
+    assert result["healthy_delay_ms"]["max"] <= 2_000, result["healthy_delay_ms"]
