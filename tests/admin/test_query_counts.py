@@ -13,9 +13,11 @@ pytestmark = pytest.mark.django_db
 
 # Each includes the SAVEPOINT and RELEASE of the request's transaction (ATOMIC_REQUESTS).
 MAX_LIST_QUERIES = 10
-# A webhook page: +4 for its figures (webhooks.stats.endpoint), +1 for the types it can be
-# sent an example of; +1 for the plan gate (WEBHOOKS_PLAN_GATE) of a customer's staff.
-MAX_PAGE_QUERIES = 19
+# A webhook page: +7 for its figures (webhooks.stats.endpoint: its hourly rows, each
+# window's partial first hour, its last success, backlog, latency and last attempt), +1 for
+# the types it can be sent an example of; +1 for the plan gate (WEBHOOKS_PLAN_GATE) of a
+# customer's staff.
+MAX_PAGE_QUERIES = 22
 WEBHOOKS_URL = "/admin/webhooks/subscription/"
 
 
