@@ -58,14 +58,19 @@ def stored_attempt(delivery, number, at, ok) -> DeliveryAttempt:
     return attempt
 
 
+def deliveries(rng, count: int, webhook, other):
+    """``count`` deliveries, a quarter of them to ``other``, each with its number of tries."""
+    for n in range(count):
+        yield DeliveryFactory(subscription=other if n % 4 == 0 else webhook), rng.choice((1, 2))
+
+
 @pytest.mark.django_db
 def test_the_recorder_counts_each_attempt_in_its_webhooks_hour():
     now = timezone.now()
     webhook, other = SubscriptionFactory(), SubscriptionFactory()
     rng = random.Random(23)
-    for n in range(40):
-        delivery = DeliveryFactory(subscription=webhook if n % 4 else other)
-        for _ in range(rng.choice((1, 2))):
+    for delivery, tries in deliveries(rng, 40, webhook, other):
+        for _ in range(tries):
             record(delivery, rng.random() < 0.7, now - timedelta(minutes=rng.uniform(0, 3000)))
 
     for subscription in (webhook, other):
@@ -126,9 +131,8 @@ def test_the_backfill_fills_the_last_week_and_an_hour_from_the_stored_attempts()
     now = timezone.now()
     webhook, other = SubscriptionFactory(), SubscriptionFactory()
     rng = random.Random(14)
-    for n in range(60):
-        delivery = DeliveryFactory(subscription=webhook if n % 3 else other)
-        for number in (1, 2)[: rng.choice((1, 2))]:
+    for delivery, tries in deliveries(rng, 60, webhook, other):
+        for number in range(1, tries + 1):
             at = now - timedelta(seconds=rng.uniform(-600, 9 * 24 * 3600))  # some later than now
             stored_attempt(delivery, number, at, rng.random() < 0.6)
     assert not HealthHour.objects.exists()
