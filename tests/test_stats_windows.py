@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from webhooks import stats
+from webhooks import health_hours, stats
 from webhooks.models import Delivery, DeliveryAttempt, Subscription
 
 from .factories import DeliveryFactory, SubscriptionFactory
@@ -24,18 +24,23 @@ AUTOMATIC, MANUAL = DeliveryAttempt.Trigger.AUTOMATIC, DeliveryAttempt.Trigger.M
 
 def tried(webhook, *attempts, status=Delivery.Status.SUCCEEDED, next_attempt_at=None):
     """A delivery to ``webhook`` with ``attempts`` ((time, succeeded[, trigger]), in order),
-    its ``last_attempt_at`` the last one's time, as the worker records them."""
+    its ``last_attempt_at`` the last one's time, as the worker records them (the attempts
+    counted in their hours too: ``webhooks.dispatch._record_group``)."""
     delivery = DeliveryFactory(subscription=webhook, status=status, next_attempt_at=next_attempt_at)
+    made = []
     for number, (at, ok, *trigger) in enumerate(attempts, start=1):
-        DeliveryAttempt.objects.create(
-            delivery=delivery,
-            number=number,
-            request_url=webhook.url,
-            succeeded=ok,
-            response_status_code=200 if ok else 500,
-            trigger=trigger[0] if trigger else AUTOMATIC,
-            created_at=at,
+        made.append(
+            DeliveryAttempt.objects.create(
+                delivery=delivery,
+                number=number,
+                request_url=webhook.url,
+                succeeded=ok,
+                response_status_code=200 if ok else 500,
+                trigger=trigger[0] if trigger else AUTOMATIC,
+                created_at=at,
+            )
         )
+    health_hours.count(made)
     Delivery.objects.filter(pk=delivery.pk).update(last_attempt_at=attempts[-1][0])
     return delivery
 
@@ -167,16 +172,22 @@ def test_on_sqlite_the_counts_are_read_from_indexes_alone():
 
     with connection.execute_wrapper(record):
         stats.endpoint(webhook, now)
-    plans = {}
+    plans = []
     with connection.cursor() as cursor:
         for sql, params in executed:
             cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-            plans[sql] = " | ".join(row[3] for row in cursor.fetchall())
-    [counts] = [plan for sql, plan in plans.items() if '"week_ok"' in sql]
-    [backlog] = [plan for sql, plan in plans.items() if '"pending"' in sql]
+            plans.append((sql, " | ".join(row[3] for row in cursor.fetchall())))
+    [hours] = [plan for sql, plan in plans if '"week_ok"' in sql]
+    edges = [plan for sql, plan in plans if 'AS "n"' in sql]
+    [backlog] = [plan for sql, plan in plans if '"pending"' in sql]
 
-    assert "COVERING INDEX webhooks_delivery_attempted" in counts
-    assert "COVERING INDEX webhooks_attempt_window" in counts
+    # The whole hours from the webhook's hour rows (their unique index), the windows'
+    # partial first hours from the window's deliveries and the attempts' covering index.
+    assert "webhooks_healthhour USING INDEX" in hours and "(subscription_id=? AND hour>?)" in hours
+    assert len(edges) == 2
+    for edge in edges:
+        assert "COVERING INDEX webhooks_delivery_attempted (subscription_id=? AND last_at" in edge
+        assert "COVERING INDEX webhooks_attempt_window" in edge
     assert "COVERING INDEX webhooks_delivery_pending" in backlog
 
 

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_delete
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -14,6 +14,7 @@ class WebhooksConfig(AppConfig):
 
         from . import (
             checks,  # noqa: F401  (registers the system checks)
+            health_hours,
             notifications,  # noqa: F401  (connects the owner notices to the signals)
         )
         from .builtin_events import declare_builtin_events
@@ -23,6 +24,11 @@ class WebhooksConfig(AppConfig):
         autodiscover_modules("webhook_events")
         post_migrate.connect(_after_migrate, sender=self, dispatch_uid="webhooks.after_migrate")
         post_spawn.connect(warm_worker, dispatch_uid="webhooks.warm_worker")
+        pre_delete.connect(
+            health_hours.delivery_deleted,
+            sender="webhooks.Delivery",
+            dispatch_uid="webhooks.health_hours",
+        )
 
 
 def _after_migrate(using="default", **kwargs) -> None:

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from . import (
     deadline,
+    health_hours,
     metrics,
     outbox,
     plans,
@@ -664,6 +665,7 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
                 if not outcome.aborted:
                     given_up.add(row.subscription_id)
         DeliveryAttempt.objects.bulk_create([a for a in attempts if a is not None])
+        health_hours.count([a for a in attempts if a is not None])
         _save_states([rows[d.pk] for d, *_ in items if d.pk in rows])
         disabled = _update_health(health, gone, given_up, now)
         retry_at = {

@@ -355,6 +355,28 @@ class DeliveryAttempt(models.Model):
         return self.digest(self.request_body.encode()) == self.request_body_sha256
 
 
+class HealthHour(models.Model):
+    """A webhook's attempts in one hour (UTC), and how many succeeded: what its 24-hour and
+    7-day success rates are summed from (``webhooks.health_hours``), kept for the last
+    ``health_hours.KEPT`` only."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    hour = models.DateTimeField()  # its start
+    attempts = models.IntegerField(default=0)
+    succeeded = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the index the figures are read through (a webhook's hours, in order).
+            models.UniqueConstraint(fields=["subscription", "hour"], name="webhooks_health_hour"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.succeeded}/{self.attempts} at {self.hour:%Y-%m-%d %H}:00"
+
+
 class Heartbeat(models.Model):
     """When a background process was last seen working: ``sweeper`` (the last sweep that
     ran to its end), ``worker:<host>:<pid>`` (the last task a worker process ran).

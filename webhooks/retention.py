@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from . import health_hours
 from .conf import conf
 from .models import Delivery, DeliveryAttempt, Event, PortalLinkUse
 
@@ -141,9 +142,11 @@ def purge(
                     # The condition again on the deletes: on a database without row locks
                     # it is what keeps a delivery resent since the SELECT above.
                     doomed = Delivery.objects.filter(deliveries_q, pk__in=locked)
-                    attempts, _ = DeliveryAttempt.objects.filter(
+                    doomed_attempts = DeliveryAttempt.objects.filter(
                         delivery_id__in=doomed.values("pk")
-                    ).delete()
+                    )
+                    health_hours.forget(doomed_attempts, now)
+                    attempts, _ = doomed_attempts.delete()
                     _, deleted = doomed.delete()
                     report.attempts += attempts
                     report.deliveries += deleted.get(Delivery._meta.label, 0)
@@ -163,6 +166,8 @@ def purge(
         _batch_done(report, started, progress)
         if not deleted:
             break
+    if not out_of_time():  # hours no success rate reads any more: one small delete
+        health_hours.purge_old(now)
     # The nonces of used magic links, once the links would be refused as expired anyway:
     # a handful of tiny rows, in batches like the rest.
     expired_links = PortalLinkUse.objects.filter(expires_at__lt=now).order_by("expires_at")

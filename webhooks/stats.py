@@ -37,7 +37,6 @@ from django.db.models import (
     Count,
     DateTimeField,
     IntegerField,
-    Max,
     Min,
     OuterRef,
     Q,
@@ -48,6 +47,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from . import health_hours
 from .models import Delivery, DeliveryAttempt, Event, Heartbeat, Subscription
 
 
@@ -288,18 +288,13 @@ class EndpointStats:
 
 
 def endpoint(subscription, now: datetime | None = None) -> EndpointStats:
-    """One webhook's figures, in four indexed queries; the cost of the counts grows with
-    this webhook's own attempts in 7 days, the latency's with ``LATENCY_SAMPLE`` only."""
+    """One webhook's figures, in six indexed queries; the counts are summed from its hourly
+    rows (``health_hours``: at most 169) and the attempts of each window's partial first
+    hour, the latency's cost grows with ``LATENCY_SAMPLE`` only."""
     now = now or timezone.now()
     pk = getattr(subscription, "pk", subscription)
     day_ago, week_ago = now - DAY, now - WEEK
-    counts = attempts_since(week_ago, pk).aggregate(
-        week=Count("pk"),
-        week_ok=Count("pk", filter=Q(succeeded=True)),
-        day=Count("pk", filter=Q(created_at__gte=day_ago)),
-        day_ok=Count("pk", filter=Q(created_at__gte=day_ago, succeeded=True)),
-        last_success=Max("created_at", filter=Q(succeeded=True)),
-    )
+    counts = health_hours.windows(pk, {"day": day_ago, "week": week_ago})
     # Counted by ``subscription`` (never null), not by the primary key: the partial index
     # ``webhooks_delivery_pending`` holds it, so the backlog is counted from the index alone.
     owed = Delivery.objects.filter(subscription=pk, status=Delivery.Status.PENDING).aggregate(
@@ -310,10 +305,10 @@ def endpoint(subscription, now: datetime | None = None) -> EndpointStats:
     last = _last_attempt(pk)
     return EndpointStats(
         at=now,
-        attempts_24h=counts["day"],
-        succeeded_24h=counts["day_ok"],
-        attempts_7d=counts["week"],
-        succeeded_7d=counts["week_ok"],
+        attempts_24h=counts["day"][0],
+        succeeded_24h=counts["day"][1],
+        attempts_7d=counts["week"][0],
+        succeeded_7d=counts["week"][1],
         latency_p50_ms=percentile(durations, 50),
         latency_p95_ms=percentile(durations, 95),
         latency_sample=len(durations),

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from webhooks import health_hours
 from webhooks.models import Delivery, DeliveryAttempt, Event
 
 ADD_URL = "/admin/webhooks/subscription/add/"
@@ -46,9 +47,9 @@ def seed(
         Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(created_at=created_at)
     if not attempts:
         return deliveries
-    # Each was tried once, then: its attempt, as the worker records it.
+    # Each was tried once, then: its attempt, as the worker records it (in its hour too).
     Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(last_attempt_at=at)
-    DeliveryAttempt.objects.bulk_create(
+    made = DeliveryAttempt.objects.bulk_create(
         DeliveryAttempt(
             delivery=d,
             number=1,
@@ -61,6 +62,7 @@ def seed(
         )
         for d in deliveries
     )
+    health_hours.count(made)
     return deliveries
 
 

@@ -3,19 +3,23 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from tests.admin.helpers import DELIVERIES_URL, change_url, seed
 from tests.factories import SubscriptionFactory
+from webhooks.admin import health
 from webhooks.models import Delivery
 
 pytestmark = pytest.mark.django_db
 
 # Each includes the SAVEPOINT and RELEASE of the request's transaction (ATOMIC_REQUESTS).
 MAX_LIST_QUERIES = 10
-# A webhook page: +4 for its figures (webhooks.stats.endpoint), +1 for the types it can be
-# sent an example of; +1 for the plan gate (WEBHOOKS_PLAN_GATE) of a customer's staff.
-MAX_PAGE_QUERIES = 19
+# A webhook page: +7 for its figures (webhooks.stats.endpoint: its hourly rows, each
+# window's partial first hour, its last success, backlog, latency and last attempt), +1 for
+# the types it can be sent an example of; +1 for the plan gate (WEBHOOKS_PLAN_GATE) of a
+# customer's staff.
+MAX_PAGE_QUERIES = 22
 WEBHOOKS_URL = "/admin/webhooks/subscription/"
 
 
@@ -98,3 +102,25 @@ def test_tenant_staff_pages_make_a_constant_number_of_queries(
         queries(acme_client, url, django_assert_max_num_queries, MAX_PAGE_QUERIES) for url in pages
     ]
     assert large == small
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query planner")
+def test_the_webhook_pages_chart_counts_its_day_from_an_index_alone():
+    """The chart of a webhook's page (its deliveries of 24 hours, per hour and state) reads
+    ``webhooks_delivery_health`` only, not the delivery rows: a busy webhook's day is
+    36,000 of them at 10M attempts (190 ms on PostgreSQL, 12 ms from the index)."""
+    sub = SubscriptionFactory()
+    seed(sub, 3, attempts=True)
+    executed = []
+
+    def record(execute, sql, params, many, context):
+        executed.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        health.health(sub)
+    [(sql, params)] = [(sql, params) for sql, params in executed if '"h0"' in sql]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = " | ".join(row[3] for row in cursor.fetchall())
+    assert "COVERING INDEX webhooks_delivery_health" in plan

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from tests.admin.helpers import DELIVERIES_URL, change_url, seed
-from webhooks import actions
+from webhooks import actions, health_hours
 from webhooks.models import Delivery, DeliveryAttempt
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +89,7 @@ def test_a_failing_webhook_never_reads_zero_of_zero(admin_client, subscribe, rec
     deliveries = seed(sub, 18, status=P, status_code=500)
     now = timezone.now()
     Delivery.objects.filter(subscription=sub).update(last_attempt_at=now - timedelta(minutes=1))
-    DeliveryAttempt.objects.bulk_create(
+    attempts = DeliveryAttempt.objects.bulk_create(
         DeliveryAttempt(
             delivery=d,
             number=n,
@@ -101,6 +101,7 @@ def test_a_failing_webhook_never_reads_zero_of_zero(admin_client, subscribe, rec
         for d in deliveries
         for n in (1, 2)
     )
+    health_hours.count(attempts)  # as the worker records them
     sub.consecutive_failures, sub.failing_since = 36, now - timedelta(hours=1)
     sub.save()
     html = admin_client.get(change_url(sub)).content.decode()

@@ -14,7 +14,7 @@ from tests.api.conftest import API
 from tests.factories import DeliveryFactory
 from tests.receiver import Answer
 from tests.testapp.models import Article
-from webhooks import stats
+from webhooks import health_hours, stats
 from webhooks.models import Delivery, DeliveryAttempt
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +46,9 @@ def history(tenant_a, receiver, commit, run_due):
         Article.objects.create(title="old", tenant=tenant_a.scope)
     old = Delivery.objects.get(event__data__title="old")
     two_days_ago = timezone.now() - timedelta(days=2)
+    health_hours.forget(old.attempts.all(), timezone.now())  # moved to its new hour:
     old.attempts.update(created_at=two_days_ago)
+    health_hours.count(old.attempts.select_related("delivery"))
     Delivery.objects.filter(pk=old.pk).update(last_attempt_at=two_days_ago)
     Delivery.objects.filter(pk=old.pk).update(next_attempt_at=two_days_ago)  # due ever since
     assert len(receiver.requests) == 5
@@ -119,7 +121,7 @@ def test_latency_percentiles_are_of_the_last_attempts_of_the_day_only(
         for n, duration in enumerate(durations):
             when = at + timedelta(seconds=n)
             delivery = DeliveryFactory(subscription=webhook, last_attempt_at=when)
-            DeliveryAttempt.objects.create(
+            attempt = DeliveryAttempt.objects.create(
                 delivery=delivery,
                 number=1,
                 request_url=webhook.url,
@@ -127,6 +129,7 @@ def test_latency_percentiles_are_of_the_last_attempts_of_the_day_only(
                 succeeded=True,
                 created_at=when,
             )
+            health_hours.count([attempt])  # as the worker records it
 
     attempts([5000] * 5, now - timedelta(hours=30))  # yesterday: not in the window
     attempts([9000] * 5, now - timedelta(hours=2))  # today, but older than the last 10

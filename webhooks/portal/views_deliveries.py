@@ -30,7 +30,7 @@ from ..exceptions import DeliveryBusy
 from ..forms import RecoverForm
 from ..models import Delivery, DeliveryAttempt, Subscription
 from ..responses import safe_text
-from .delivery_log import LogFilters, event_type_names, page_of
+from .delivery_log import CustomerWebhooks, LogFilters, event_type_names, page_of
 from .views import PortalView, portal_url
 
 #: What a log row reads: never a payload, never a webhook's secrets.
@@ -59,14 +59,6 @@ RESEND_AT_MOST = 1000
 LIVE_PARTS = "#whp-log,#whp-delivery-summary,#whp-attempts"
 
 
-def webhooks_of(scope: str) -> list[Subscription]:
-    return list(
-        Subscription.objects.filter(scope=scope)
-        .only("id", "url", "description", "is_active", "scope")
-        .order_by("url", "id")
-    )
-
-
 def log_url(request, query: dict | None = None) -> str:
     url = portal_url(request, "deliveries")
     return f"{url}?{urlencode(query)}" if query else url
@@ -78,30 +70,26 @@ class DeliveryLog(PortalView):
     section = "deliveries"
 
     def get(self, request):
-        webhooks = webhooks_of(self.access.scope)
+        chosen = request.GET.get("webhook", "")
+        webhooks = CustomerWebhooks.of(self.access.scope, chosen)
         form = LogFilters(request.GET, webhooks=webhooks, event_types=event_type_names())
         page, status = None, 200
         if form.is_valid():
-            by_id = {w.pk: w for w in webhooks}
-            deliveries = (
-                Delivery.objects.filter(subscription_id__in=list(by_id))
-                .select_related("event")
-                .only(*ROW_FIELDS)
-            )
+            deliveries = webhooks.deliveries().select_related("event").only(*ROW_FIELDS)
             page = page_of(
                 form.apply(deliveries),
                 after=form.cleaned_data["after"],
                 before=form.cleaned_data["before"],
-                webhooks=webhooks_to_reach(form.cleaned_data, by_id),
+                webhooks=webhooks.to_reach(form.cleaned_data),
             )
             now = timezone.now()
+            by_id = webhooks_of_rows(page.rows, webhooks.listed)
             for row in page.rows:
-                row.subscription = by_id[row.subscription_id]  # loaded above, no query each
+                row.subscription = by_id[row.subscription_id]
                 row.state_css, row.state_words = delivery_state(row, now)
         else:
             status = 400
-        chosen = form.data.get("webhook", "")
-        recover_webhook = next((w for w in webhooks if str(w.pk) == chosen), None)
+        recover_webhook = webhooks.chosen(chosen)
         return self.render(
             "webhooks/portal/deliveries.html",
             status=status,
@@ -109,21 +97,26 @@ class DeliveryLog(PortalView):
             page=page,
             query=form.query(),
             query_string=urlencode(form.query()),
-            has_webhooks=bool(webhooks),
+            has_webhooks=bool(webhooks.listed),
             recover_webhook=recover_webhook if form.is_valid() else None,
             progress=progress.take(request, scope=self.access.scope),
             live_parts=LIVE_PARTS,
         )
 
 
-def webhooks_to_reach(filters: dict, by_id: dict) -> list:
-    """The webhooks whose index each page is read from (``delivery_log.within_reach``): the
-    one filtered on, or all. None with an event type: the type is on the event, not in that
-    index, so a rare type would walk a busy webhook's every row (540 ms on SQLite for 100,000
-    rows), where the event's type index finds its few rows at once."""
-    if filters["event_type"]:
-        return []
-    return [filters["webhook"]] if filters["webhook"] else list(by_id)
+def webhooks_of_rows(rows, listed) -> dict:
+    """{id: webhook} of a page's rows: those listed in the filter are loaded already; the
+    others (a customer with more than ``WEBHOOKS_LISTED``) in one query, at most a page's."""
+    by_id = {w.pk: w for w in listed}
+    missing = {row.subscription_id for row in rows} - set(by_id)
+    if missing:
+        by_id.update(
+            (w.pk, w)
+            for w in Subscription.objects.filter(pk__in=missing).only(
+                "id", "url", "description", "is_active", "scope"
+            )
+        )
+    return by_id
 
 
 class ResendDeliveries(PortalView):
@@ -133,10 +126,10 @@ class ResendDeliveries(PortalView):
     section = "deliveries"
 
     def post(self, request):
-        webhooks = webhooks_of(self.access.scope)
+        webhooks = CustomerWebhooks.of(self.access.scope, request.POST.get("webhook", ""))
         form = LogFilters(request.POST, webhooks=webhooks, event_types=event_type_names())
         back = HttpResponseRedirect(log_url(request, form.query()))
-        mine = Delivery.objects.filter(subscription_id__in=[w.pk for w in webhooks])
+        mine = webhooks.deliveries()
         if request.POST.get("resend") == "failed":
             if not form.is_valid():
                 messages.error(request, "Nothing was resent: correct the filters first.")

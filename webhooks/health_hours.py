@@ -1,0 +1,196 @@
+"""Each webhook's attempts per hour, and how many succeeded: what its 24-hour and 7-day
+success rates (``webhooks.stats.endpoint``) are summed from, so a webhook's page reads at
+most 169 small rows, not every attempt of its week (300,000 for a busy webhook at 10M
+attempts: seconds).
+
+The rows are kept exact, so the figures keep their definitions (``webhooks.stats``):
+
+- the recorder adds each group's attempts in the transaction that inserts them
+  (``count``), one upsert per (webhook, hour), in key order so that two workers lock the
+  rows in the same order (no deadlock);
+- deleting a delivery, by hand or by retention, takes its attempts off again (``forget``);
+- rows older than ``KEPT`` are never read, and retention deletes them (``purge_old``);
+- migration 0014 fills the last ``KEPT`` from the attempts already stored, an hour at a
+  time (``backfill``).
+
+A window rarely starts on the hour: its first, partial hour is counted from the attempts
+themselves (one hour of them, through their ``created_at`` index), the whole hours after it
+from these rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection
+from django.db.models import Count, Max, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+#: The longest window read (7 days) and its partial first hour.
+KEPT = timedelta(days=7, hours=1)
+HOUR = timedelta(hours=1)
+
+
+def hour_of(at: datetime) -> datetime:
+    """The start of the hour (UTC) ``at`` is in."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def next_hour(at: datetime) -> datetime:
+    """The first start of an hour at or after ``at``."""
+    start = hour_of(at)
+    return start if start == at else start + HOUR
+
+
+def count(attempts) -> None:
+    """Add just-inserted attempts (each with its ``delivery`` loaded) to their hours."""
+    _add(_tally((a.delivery.subscription_id, a.created_at, a.succeeded) for a in attempts))
+
+
+def forget(attempts, now: datetime) -> None:
+    """Take ``attempts`` (a queryset, about to be deleted) off their hours. Only those of the
+    last ``KEPT`` are read: older ones have no row any more."""
+    recent = attempts.filter(created_at__gte=now - KEPT).values_list(
+        "delivery__subscription_id", "created_at", "succeeded"
+    )
+    _add(_tally(recent), sign=-1)
+
+
+def delivery_deleted(sender, instance, origin=None, **kwargs) -> None:
+    """``pre_delete`` of a delivery: its attempts (deleted with it) leave their hours."""
+    from .models import DeliveryAttempt, Subscription
+
+    if isinstance(origin, Subscription) or getattr(origin, "model", None) is Subscription:
+        return  # the webhook goes, and its hours with it
+    now = timezone.now()
+    # No attempt is later than its delivery's last one: an old delivery has no hours left.
+    # (None may be a stale copy of the row: its attempts are looked up.)
+    if instance.last_attempt_at is not None and instance.last_attempt_at < now - KEPT:
+        return
+    forget(DeliveryAttempt.objects.filter(delivery=instance.pk), now)
+
+
+def purge_old(now: datetime) -> int:
+    from .models import HealthHour
+
+    deleted, _ = HealthHour.objects.filter(hour__lt=hour_of(now - KEPT)).delete()
+    return deleted
+
+
+def _tally(rows) -> dict:
+    tally: dict = {}
+    for subscription_id, at, succeeded in rows:
+        figures = tally.setdefault((subscription_id, hour_of(at)), Counter())
+        figures["attempts"] += 1
+        figures["succeeded"] += bool(succeeded)
+    return tally
+
+
+def _add(tally: dict, *, sign: int = 1, model=None) -> None:
+    """One upsert adding ``tally`` ({(webhook id, hour): counts}) to the rows, in key order."""
+    if not tally:
+        return
+    if model is None:
+        from .models import HealthHour as model
+    ops, quote = connection.ops, connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    params = []
+    for (subscription_id, hour), figures in sorted(tally.items()):
+        params += [
+            model._meta.get_field("subscription").get_db_prep_value(subscription_id, connection),
+            ops.adapt_datetimefield_value(hour),
+            sign * figures["attempts"],
+            sign * figures["succeeded"],
+        ]
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(tally))
+    insert = (
+        f"INSERT INTO {table} (subscription_id, {quote('hour')}, attempts, succeeded) "
+        f"VALUES {values} "
+    )
+    if connection.vendor == "mysql":
+        insert += (
+            "ON DUPLICATE KEY UPDATE attempts = attempts + VALUES(attempts), "
+            "succeeded = succeeded + VALUES(succeeded)"
+        )
+    else:  # PostgreSQL, SQLite
+        insert += (
+            f"ON CONFLICT (subscription_id, {quote('hour')}) DO UPDATE SET "
+            f"attempts = {table}.attempts + excluded.attempts, "
+            f"succeeded = {table}.succeeded + excluded.succeeded"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(insert, params)
+
+
+def windows(pk, starts: dict[str, datetime]) -> dict:
+    """{name: (attempts, succeeded)} of webhook ``pk`` since each of ``starts``, and
+    ``"last_success"``: its newest successful attempt since the earliest of them."""
+    from .models import DeliveryAttempt, HealthHour
+
+    whole = {name: next_hour(since) for name, since in starts.items()}
+    hours = HealthHour.objects.filter(subscription=pk, hour__gte=min(whole.values()))
+    figures = {}
+    for name, first in whole.items():
+        figures[f"{name}_n"] = Coalesce(Sum("attempts", filter=Q(hour__gte=first)), 0)
+        figures[f"{name}_ok"] = Coalesce(Sum("succeeded", filter=Q(hour__gte=first)), 0)
+    summed = hours.aggregate(**figures, last_ok_hour=Max("hour", filter=Q(succeeded__gt=0)))
+    # The partial first hour of each window, from the attempts of that hour only, one
+    # query each (``delivery__last_attempt_at``: an attempt is never later than its
+    # delivery's last one; PostgreSQL reads the hour through the attempts' ``created_at``
+    # index, SQLite, without statistics, the window's deliveries through
+    # ``webhooks_delivery_attempted``, as it did before these rows).
+    attempts = DeliveryAttempt.objects.filter(delivery__subscription=pk)
+    counted = {name: {"n": 0, "ok": 0} for name in starts}
+    for name, since in starts.items():
+        if since < whole[name]:
+            counted[name] = attempts.filter(
+                created_at__gte=since,
+                created_at__lt=whole[name],
+                delivery__last_attempt_at__gte=since,
+            ).aggregate(n=Count("pk"), ok=Count("pk", filter=Q(succeeded=True)))
+    result = {
+        name: (summed[f"{name}_n"] + counted[name]["n"], summed[f"{name}_ok"] + counted[name]["ok"])
+        for name in starts
+    }
+    # The newest success: in the newest whole hour that has one, else in the earliest
+    # window's partial first hour (one query either way: the page's count is constant).
+    earliest = min(starts, key=starts.get)
+    last_hour = summed["last_ok_hour"]
+    start, end = (
+        (last_hour, last_hour + HOUR)
+        if last_hour is not None
+        else (starts[earliest], whole[earliest])
+    )
+    result["last_success"] = attempts.filter(
+        succeeded=True,
+        created_at__gte=start,
+        created_at__lt=end,
+        delivery__last_attempt_at__gte=start,
+    ).aggregate(at=Max("created_at"))["at"]
+    return result
+
+
+def backfill(hour_model, attempt_model, now: datetime) -> None:
+    """Fill the rows of the last ``KEPT`` from the stored attempts, an hour at a time (one
+    grouped read of that hour's attempts through their ``created_at`` index each)."""
+    hour, last = hour_of(now - KEPT), hour_of(now)
+    while hour <= last:
+        rows = (
+            attempt_model.objects.filter(created_at__gte=hour, created_at__lt=hour + HOUR)
+            .order_by()
+            .values("delivery__subscription_id")
+            .annotate(n=Count("pk"), ok=Count("pk", filter=Q(succeeded=True)))
+        )
+        tally = {
+            (row["delivery__subscription_id"], hour): {"attempts": row["n"], "succeeded": row["ok"]}
+            for row in rows
+        }
+        _add(tally, model=hour_model)
+        hour += HOUR
+    # Attempts stamped later than now (another machine's clock): each in its own hour.
+    later = attempt_model.objects.filter(created_at__gte=hour).values_list(
+        "delivery__subscription_id", "created_at", "succeeded"
+    )
+    _add(_tally(later), model=hour_model)
