@@ -49,6 +49,8 @@ PURPOSES = [
      "count their earlier automatic attempts (retry schedule)"),
     ("recording", "dispatch._record_group", "INSERT", "webhooks_deliveryattempt", "",
      "insert the attempts"),
+    ("recording", "health_hours._add", "INSERT", "webhooks_healthhour", "",
+     "add them to their webhooks' hourly counts (one upsert per group)"),
     ("recording", "dispatch._save_states", "UPDATE", "webhooks_delivery", "",
      "update delivery state (one per distinct new state)"),
     ("recording", "dispatch._update_health", "SELECT", "webhooks_subscription",
