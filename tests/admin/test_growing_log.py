@@ -11,7 +11,10 @@ from tests.admin.helpers import DELIVERIES_URL, seed
 from tests.factories import SubscriptionFactory
 from webhooks.admin import deliveries as delivery_admin
 from webhooks.admin import paging
-from webhooks.models import Delivery
+from webhooks.models import Delivery, Subscription
+
+#: The delivery log's id column, as this database quotes it.
+DELIVERY_ID = ".".join(map(connection.ops.quote_name, ("webhooks_delivery", "id")))
 
 pytestmark = pytest.mark.django_db
 
@@ -59,8 +62,9 @@ def test_the_webhook_filter_lists_a_bounded_number_and_keeps_the_chosen_one(
 ):
     monkeypatch.setattr(delivery_admin, "WEBHOOKS_LISTED", 3)
     webhooks = [SubscriptionFactory(all_events=True, description=f"Hook {i}") for i in range(6)]
-    listed = sorted(webhooks, key=lambda w: w.pk)[:3]
-    chosen = sorted(webhooks, key=lambda w: w.pk)[-1]
+    # In the database's order of ids (MariaDB's UUID type sorts them its own way).
+    by_id = list(Subscription.objects.order_by("pk"))
+    listed, chosen = by_id[:3], by_id[-1]
     seed(chosen, 2)
 
     page = admin_client.get(DELIVERIES_URL).content.decode()
@@ -90,10 +94,13 @@ def test_a_search_by_url_finds_the_deliveries_of_every_matching_webhook(
     assert response.status_code == 200
     assert "4 deliveries" in response.content.decode()
     if named_at_most > len(found):
-        listing = [sql for sql, _ in executed if sql.startswith('SELECT "webhooks_delivery"."id"')]
+        listing = [sql for sql, _ in executed if sql.startswith(f"SELECT {DELIVERY_ID}")]
         assert listing and all("url" not in sql.split(" FROM ", 1)[1] for sql in listing)
 
 
+@pytest.mark.skipif(
+    connection.vendor == "mysql", reason="the plan is asserted on SQLite and PostgreSQL"
+)
 def test_the_failed_filter_reads_the_failures_index(admin_client):
     webhook = SubscriptionFactory(all_events=True)
     seed(webhook, 20)
@@ -105,7 +112,7 @@ def test_the_failed_filter_reads_the_failures_index(admin_client):
     [(sql, params)] = [
         (sql, params)
         for sql, params in executed
-        if sql.startswith('SELECT "webhooks_delivery"."id"') and "ORDER BY" in sql
+        if sql.startswith(f"SELECT {DELIVERY_ID}") and "ORDER BY" in sql
     ]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
