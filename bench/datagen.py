@@ -323,6 +323,11 @@ def generate(
 
     from webhooks.models import EventType
 
+    if connection.vendor not in ("postgresql", "sqlite"):
+        raise SystemExit(
+            f"bench.datagen fills PostgreSQL or SQLite, not {connection.vendor}: set "
+            "DATABASE_URL=postgres://… (or leave it unset for SQLite)."
+        )
     rng = random.Random(seed)
     made = Made()
     clock = time.perf_counter()
