@@ -641,11 +641,12 @@ def test_a_customer_with_many_webhooks_gets_a_bounded_filter_and_no_list_of_thei
     subs = [acme.subscription(receiver, description=f"w{n}") for n in range(listed + 3)]
     # Beyond the first ``listed`` by id, in the database's order (MariaDB's uuid sorts
     # otherwise than Python's).
-    unlisted = Subscription.objects.filter(scope=acme.scope).order_by("pk").last()
+    by_id = list(Subscription.objects.filter(scope=acme.scope).order_by("pk"))
+    unlisted, first, second = by_id[-1], by_id[0], by_id[1]  # never the same webhook
     [newest] = seed(unlisted, 1)
-    [failed] = seed(subs[0], 1, status=Delivery.Status.FAILED)
-    [held] = seed(subs[1], 1, status=Delivery.Status.PENDING)
-    Subscription.objects.filter(pk=subs[1].pk).update(is_active=False)
+    [failed] = seed(first, 1, status=Delivery.Status.FAILED)
+    [held] = seed(second, 1, status=Delivery.Status.PENDING)
+    Subscription.objects.filter(pk=second.pk).update(is_active=False)
     seed(globex.subscription(receiver), 2)
 
     with CaptureQueriesContext(connection) as captured:
