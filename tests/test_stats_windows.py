@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from webhooks import health_hours, stats
-from webhooks.models import Delivery, DeliveryAttempt, Subscription
+from webhooks.models import Delivery, DeliveryAttempt
 
 from .factories import DeliveryFactory, SubscriptionFactory
 
@@ -51,11 +51,13 @@ def window_figures(webhook, now) -> tuple[int, int, int, int]:
 
 
 def list_figures(webhook, now) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The 24-hour figures as the portal's list (``day_rates``) and the admin's list
-    (``with_day_rate``) read them."""
-    portal = stats.day_rates([webhook.pk], now).get(webhook.pk, (0, 0))
-    row = stats.with_day_rate(Subscription.objects.filter(pk=webhook.pk), now).get()
-    return portal, (row.day_attempts, row.day_succeeded)
+    """The 24-hour figures as the portal's and the admin's lists read them (``day_rates``,
+    from the hourly rows): for the webhook alone, and on a page beside another webhook."""
+    alone = stats.day_rates([webhook.pk], now).get(webhook.pk, (0, 0))
+    other = SubscriptionFactory()
+    tried(other, (now - timedelta(minutes=1), True))
+    beside = stats.day_rates([other.pk, webhook.pk], now).get(webhook.pk, (0, 0))
+    return alone, beside
 
 
 def test_an_attempt_exactly_24_hours_or_7_days_old_is_in_the_window_a_microsecond_older_is_not():

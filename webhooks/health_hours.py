@@ -172,6 +172,41 @@ def windows(pk, starts: dict[str, datetime]) -> dict:
     return result
 
 
+def since_for(pks, since: datetime) -> dict:
+    """{webhook id: (attempts, succeeded)} since ``since`` of each of ``pks`` (a page of a
+    list) that has any: two grouped queries whatever the number of webhooks, their whole
+    hours from these rows and the partial first hour from that hour's attempts."""
+    from .models import DeliveryAttempt, HealthHour
+
+    pks, first = list(pks), next_hour(since)
+    totals: dict = {}
+
+    def add(rows, key):
+        for row in rows:
+            n, ok = totals.get(row[key], (0, 0))
+            totals[row[key]] = (n + (row["n"] or 0), ok + (row["ok"] or 0))
+
+    hours = HealthHour.objects.filter(subscription__in=pks, hour__gte=first).order_by()
+    add(
+        hours.values("subscription").annotate(n=Sum("attempts"), ok=Sum("succeeded")),
+        "subscription",
+    )
+    if since < first:
+        partial = DeliveryAttempt.objects.filter(
+            delivery__subscription__in=pks,
+            created_at__gte=since,
+            created_at__lt=first,
+            delivery__last_attempt_at__gte=since,
+        ).order_by()
+        add(
+            partial.values("delivery__subscription").annotate(
+                n=Count("pk"), ok=Count("pk", filter=Q(succeeded=True))
+            ),
+            "delivery__subscription",
+        )
+    return {pk: figures for pk, figures in totals.items() if figures[0]}
+
+
 def backfill(hour_model, attempt_model, now: datetime) -> None:
     """Fill the rows of the last ``KEPT`` from the stored attempts, an hour at a time (one
     grouped read of that hour's attempts through their ``created_at`` index each)."""

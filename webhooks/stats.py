@@ -204,41 +204,13 @@ def percent_text(share: float | None) -> str:
     return f"{tenths:.1f}".removesuffix(".0") + "%"
 
 
-def with_day_rate(queryset, now: datetime | None = None):
-    """Webhooks annotated with ``day_attempts`` and ``day_succeeded`` (subqueries in the
-    list's one query): the same definition as ``endpoint`` gives for one webhook."""
-    attempts = attempts_since((now or timezone.now()) - DAY, OuterRef("pk"))
-    return queryset.annotate(
-        day_attempts=_subcount(attempts),
-        day_succeeded=_subcount(attempts.filter(succeeded=True)),
-    )
-
-
 def day_rates(webhooks, now: datetime | None = None) -> dict:
     """{webhook id: (attempts, succeeded)} of the last 24 hours for a page of ``webhooks``
-    (ids), in one grouped query: the same definition as ``with_day_rate``, reading each
-    attempt once rather than once per count (several times faster on large tables)."""
-    since = (now or timezone.now()) - DAY
-    rows = (
-        _attempts_in_window(since, delivery__subscription__in=list(webhooks))
-        .order_by()
-        .values("delivery__subscription")
-        .annotate(n=Count("pk"), ok=Count("pk", filter=Q(succeeded=True)))
-    )
-    return {row["delivery__subscription"]: (row["n"], row["ok"]) for row in rows}
-
-
-def _subcount(attempts) -> Subquery:
-    return Coalesce(
-        Subquery(
-            attempts.order_by()
-            .values("delivery__subscription")
-            .annotate(n=Count("pk"))
-            .values("n")[:1],
-            output_field=IntegerField(),
-        ),
-        0,
-    )
+    (ids; those without attempts are left out), in two grouped queries however many
+    webhooks the page shows: the same definition as ``endpoint`` gives for one webhook,
+    summed as it is from the hourly rows (``health_hours``) and the attempts of the
+    window's partial first hour, not from each webhook's day of attempts."""
+    return health_hours.since_for(webhooks, (now or timezone.now()) - DAY)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from example_project.organisations.models import Organisation
 from tests.admin.helpers import DELIVERIES_URL, change_url, seed
 from tests.factories import SubscriptionFactory
 from webhooks.admin import health
@@ -124,3 +125,35 @@ def test_the_webhook_pages_chart_counts_its_day_from_an_index_alone():
         cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
         plan = " | ".join(row[3] for row in cursor.fetchall())
     assert "COVERING INDEX webhooks_delivery_health" in plan
+
+
+def test_the_superusers_list_of_many_customers_makes_a_constant_number_of_queries(
+    admin_client, django_assert_max_num_queries
+):
+    """Per page, not per webhook nor per customer: the plan gate is asked once for the
+    page's customers (the example's gate answers many at once), the last 24 hours of the
+    page's webhooks are read in two grouped queries."""
+    now = timezone.now()
+
+    def customers(names, pro=True):
+        for name in names:
+            organisation = Organisation.objects.create(name=name, slug=name, is_pro=pro)
+            webhook = SubscriptionFactory(scope=organisation.scope, description=f"{name} hook")
+            seed(webhook, 1, created_at=now - timedelta(hours=3), attempts=True)
+            seed(webhook, 1, status=Delivery.Status.FAILED, status_code=500, attempts=True)
+
+    customers(["pro-1"])
+    customers(["free-1"], pro=False)
+    small = queries(admin_client, WEBHOOKS_URL, django_assert_max_num_queries, MAX_LIST_QUERIES)
+    customers([f"pro-{i}" for i in range(2, 12)])
+    customers([f"free-{i}" for i in range(2, 12)], pro=False)
+    page = admin_client.get(WEBHOOKS_URL).content.decode()
+    large = queries(admin_client, WEBHOOKS_URL, django_assert_max_num_queries, MAX_LIST_QUERIES)
+
+    assert large == small
+    rows = page.split("<tr")[1:]
+    for i in range(1, 12):
+        for name, refused in ((f"pro-{i}", False), (f"free-{i}", True)):
+            [row] = [row for row in rows if f"{name} hook<" in row]
+            assert ("plan does not include webhooks" in row) is refused, name
+            assert "1 of 2 attempts succeeded" in row, name

@@ -6,8 +6,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -62,18 +64,37 @@ class HealthFilter(admin.SimpleListFilter):
         return stats.filter_state(queryset, self.value())
 
 
-def with_list_figures(queryset, now=None):
-    """Each webhook with its last attempt and its last 24 hours, in the list's one query."""
-    now = now or timezone.now()
+def with_list_figures(queryset):
+    """Each webhook with its last attempt and its number of types, in the list's one query
+    (its last 24 hours are added per page: ``WebhookChangeList``)."""
     types = Subscription.event_types.through.objects.filter(subscription=OuterRef("pk"))
-    queryset = stats.with_day_rate(queryset, now)  # the success rate, as everywhere
     queryset = stats.with_last_attempt(queryset)  # the state's and last delivery's source
     return queryset.annotate(
-        event_type_count=Subquery(
-            types.order_by().values("subscription").annotate(n=Count("pk")).values("n")[:1],
-            output_field=IntegerField(),
+        # 0 for none (not NULL: the column would count them again, one query per row)
+        event_type_count=Coalesce(
+            Subquery(
+                types.order_by().values("subscription").annotate(n=Count("pk")).values("n")[:1],
+                output_field=IntegerField(),
+            ),
+            0,
         ),
     )
+
+
+class WebhookChangeList(ChangeList):
+    """The list's page, with what is asked of all its webhooks at once: their last 24
+    hours (``stats.day_rates``: two queries) and, for those who see every customer, the
+    plan gate's answer for the page's customers (one call): a constant number of queries
+    per page, not one per webhook or per customer."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        shown = list(self.result_list)  # the page, fetched once (the queryset keeps it)
+        rates = stats.day_rates([webhook.pk for webhook in shown])
+        for webhook in shown:
+            webhook.day_attempts, webhook.day_succeeded = rates.get(webhook.pk, (0, 0))
+        if sees_all(request):
+            request._webhooks_allowed_scopes = plans.allowed_scopes(w.scope for w in shown)
 
 
 def switched_off_by(request, reason: str = "") -> str:
@@ -121,6 +142,9 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         request._webhooks_list = True  # the figures are for the list, not the single pages
         return super().changelist_view(request, extra_context)
+
+    def get_changelist(self, request, **kwargs):
+        return WebhookChangeList
 
     @admin.display(description="Webhook", ordering="description")
     def webhook(self, obj):
@@ -198,14 +222,14 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         if not sees_all(request):  # all of one organisation: no column for it
             return [name for name in self.list_display if name != "scope"]
         labels = dict(scope_choices() or [])
-        gate: dict[str, bool] = {}  # the plan gate, once per scope on the page
 
         @admin.display(description="Organisation", ordering="scope")
         def organisation(obj):
             label = labels.get(obj.scope, obj.scope) or "—"
-            if obj.scope not in gate:
-                gate[obj.scope] = plans.allows(obj.scope)
-            if gate[obj.scope]:
+            allowed = getattr(request, "_webhooks_allowed_scopes", None)  # the page's, asked once
+            if allowed is None:
+                allowed = {obj.scope} if plans.allows(obj.scope) else set()
+            if obj.scope in allowed:
                 return label
             return format_html(
                 '{}<span class="wh-muted wh-small" style="display:block">{}</span>',
