@@ -30,7 +30,7 @@ def test_the_migration_adds_the_index_on_postgresql_only_and_goes_back():
     assert not index_exists()
 
     executor = MigrationExecutor(connection)
-    executor.migrate([("webhooks", "0015_url_search_index")])
+    executor.migrate([("webhooks", "0015_webhook_list_indexes")])
     assert index_exists() is (connection.vendor == "postgresql")
     assert url_search.indexed(connection) is (connection.vendor == "postgresql")
 

@@ -87,6 +87,8 @@ class Subscription(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("webhook")
+        # The lists' order (newest first, then the id), read backwards (migration 0015).
+        indexes = [models.Index(fields=["created_at", "id"], name="webhooks_subscription_created")]
 
     def __str__(self) -> str:
         return self.description or self.url
