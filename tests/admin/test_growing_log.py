@@ -154,3 +154,15 @@ def test_the_webhook_list_reads_its_order_from_an_index(admin_client):
             plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
     assert "webhooks_subscription_created" in plan, plan
     assert "TEMP B-TREE FOR ORDER BY" not in plan and " Sort " not in plan, plan
+
+
+def test_the_webhook_list_shows_50_a_page(admin_client):
+    """As the delivery log: rendering a row (its checkbox, state and figures) is what a
+    page of a platform's webhooks costs, once the queries are bounded."""
+    for _ in range(51):
+        SubscriptionFactory()
+
+    response = admin_client.get("/admin/webhooks/subscription/")
+
+    assert len(response.context["cl"].result_list) == 50
+    assert "51 webhooks" in response.content.decode()
