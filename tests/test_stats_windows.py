@@ -238,3 +238,25 @@ def test_the_migration_swaps_the_delivery_index_for_the_window_one_and_back():
         assert ["delivery_id"] not in after.values()
     finally:
         migrate(None)  # every app at its latest again, for the tests after this one
+
+
+def test_the_latency_sample_is_read_from_a_start_fetched_first():
+    """The time of the webhook's 1,000th latest delivery is looked up on its own and sent
+    as a value: as a subquery, PostgreSQL planned the sample's query for the busy
+    webhook's whole day of deliveries, with parallel workers (190–640 ms at 10M)."""
+    webhook = SubscriptionFactory()
+    now = timezone.now()
+    tried(webhook, (now - timedelta(minutes=5), True))
+    executed = []
+
+    def record(execute, sql, params, many, context):
+        executed.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        figures = stats.endpoint(webhook, now)
+
+    assert figures.latency_sample == 1
+    column = ".".join(map(connection.ops.quote_name, ("webhooks_deliveryattempt", "duration_ms")))
+    [sample] = [sql for sql in executed if sql.startswith(f"SELECT {column}")]
+    assert sample.upper().count("SELECT") == 1, sample

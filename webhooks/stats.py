@@ -42,9 +42,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Value,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import health_hours
@@ -295,15 +293,18 @@ def endpoint(subscription, now: datetime | None = None) -> EndpointStats:
 
 
 def _latest_durations(pk, since: datetime) -> list[int]:
-    """Durations of the last ``LATENCY_SAMPLE`` attempts since ``since``, in one query that
-    reads at most about ``LATENCY_SAMPLE`` deliveries' attempts: those of the deliveries
-    attempted from the time the last ``LATENCY_SAMPLE`` of them were (one index range)."""
-    cutoff = (
+    """Durations of the last ``LATENCY_SAMPLE`` attempts since ``since``, reading at most
+    about ``LATENCY_SAMPLE`` deliveries' attempts: those of the deliveries attempted from
+    the time the last ``LATENCY_SAMPLE`` of them were (one index range). That time is
+    fetched first, on its own: as a subquery, PostgreSQL planned for the whole day of a
+    busy webhook's deliveries (36,000 at 10M attempts) and started parallel workers for it
+    (190–640 ms on a loaded machine, against 10–75 ms knowing it)."""
+    cutoff = list(
         Delivery.objects.filter(subscription=pk, last_attempt_at__gte=since)
         .order_by("-last_attempt_at")
-        .values("last_attempt_at")[LATENCY_SAMPLE - 1 : LATENCY_SAMPLE]
+        .values_list("last_attempt_at", flat=True)[LATENCY_SAMPLE - 1 : LATENCY_SAMPLE]
     )
-    start = Coalesce(Subquery(cutoff), Value(since), output_field=DateTimeField())
+    start = cutoff[0] if cutoff else since
     return list(
         attempts_since(since, pk)
         .filter(delivery__last_attempt_at__gte=start)
