@@ -321,7 +321,8 @@ def generate(
     """Write the data set into the default database (migrated, and empty of webhooks)."""
     from django.db import connection, transaction
 
-    from webhooks.models import EventType
+    from webhooks import health_hours
+    from webhooks.models import DeliveryAttempt, EventType, HealthHour
 
     if connection.vendor not in ("postgresql", "sqlite"):
         raise SystemExit(
@@ -391,6 +392,11 @@ def generate(
         for statement in rebuild:
             cursor.execute(statement)
         made.seconds["indexes"] = round(time.perf_counter() - clock, 1)
+    # The hourly health rows the recorder would have kept (migration 0014 ran on empty
+    # tables): without them every success rate and health figure reads nothing.
+    clock = time.perf_counter()
+    health_hours.backfill(HealthHour, DeliveryAttempt, now)
+    made.seconds["health_hours"] = round(time.perf_counter() - clock, 1)
     if analyse:
         clock = time.perf_counter()
         with connection.cursor() as cursor:

@@ -5,11 +5,13 @@ render it for the big tenant's staff and for a superuser."""
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.test import Client
+from django.utils import timezone
 
 from bench import datagen
-from webhooks.models import Delivery, DeliveryAttempt, Event, Subscription
+from webhooks import health_hours
+from webhooks.models import Delivery, DeliveryAttempt, Event, HealthHour, Subscription
 
 pytestmark = [
     pytest.mark.django_db,
@@ -43,6 +45,22 @@ def test_the_tables_hold_what_the_generator_says_it_made(made):
     big = DeliveryAttempt.objects.filter(delivery__subscription__scope=made.big_scope).count()
     assert big >= made.big_attempts  # the big tenant holds most of them
     assert big > DeliveryAttempt.objects.count() / 2
+
+
+def test_the_hourly_health_rows_count_the_last_week_of_attempts(made):
+    # A webhook's success rates are summed from these rows: left empty, every figure of
+    # the generated data set would read "no attempts".
+    kept_since = health_hours.hour_of(timezone.now() - health_hours.KEPT)
+    by_hand = dict(
+        DeliveryAttempt.objects.filter(created_at__gte=kept_since)
+        .values_list("delivery__subscription_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    stored = dict(
+        HealthHour.objects.values_list("subscription_id").annotate(n=Sum("attempts")).order_by()
+    )
+    assert by_hand and stored == by_hand
 
 
 def test_the_webhooks_are_varied_and_their_secrets_decrypt(made):
