@@ -65,12 +65,17 @@ def process_events(event_ids) -> None:
     of these tasks wait in the queue, so a task run by a worker also fans out up to
     ``WEBHOOKS_BATCH_SIZE`` other events still waiting (oldest first) and, once its own
     are sent, a batch of other due deliveries (retries): a burst goes out in batches and
-    the later tasks find nothing left. Deliveries past the first batch are handed to other
-    workers as ``deliver`` tasks, so a wide fan-out is sent in parallel. Leases keep every
-    delivery single-sent.
+    the later tasks find nothing left, which costs them one read. Deliveries past the
+    first batch are handed to other workers as ``deliver`` tasks, so a wide fan-out is
+    sent in parallel. Leases keep every delivery single-sent.
     """
     event_ids = list(event_ids)
     helping = _run_by_workers()  # inline (sync mode) there is no queue: the host's time
+    if helping and not outbox.any_waiting(event_ids):
+        # Taken with an earlier task's batch (most tasks of a burst): one read by primary
+        # key, no transaction, no help. Whatever else waits has a task of its own coming,
+        # and the sweeper finds any event or due delivery whose task was lost.
+        return
     batch = max(1, conf.BATCH_SIZE)
     token, fresh = outbox.fan_out_and_lease(
         event_ids, oldest_others=max(0, batch - len(event_ids)) if helping else 0

@@ -272,6 +272,23 @@ def fan_out_and_lease(event_ids, *, oldest_others: int = 0) -> tuple[uuid.UUID, 
     return token, _fan_out(list(event_ids), skip_locked=True, others=oldest_others, token=token)
 
 
+def any_waiting(event_ids) -> bool:
+    """Whether any of these events is not fanned out yet: one read by primary key, in no
+    transaction and locking nothing (a fan-out task's check before it takes any lock).
+    An event being fanned out by another worker right now still counts as waiting."""
+    if not event_ids:
+        return False
+    q, meta = connection.ops.quote_name, Event._meta
+    pk = meta.pk
+    sql = (
+        f"SELECT 1 FROM {q(meta.db_table)} WHERE {q('fanned_out_at')} IS NULL "
+        f"AND {q(pk.column)} IN ({', '.join(['%s'] * len(event_ids))}) LIMIT 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk.get_db_prep_value(i, connection) for i in event_ids])
+        return cursor.fetchone() is not None
+
+
 def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> list[Delivery]:
     with transaction.atomic():
         if others > 0:
