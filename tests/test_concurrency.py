@@ -189,6 +189,7 @@ def test_a_task_whose_events_an_earlier_batch_took_costs_one_read(receiver, subs
     from django.db import connection
 
     monkeypatch.setattr("django_q.conf.Conf.SYNC", False)  # as in a worker
+    monkeypatch.setattr("django_q.conf.Conf.BROKER_CLASS", None)  # tasks come from Redis
     subscribe(receiver, all_events=True)
     for n in range(3):
         Article.objects.create(title=f"a{n}")  # no commit: their tasks are queued

@@ -69,12 +69,15 @@ def process_events(event_ids) -> None:
     first batch are handed to other workers as ``deliver`` tasks, so a wide fan-out is
     sent in parallel. Leases keep every delivery single-sent.
     """
+    from .broker import workers_poll_outbox
+
     event_ids = list(event_ids)
     helping = _run_by_workers()  # inline (sync mode) there is no queue: the host's time
-    if helping and not outbox.any_waiting(event_ids):
+    if helping and not workers_poll_outbox() and not outbox.any_waiting(event_ids):
         # Taken with an earlier task's batch (most tasks of a burst): one read by primary
         # key, no transaction, no help. Whatever else waits has a task of its own coming,
-        # and the sweeper finds any event or due delivery whose task was lost.
+        # and the sweeper finds any event or due delivery whose task was lost. (The outbox
+        # broker hands out only events it has just claimed, still waiting: no check there.)
         return
     batch = max(1, conf.BATCH_SIZE)
     token, fresh = outbox.fan_out_and_lease(
