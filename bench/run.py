@@ -24,6 +24,7 @@ import uuid
 from functools import partial
 from pathlib import Path
 
+from bench import costs
 from bench.harness import Processes, backend, host, postgres_available, read_log, wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -122,32 +123,43 @@ def _system_run(
     what the workers can do. Otherwise the host saves them flat out while the workers
     deliver, timed from the first save: the whole system, host included.
     """
-    with (
-        backend(kind, webhooks=webhooks, workers=workers, extra_env=extra_env or {}) as b,
-        Processes(b.tmp) as p,
-    ):
-        log = b.tmp / "received.log"
-        port_list = p.receiver(ports=ports, delay=delay, log=log)
-        urls = [f"http://127.0.0.1:{port_list[i % ports]}/hook/{i}" for i in range(subs)]
-        host(b.env(), "subscribe", *urls)
-        expected = events * subs
-        wait = ["--wait", str(expected), "--timeout", str(timeout), "--poll", "0.02"]
-        if backlog:
-            saved = host(b.env(), "create", "--n", str(events))
-            p.qcluster(b.env())
-            run = host(b.env(), "create", "--n", "0", *wait)
-            run["created"] = saved["created"]
-            wait_until(lambda: read_log(log), 10)
-            received = read_log(log)
-            started = min((r[0] for r in received), default=run["done"])
-        else:
-            p.qcluster(b.env())
-            time.sleep(3)  # the cluster's workers are up
-            run = host(b.env(), "create", "--n", str(events), *wait)
-            received = read_log(log)
-            started = run["started"]
+    with backend(kind, webhooks=webhooks, workers=workers, extra_env=extra_env or {}) as b:
+        pg = (b.admin_url, b.name) if kind == "postgres" else None
+        with Processes(b.tmp) as p:
+            log = b.tmp / "received.log"
+            port_list = p.receiver(ports=ports, delay=delay, log=log)
+            urls = [f"http://127.0.0.1:{port_list[i % ports]}/hook/{i}" for i in range(subs)]
+            host(b.env(), "subscribe", *urls)
+            writes_before = costs.table_writes(b.database_url) if pg else {}
+            expected = events * subs
+            wait = ["--wait", str(expected), "--timeout", str(timeout), "--poll", "0.02"]
+            sampler = costs.CpuSampler({"receiver": p.procs[-1]}, pg=pg)
+            if backlog:
+                saved = host(b.env(), "create", "--n", str(events))
+                sampler.add("workers", p.qcluster(b.env()))
+                sampler.start()
+                run = host(b.env(), "create", "--n", "0", *wait)
+                run["created"] = saved["created"]
+                wait_until(lambda: read_log(log), 10)
+                received = read_log(log)
+                started = min((r[0] for r in received), default=run["done"])
+            else:
+                sampler.add("workers", p.qcluster(b.env()))
+                sampler.start()
+                time.sleep(3)  # the cluster's workers are up
+                run = host(b.env(), "create", "--n", str(events), *wait)
+                received = read_log(log)
+                started = run["started"]
+            sampler.stop()
+        # Every process has exited, so PostgreSQL has every backend's counts.
+        writes = {}
+        if pg:
+            writes = costs.writes_between(writes_before, costs.table_writes(b.database_url))
         ok = [r for r in received if r[3] == 204]
         seconds = run["done"] - started
+        cpu = sampler.between(started, run["done"])
+        if not backlog:  # the host's saves (its CPU is not sampled: it is not our child)
+            cpu["host_saving"] = run["cpu_seconds_creating"]
         result = {
             "mode": "backlog" if backlog else "host saving meanwhile",
             "events": events,
@@ -162,6 +174,10 @@ def _system_run(
             "deliveries_per_s": run["succeeded"] / seconds if seconds else 0,
             "workers": workers,
             "settings": webhooks,
+            # Issue 23: CPU seconds in the timed window, rows over the whole run (PostgreSQL).
+            "cpu_seconds": cpu,
+            "rows_written": writes,
+            "per_delivery": costs.per_delivery(cpu, writes, run["succeeded"]),
         }
         if not backlog:
             result["host_events_per_s"] = events / (run["created"] - run["started"])

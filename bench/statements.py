@@ -31,6 +31,8 @@ SUBSCRIPTIONS = 3
 #: first match wins; a statement matching none is reported by its call site.
 PURPOSES = [
     # category, call site, verb, table, SQL contains, what it is for
+    ("fan-out", "outbox.any_waiting", "SELECT", "webhooks_event", "",
+     "are the task's events still waiting? (no transaction; taken ones: the task's only cost)"),
     ("fan-out", "outbox._waiting_events", "SELECT", "webhooks_event", " LIMIT ",
      "lock the oldest waiting events, to fill a batch, each with its type's on/off"),
     ("fan-out", "outbox._waiting_events", "SELECT", "webhooks_event", "",
@@ -61,11 +63,14 @@ PURPOSES = [
      "update a subscription's failure streak (one per subscription)"),
     ("recording", "dispatch._not_yet_recorded", "SELECT", "webhooks_deliveryattempt", "",
      "after a lost commit: which outcomes were recorded"),
+    ("help", "outbox.any_due", "SELECT", "webhooks_delivery", "",
+     "is anything due? (no transaction; nearly always the help step's only cost)"),
     ("help", "outbox.claim_due", "SELECT", "webhooks_delivery", "",
      "find due deliveries (retries), skipping locked ones"),
     ("help", "outbox.claim", "UPDATE", "webhooks_delivery", "", "lease them"),
     ("help", "outbox.claim", "SELECT", "webhooks_delivery", "", "read which were leased"),
-    ("help", "dispatch.send_claimed", "UPDATE", "webhooks_delivery", "", "renew their lease"),
+    ("help", "dispatch.send_claimed", "UPDATE", "webhooks_delivery", "",
+     "renew their lease (in a worker: only leases a quarter gone)"),
     ("help", "dispatch.send_claimed", "SELECT", "webhooks_delivery", "",
      "read them with their events"),
     ("help", "dispatch.send_claimed", "SELECT", "webhooks_subscription", "",

@@ -182,6 +182,35 @@ def test_one_on_commit_task_picks_up_the_events_queued_behind_it(receiver, subsc
     assert Delivery.objects.filter(status="succeeded").count() == 20
 
 
+@override_settings(WEBHOOKS_BATCH_SIZE=50)
+def test_a_task_whose_events_an_earlier_batch_took_costs_one_read(receiver, subscribe, monkeypatch):
+    """Under load most fan-out tasks find their events taken by an earlier task's batch:
+    each then costs one read by primary key, no transaction, no lock and no help step."""
+    from django.db import connection
+
+    monkeypatch.setattr("django_q.conf.Conf.SYNC", False)  # as in a worker
+    monkeypatch.setattr("django_q.conf.Conf.BROKER_CLASS", None)  # tasks come from Redis
+    subscribe(receiver, all_events=True)
+    for n in range(3):
+        Article.objects.create(title=f"a{n}")  # no commit: their tasks are queued
+    first, *queued = Event.objects.filter(type="article.created").order_by("occurred_at")
+    dispatch.process_event(first.pk)  # takes the three
+    assert len(receiver.requests) == 3
+
+    for event in queued:
+        statements = []
+
+        def count(execute, sql, params, many, context, statements=statements):
+            statements.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
+            dispatch.process_events([str(event.pk)])
+        [read] = statements  # not even a savepoint: the test's transaction would show one
+        assert read.lstrip().upper().startswith("SELECT") and "FOR UPDATE" not in read.upper()
+    assert len(receiver.requests) == 3
+
+
 def test_inline_tasks_send_only_their_own_event(receiver, subscribe, commit):
     """In sync mode the task runs in the host's request: it does not take on other work."""
     subscribe(receiver, all_events=True)

@@ -123,6 +123,28 @@ def test_a_claim_is_exclusive_until_its_lease_expires(receiver, subscribe):
     assert outbox.claim_due(10, now=later) == (mock.ANY, [])
 
 
+def test_claiming_due_work_when_none_is_due_is_one_read_and_takes_no_lock(subscribe, receiver):
+    """Every fan-out task in a worker then helps with due deliveries; nearly always none is
+    due, and finding that out must not cost a transaction (on SQLite, the write lock)."""
+    from django.db import connection
+
+    subscribe(receiver, all_events=True)
+    event = webhooks.send_event("article.shared", {})
+    outbox.claim(outbox.fan_out(event.pk))  # pending, due, but leased: not claimable
+    statements = []
+
+    def count(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        assert outbox.claim_due(10) == (mock.ANY, [])
+    [read] = statements  # not even a savepoint: the test's transaction would show one
+    assert read.lstrip().upper().startswith("SELECT") and "FOR UPDATE" not in read.upper()
+    later = timezone.now() + timedelta(seconds=conf.LEASE_SECONDS + 1)
+    assert len(outbox.claim_due(10, now=later)[1]) == 1  # its lease expired: claimed
+
+
 def test_a_stale_or_doubled_task_sends_nothing(receiver, subscribe, commit):
     """The ORM broker may re-run a task; the lease token makes the rerun harmless."""
     from webhooks import dispatch

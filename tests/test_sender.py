@@ -84,3 +84,53 @@ def test_inside_a_transaction_a_task_sends_itself(
         assert sender.running() is None
     finally:
         receiver.stop()
+
+
+@override_settings(WEBHOOKS_BATCH_SIZE=2)
+def test_a_batch_handed_over_moments_ago_is_sent_without_renewing_its_lease(worker_process):
+    """A fan-out leases its further batches and hands them to other workers as deliver
+    tasks: one that runs soon after sends them without writing their leases again (their
+    own leases bound when the requests may start); one that waited long renews them."""
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from webhooks import dispatch
+    from webhooks.conf import conf
+
+    receiver = GatedReceiver()
+    try:
+        for _ in range(6):
+            SubscriptionFactory(url=receiver.url, all_events=True)
+        event = webhooks.send_event("article.shared", {})
+        handed = []
+        with mock.patch.object(outbox, "enqueue", lambda *task: handed.append(task) or True):
+            dispatch.process_events([str(event.pk)])
+        [(_, fresh, fresh_token), (_, waited, waited_token)] = handed
+        # (Each step waits for the sender's recording: SQLite's in-memory test database
+        # refuses a second writer outright.)
+        assert wait_for(lambda: Delivery.objects.filter(status="succeeded").count() == 2)
+        # The second task waited in the queue for most of its lease.
+        Delivery.objects.filter(pk__in=waited).update(
+            leased_until=timezone.now() + timedelta(seconds=conf.TIMEOUT + 5)
+        )
+        for ids, token, renewed in ((fresh, fresh_token, False), (waited, waited_token, True)):
+            rows = []
+
+            def count(execute, sql, params, many, context, rows=rows):
+                result = execute(sql, params, many, context)
+                verb, table = sql.split()[:2]
+                if verb.upper() == "UPDATE" and table.strip('"`') == "webhooks_delivery":
+                    rows.append(context["cursor"].rowcount)
+                return result
+
+            with connection.execute_wrapper(count):
+                tasks.deliver(ids, token)
+            assert sum(rows) == (2 if renewed else 0), rows  # delivery rows written
+            done = Delivery.objects.filter(pk__in=ids, status="succeeded")
+            assert wait_for(lambda done=done: done.count() == 2)
+        assert len(receiver.ids) == len(set(receiver.ids)) == 6
+    finally:
+        receiver.stop()

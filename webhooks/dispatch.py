@@ -65,12 +65,20 @@ def process_events(event_ids) -> None:
     of these tasks wait in the queue, so a task run by a worker also fans out up to
     ``WEBHOOKS_BATCH_SIZE`` other events still waiting (oldest first) and, once its own
     are sent, a batch of other due deliveries (retries): a burst goes out in batches and
-    the later tasks find nothing left. Deliveries past the first batch are handed to other
-    workers as ``deliver`` tasks, so a wide fan-out is sent in parallel. Leases keep every
-    delivery single-sent.
+    the later tasks find nothing left, which costs them one read. Deliveries past the
+    first batch are handed to other workers as ``deliver`` tasks, so a wide fan-out is
+    sent in parallel. Leases keep every delivery single-sent.
     """
+    from .broker import workers_poll_outbox
+
     event_ids = list(event_ids)
     helping = _run_by_workers()  # inline (sync mode) there is no queue: the host's time
+    if helping and not workers_poll_outbox() and not outbox.any_waiting(event_ids):
+        # Taken with an earlier task's batch (most tasks of a burst): one read by primary
+        # key, no transaction, no help. Whatever else waits has a task of its own coming,
+        # and the sweeper finds any event or due delivery whose task was lost. (The outbox
+        # broker hands out only events it has just claimed, still waiting: no check there.)
+        return
     batch = max(1, conf.BATCH_SIZE)
     token, fresh = outbox.fan_out_and_lease(
         event_ids, oldest_others=max(0, batch - len(event_ids)) if helping else 0
@@ -114,9 +122,14 @@ def send_claimed(
     if renew:
         # A task may have waited in the queue: renew the lease before sending, so it
         # cannot expire mid-request and let the sweeper hand the delivery to another worker.
-        Delivery.objects.filter(pk__in=ids, lease_token=token, leased_until__gt=now).update(
-            leased_until=now + timedelta(seconds=conf.LEASE_SECONDS)
-        )
+        stale = Delivery.objects.filter(pk__in=ids, lease_token=token, leased_until__gt=now)
+        if background and sender.usable():
+            # The process's sender starts each request only while the delivery's own lease
+            # leaves time for it (``sender._start_by``): there a lease with most of its
+            # sending window left (a batch a fan-out handed over moments ago) is not written
+            # again, one row update per delivery fewer.
+            stale = stale.filter(leased_until__lt=now + _renew_below())
+        stale.update(leased_until=now + timedelta(seconds=conf.LEASE_SECONDS))
     deliveries = list(
         Delivery.objects.filter(pk__in=ids, lease_token=token, leased_until__gt=now)
         .select_related("event")
@@ -140,6 +153,14 @@ def send_claimed(
         # Over a webhook's rate limit: given back pending, due when their turn comes.
         deliveries = ratelimit.admit(deliveries, token)
     return _send(deliveries, token, trigger, background=background)
+
+
+def _renew_below() -> timedelta:
+    """A lease with less than this left is renewed before a task hands it to the sender:
+    once a quarter of its sending window (the lease less a request's deadline and its
+    recording) has gone."""
+    needed = conf.TIMEOUT + deadline.MARGIN + deadline.RECORDING_ALLOWANCE
+    return timedelta(seconds=needed + 0.75 * max(0.0, conf.LEASE_SECONDS - needed))
 
 
 def _send(deliveries, token, trigger, *, background: bool) -> list[DeliveryAttempt]:
