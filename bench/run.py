@@ -90,6 +90,11 @@ def percentile(values, p: float) -> float:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
+def on(database: str | None) -> dict:
+    """``backend()``'s arguments for running on an existing database (kept), or none."""
+    return {"name": database, "existing": True} if database else {}
+
+
 # 1. Host overhead ------------------------------------------------------------------------
 
 
@@ -114,6 +119,7 @@ def _system_run(
     timeout: float = 300,
     backlog: bool = False,
     extra_env: dict | None = None,
+    database: str | None = None,
 ) -> dict:
     """Deliver ``events`` × ``subs`` through real processes; deliveries per second.
 
@@ -121,9 +127,13 @@ def _system_run(
     from the first arrival at the receiver to the last delivery recorded as succeeded:
     what the workers can do. Otherwise the host saves them flat out while the workers
     deliver, timed from the first save: the whole system, host included.
+
+    ``database``: run on this existing PostgreSQL database (kept) instead of a new one.
     """
     with (
-        backend(kind, webhooks=webhooks, workers=workers, extra_env=extra_env or {}) as b,
+        backend(
+            kind, webhooks=webhooks, workers=workers, extra_env=extra_env or {}, **on(database)
+        ) as b,
         Processes(b.tmp) as p,
     ):
         log = b.tmp / "received.log"
@@ -132,6 +142,7 @@ def _system_run(
         host(b.env(), "subscribe", *urls)
         expected = events * subs
         wait = ["--wait", str(expected), "--timeout", str(timeout), "--poll", "0.02"]
+        wait += ["--since", str(time.time())]  # this run's deliveries, not what was there
         if backlog:
             saved = host(b.env(), "create", "--n", str(events))
             p.qcluster(b.env())
@@ -235,15 +246,18 @@ def bench_slow(kind: str, tiny: bool) -> dict:
 # 4. Latency commit → receiver --------------------------------------------------------------
 
 
-def bench_latency(kind: str, tiny: bool, *, extra_env: dict | None = None) -> dict:
+def bench_latency(
+    kind: str, tiny: bool, *, extra_env: dict | None = None, database: str | None = None
+) -> dict:
     events = size("latency_events", tiny)
     rate = 10.0
-    with backend(kind, extra_env=extra_env or {}) as b, Processes(b.tmp) as p:
+    with backend(kind, extra_env=extra_env or {}, **on(database)) as b, Processes(b.tmp) as p:
         log = b.tmp / "received.log"
         port = p.receiver(ports=1, log=log)[0]
         host(b.env(), "subscribe", f"http://127.0.0.1:{port}/hook/0")
         p.qcluster(b.env())
         time.sleep(3)
+        since = str(time.time())
         run = host(
             b.env(),
             "create",
@@ -255,6 +269,8 @@ def bench_latency(kind: str, tiny: bool, *, extra_env: dict | None = None) -> di
             str(events),
             "--timeout",
             "120",
+            "--since",
+            since,
         )
         wait_until(lambda: len(read_log(log)) >= events, 10)
         arrivals = {}
