@@ -102,12 +102,20 @@ def estimates() -> dict:
 
 
 def prepare() -> dict:
-    """Migrate; pending deliveries of active webhooks due tomorrow; the purge put off."""
+    """Migrate; waiting events marked fanned out, pending deliveries of active webhooks due
+    tomorrow, the purge put off."""
     from django.core.management import call_command
     from django.db import connection
 
     call_command("migrate", run_syncdb=True, verbosity=0)  # + the bench's models (no migrations)
     with connection.cursor() as cursor:
+        # Events never fanned out (datagen's own users' ``user.registered``): a worker's
+        # fan-out would take them along (up to a batch of waiting events) and owe them to
+        # thousands of webhooks.
+        cursor.execute(
+            "UPDATE webhooks_event SET fanned_out_at = now() WHERE fanned_out_at IS NULL"
+        )
+        waiting = cursor.rowcount
         cursor.execute(
             "UPDATE webhooks_delivery SET next_attempt_at = now() + interval '1 day' "
             "WHERE status = 'pending' AND next_attempt_at < now() + interval '1 day' "
@@ -123,7 +131,12 @@ def prepare() -> dict:
             "ON s.id = d.subscription_id WHERE d.status = 'pending' AND NOT s.is_active"
         )
         held = cursor.fetchone()[0]
-    return {"rows": estimates(), "postponed_pending": postponed, "held_of_disabled": held}
+    return {
+        "rows": estimates(),
+        "events_marked_fanned_out": waiting,
+        "postponed_pending": postponed,
+        "held_of_disabled": held,
+    }
 
 
 # 1. Fan-out --------------------------------------------------------------------------------
