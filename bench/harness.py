@@ -67,6 +67,9 @@ class Backend:
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="wh-bench-")))
     #: More environment for every process of this backend (e.g. switching metrics on).
     extra_env: dict = field(default_factory=dict)
+    #: An existing PostgreSQL database (``name``) to run on, migrated and kept, not created
+    #: and dropped (``bench.scale_ladder``: tables a data generator filled).
+    existing: bool = False
 
     @property
     def label(self) -> str:
@@ -95,12 +98,14 @@ class Backend:
         return env
 
     def create(self) -> None:
-        if self.kind == "postgres":
+        if self.kind == "postgres" and not self.existing:
             self._admin(f'CREATE DATABASE "{self.name}"')
         manage(self.env(), "migrate", "--run-syncdb", "--noinput")
 
     def drop(self) -> None:
-        if self.kind == "postgres":
+        if self.kind == "postgres" and self.existing:
+            self._flush_redis()
+        elif self.kind == "postgres":
             try:
                 self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             except Exception as exc:  # noqa: BLE001 - report, keep cleaning up

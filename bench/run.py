@@ -91,6 +91,11 @@ def percentile(values, p: float) -> float:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
+def on(database: str | None) -> dict:
+    """``backend()``'s arguments for running on an existing database (kept), or none."""
+    return {"name": database, "existing": True} if database else {}
+
+
 # 1. Host overhead ------------------------------------------------------------------------
 
 
@@ -115,6 +120,7 @@ def _system_run(
     timeout: float = 300,
     backlog: bool = False,
     extra_env: dict | None = None,
+    database: str | None = None,
 ) -> dict:
     """Deliver ``events`` × ``subs`` through real processes; deliveries per second.
 
@@ -122,8 +128,12 @@ def _system_run(
     from the first arrival at the receiver to the last delivery recorded as succeeded:
     what the workers can do. Otherwise the host saves them flat out while the workers
     deliver, timed from the first save: the whole system, host included.
+
+    ``database``: run on this existing PostgreSQL database (kept) instead of a new one.
     """
-    with backend(kind, webhooks=webhooks, workers=workers, extra_env=extra_env or {}) as b:
+    with backend(
+        kind, webhooks=webhooks, workers=workers, extra_env=extra_env or {}, **on(database)
+    ) as b:
         pg = (b.admin_url, b.name) if kind == "postgres" else None
         with Processes(b.tmp) as p:
             log = b.tmp / "received.log"
@@ -133,6 +143,7 @@ def _system_run(
             writes_before = costs.table_writes(b.database_url) if pg else {}
             expected = events * subs
             wait = ["--wait", str(expected), "--timeout", str(timeout), "--poll", "0.02"]
+            wait += ["--since", str(time.time())]  # this run's deliveries, not what was there
             sampler = costs.CpuSampler({"receiver": p.procs[-1]}, pg=pg)
             if backlog:
                 saved = host(b.env(), "create", "--n", str(events))
@@ -251,15 +262,18 @@ def bench_slow(kind: str, tiny: bool) -> dict:
 # 4. Latency commit → receiver --------------------------------------------------------------
 
 
-def bench_latency(kind: str, tiny: bool, *, extra_env: dict | None = None) -> dict:
+def bench_latency(
+    kind: str, tiny: bool, *, extra_env: dict | None = None, database: str | None = None
+) -> dict:
     events = size("latency_events", tiny)
     rate = 10.0
-    with backend(kind, extra_env=extra_env or {}) as b, Processes(b.tmp) as p:
+    with backend(kind, extra_env=extra_env or {}, **on(database)) as b, Processes(b.tmp) as p:
         log = b.tmp / "received.log"
         port = p.receiver(ports=1, log=log)[0]
         host(b.env(), "subscribe", f"http://127.0.0.1:{port}/hook/0")
         p.qcluster(b.env())
         time.sleep(3)
+        since = str(time.time())
         run = host(
             b.env(),
             "create",
@@ -271,6 +285,8 @@ def bench_latency(kind: str, tiny: bool, *, extra_env: dict | None = None) -> di
             str(events),
             "--timeout",
             "120",
+            "--since",
+            since,
         )
         wait_until(lambda: len(read_log(log)) >= events, 10)
         arrivals = {}

@@ -285,3 +285,30 @@ def test_rate_limit_benchmark_holds_the_limit_across_hosts_with_nothing_lost(tmp
     assert result["limited_rate_overall_per_s"] <= 5 * 1.05
     if result["hosts"] == 2:
         assert set(result["per_host"]) == {"host_1", "host_2"}
+
+
+@pytest.mark.skipif(
+    "postgres" not in BACKENDS, reason="the scale ladder runs on PostgreSQL + Redis"
+)
+def test_scale_ladder_runs_on_an_empty_rung_and_drops_it(tmp_path):
+    out = tmp_path / "ladder.json"
+    env = {
+        **os.environ,
+        "BENCH_POSTGRES_URL": os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres",
+        "BENCH_REDIS_URL": os.environ["REDIS_URL"],
+    }
+    subprocess.run(
+        [sys.executable, "-m", "bench.scale_ladder", "--size", "tiny",
+         "--only", "fan_out,host_save,sweeper", "--out", str(out)],
+        cwd=ROOT, env=env, check=True, timeout=300, capture_output=True,
+    )  # fmt: skip
+    [(name, rung)] = json.loads(out.read_text())["rungs"].items()
+    [fan_out] = rung["fan_out"]
+    assert fan_out["10"]["median_ms"] > 0 and fan_out["10"]["statements"] > 0
+    assert rung["host_save"][0]["ratio"] > 0
+    assert rung["sweeper"][0]["plans"], rung["sweeper"]
+    import psycopg
+
+    with psycopg.connect(env["BENCH_POSTGRES_URL"]) as conn:
+        left = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchall()
+    assert not left, f"{name} was not dropped"

@@ -219,3 +219,33 @@ def test_the_dry_run_does_not_count_what_is_owed_again(world, asked_for):
     with override_settings(WEBHOOKS_KEEP_EVENTS_DAYS=1):
         assert retention.count().deliveries == 2
         assert retention.purge().deliveries == 2
+
+
+def test_each_batch_of_a_purge_starts_where_the_last_one_stopped():
+    """Deleted rows stay in the ``created_at`` index until a vacuum (PostgreSQL, InnoDB):
+    a batch that looked for the oldest again would read every row already purged."""
+    sub = SubscriptionFactory()
+    when = timezone.now() - timedelta(days=40)
+    ages = [when - timedelta(minutes=n) for n in range(6)]
+    for at in ages:
+        delivery = Delivery.objects.create(
+            event=EventFactory(occurred_at=at, fanned_out_at=at), subscription=sub, status=S
+        )
+        Delivery.objects.filter(pk=delivery.pk).update(created_at=at)
+    picks = []
+
+    def record(execute, sql, params, many, context):
+        if 'ORDER BY "webhooks_delivery"."created_at" ASC' in sql.replace("`", '"'):
+            picks.append(params)  # a batch's pick of the oldest purgeable deliveries
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        report = retention.purge(batch_size=2)
+
+    assert report.deliveries == 6
+    oldest_first = sorted(ages)
+    # The second and third batches are bounded below by the last age the one before took.
+    for batch, params in enumerate(picks[1:3], start=1):
+        reached = oldest_first[2 * batch - 1]
+        bound = connection.ops.adapt_datetimefield_value(reached)
+        assert bound in params or reached in params, (batch, params)
