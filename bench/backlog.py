@@ -61,8 +61,7 @@ def _children() -> dict[int, list[int]]:
 def processes(root: int) -> dict[int, dict]:
     """Every process under ``root`` (the ``manage.py qcluster`` we started): its resident
     memory (MB), threads and depth. django-q2's tree: the command, its sentinel, and under
-    the sentinel the workers, the monitor and the pusher; the workers are the ones that
-    run the sender's request threads (the most threads)."""
+    the sentinel the workers (spawned first), then the monitor and the pusher."""
     tree, out, todo = _children(), {}, [(root, 0)]
     while todo:
         pid, depth = todo.pop()
@@ -80,9 +79,15 @@ def processes(root: int) -> dict[int, dict]:
     return out
 
 
-def workers_of(sample: dict[int, dict], workers: int) -> list[int]:
-    deepest = [pid for pid, p in sample.items() if p["depth"] == 2]
-    return sorted(deepest, key=lambda pid: -sample[pid]["threads"])[:workers]
+def monitor_and_pusher(sample: dict[int, dict], workers: int) -> set[int] | None:
+    """The sentinel's two children spawned after its ``workers`` (the highest pids of the
+    first full set; a recycled worker gets a new, higher one): None until all are up."""
+    children = sorted(pid for pid, p in sample.items() if p["depth"] == 2)
+    return set(children[workers:]) if len(children) >= workers + 2 else None
+
+
+def workers_of(sample: dict[int, dict], helpers: set[int]) -> list[int]:
+    return sorted(pid for pid, p in sample.items() if p["depth"] == 2 and pid not in helpers)
 
 
 # The run -------------------------------------------------------------------------------
@@ -137,12 +142,16 @@ def run(
             started = time.time()
             cluster = p.qcluster(b.env())
             samples = []  # (time, succeeded, {pid: process})
+            helpers = None  # the monitor's and the pusher's pids
             halfway = None
             last_progress, last_done = time.time(), -1
             while True:
                 time.sleep(sample)
                 now, done = time.time(), succeeded()
-                samples.append((now, done, processes(cluster.pid)))
+                procs = processes(cluster.pid)
+                helpers = helpers or monitor_and_pusher(procs, workers)
+                if helpers:  # the cluster is up
+                    samples.append((now, done, procs))
                 if done != last_done:
                     last_progress, last_done = now, done
                 print(f"  {now - started:7.0f} s  {done:>9,} succeeded", file=sys.stderr)
@@ -178,6 +187,7 @@ def run(
         checked=checked,
         plans=plans,
         load=load,
+        helpers=helpers or set(),
     )
 
 
@@ -210,7 +220,7 @@ def summarise(*, events, started, finished, samples, received, checked, plans, *
     # Memory: each worker process at its first, middle and last sample.
     memory: dict[int, list] = {}
     for t, done, procs in samples:
-        for pid in workers_of(procs, rest["workers"]):
+        for pid in workers_of(procs, rest["helpers"]):
             memory.setdefault(pid, []).append((round(t - started), done, procs[pid]["rss_mb"]))
     rss = []
     for pid, points in memory.items():
@@ -233,7 +243,7 @@ def summarise(*, events, started, finished, samples, received, checked, plans, *
     others = {}
     if samples:
         procs = samples[-1][2]
-        chosen = set(workers_of(procs, rest["workers"]))
+        chosen = set(workers_of(procs, rest["helpers"]))
         others = {pid: p for pid, p in procs.items() if pid not in chosen}
     seconds = last_arrival - first
     return {
