@@ -160,9 +160,7 @@ def plans(args) -> dict:
 
     paths = {
         # A fan-out task: the oldest waiting events (outbox broker, helping) and its inserts.
-        "fan-out claim (process_events)": lambda: outbox.fan_out_and_lease(
-            [], oldest_others=batch
-        ),
+        "fan-out claim (process_events)": lambda: outbox.fan_out_and_lease([], oldest_others=batch),
         "sweeper: lost fan-outs (unfanned_events)": lambda: outbox.unfanned_events(now=now),
         "sweeper: fan out what it found": lambda: outbox.fan_out_many(
             outbox.unfanned_events(now=now), skip_locked=True
@@ -199,9 +197,7 @@ def plans(args) -> dict:
 def check(args) -> dict:
     """What is left and what was doubled, as the database tells it."""
     by_status = dict(Delivery.objects.values_list("status").annotate(c=Count("id")))
-    doubled = (
-        Delivery.objects.values("event_id").annotate(c=Count("id")).filter(c__gt=1).count()
-    )
+    doubled = Delivery.objects.values("event_id").annotate(c=Count("id")).filter(c__gt=1).count()
     return {
         "events": Event.objects.count(),
         "events_not_fanned_out": Event.objects.filter(fanned_out_at__isnull=True).count(),
