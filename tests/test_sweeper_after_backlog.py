@@ -3,6 +3,7 @@ every row drained: on PostgreSQL the statistics last gathered may still say that
 event waits (``bench.backlog`` found the poll reading a million events each second)."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -79,3 +80,20 @@ def test_work_ahead_after_a_drained_backlog_reads_the_indexes_not_the_tables():
     Event.objects.update(fanned_out_at=until)
     Delivery.objects.filter(pk=Delivery.objects.values("pk")[:1]).update(resend_requested_at=until)
     assert sweeper.work_ahead(until) is True
+
+
+@pytest.mark.django_db
+def test_a_sweep_sends_the_events_it_finds_not_fanned_out(receiver, subscribe, commit):
+    """A lost fan-out found by a sweep is sent by that sweep: a sweep whose window has
+    passed polls once, and the next one may be a minute away."""
+    subscribe(receiver, all_events=True)
+    late = timezone.now() - timedelta(minutes=5)  # long past the fan-out grace
+    Event.objects.create(type="article.created", data={"id": 1}, occurred_at=late)
+
+    with commit():
+        report = sweeper.sweep_once()
+
+    assert report.events_fanned_out == 1
+    assert report.deliveries_enqueued == 1
+    assert len(receiver.requests) == 1
+    assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED

@@ -59,8 +59,12 @@ def sweep_once(*, now=None) -> SweepReport:
         # One transaction and a constant number of queries, however many were lost.
         outbox.fan_out_many(lost, skip_locked=True)
         report.events_fanned_out = len(lost)
+    # The deliveries just fanned out are due from the fan-out's clock, which is later than
+    # ``now``: claimed with the later time, they go in this poll, not the next one (a sweep
+    # whose window has passed polls once: they would wait for the next scheduled sweep).
+    due_at = max(now, timezone.now())
     while report.deliveries_enqueued < MAX_PER_SWEEP:
-        token, ids = outbox.claim_due(conf.BATCH_SIZE, now=now)
+        token, ids = outbox.claim_due(conf.BATCH_SIZE, now=due_at)
         if not ids:
             break
         sent = outbox.enqueue("webhooks.tasks.deliver", [str(i) for i in ids], str(token))
