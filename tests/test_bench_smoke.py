@@ -312,3 +312,34 @@ def test_scale_ladder_runs_on_an_empty_rung_and_drops_it(tmp_path):
     with psycopg.connect(env["BENCH_POSTGRES_URL"]) as conn:
         left = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchall()
     assert not left, f"{name} was not dropped"
+
+
+@pytest.mark.parametrize("tasks", ["--tasks", "--no-tasks"])
+def test_backlog_benchmark_drains_every_event_once(tasks, tmp_path):
+    """``bench.backlog`` at 200 events: filled while no worker runs, drained by a real
+    cluster with the fan-out tasks in the broker, or lost with it (the sweeper finds the
+    events); each event arrives once and nothing is left."""
+    if not (os.environ.get("DATABASE_URL", "").startswith("postgres") and BACKENDS != "sqlite"):
+        pytest.skip("the backlog benchmark runs on PostgreSQL + Redis")
+    env = {
+        **os.environ,
+        "BENCH_POSTGRES_URL": os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres",
+        "BENCH_REDIS_URL": os.environ["REDIS_URL"],
+    }
+    subprocess.run(
+        [sys.executable, "-m", "bench.backlog", "--events", "200", tasks, "--sample", "1",
+         "--out", str(tmp_path)],
+        cwd=ROOT, env=env, check=True, timeout=300, capture_output=True,
+    )  # fmt: skip
+    [path] = tmp_path.glob("backlog-200*.json")
+    result = json.loads(path.read_text())
+    assert result["lost"] == 0 and result["duplicates"] == 0, result
+    assert result["distinct_webhook_ids"] == result["received_2xx"] == 200
+    database = result["database"]
+    assert database["deliveries"] == {"succeeded": 200}, database
+    assert database["events_not_fanned_out"] == database["events_with_two_deliveries"] == 0
+    assert database["attempts"] == 200 and database["leased"] == 0
+    assert (result["fill"]["tasks"] > 0) == (tasks == "--tasks")
+    assert len(result["worker_rss"]) == 4
+    for when in ("start", "halfway", "end"):
+        assert result["plans"][when]["paths"], when
