@@ -108,7 +108,9 @@ def test_a_batch_handed_over_moments_ago_is_sent_without_renewing_its_lease(work
         handed = []
         with mock.patch.object(outbox, "enqueue", lambda *task: handed.append(task) or True):
             dispatch.process_events([str(event.pk)])
-        [(_, fresh, fresh_token), (_, waited, waited_token)] = handed
+        # (On Redis the event's own fan-out task may be handed over here too.)
+        delivers = [task for task in handed if task[0] == "webhooks.tasks.deliver"]
+        [(_, fresh, fresh_token), (_, waited, waited_token)] = delivers
         # (Each step waits for the sender's recording: SQLite's in-memory test database
         # refuses a second writer outright.)
         assert wait_for(lambda: Delivery.objects.filter(status="succeeded").count() == 2)
