@@ -32,6 +32,18 @@ def statements(client, url) -> tuple[object, list[str]]:
     return response, executed
 
 
+def plan_of(sql: str, params) -> str:
+    """The plan SQLite or PostgreSQL chooses for a statement the page ran, on one line."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # A tiny table is read whole on PostgreSQL; the index is there for big ones.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + sql, params)
+            return " | ".join(row[0] for row in cursor.fetchall())
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        return " | ".join(str(row[-1]) for row in cursor.fetchall())
+
+
 def test_the_log_counts_no_further_than_its_bound_and_says_there_are_more(
     admin_client, monkeypatch
 ):
@@ -114,15 +126,7 @@ def test_the_failed_filter_reads_the_failures_index(admin_client):
         for sql, params in executed
         if sql.startswith(f"SELECT {DELIVERY_ID}") and "ORDER BY" in sql
     ]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # A tiny table is read whole on PostgreSQL; the index is there for big ones.
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("EXPLAIN " + sql, params)
-            plan = " | ".join(row[0] for row in cursor.fetchall())
-        else:
-            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-            plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
+    plan = plan_of(sql, params)
     assert "webhooks_delivery_failed" in plan, plan
 
 
@@ -144,14 +148,7 @@ def test_the_webhook_list_reads_its_order_from_an_index(admin_client):
         for sql, params in executed
         if sql.startswith(f"SELECT {subscription_id}") and "ORDER BY" in sql.rsplit(")", 1)[-1]
     ]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("EXPLAIN " + sql, params)
-            plan = " | ".join(row[0] for row in cursor.fetchall())
-        else:
-            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-            plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
+    plan = plan_of(sql, params)
     assert "webhooks_subscription_created" in plan, plan
     assert "TEMP B-TREE FOR ORDER BY" not in plan and " Sort " not in plan, plan
 
