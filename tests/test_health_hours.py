@@ -25,10 +25,11 @@ MANUAL = DeliveryAttempt.Trigger.MANUAL
 
 
 def by_hand(webhook, now) -> tuple[int, int, int, int]:
-    """(attempts, succeeded) over 24 hours, then over 7 days, counted from the rows."""
+    """(attempts, succeeded) over 24 hours, then over 7 days (each from the start of its
+    hour: ``stats.window_start``), counted from the rows."""
     rows = list(DeliveryAttempt.objects.filter(delivery__subscription=webhook))
-    day = [a for a in rows if a.created_at >= now - stats.DAY]
-    week = [a for a in rows if a.created_at >= now - stats.WEEK]
+    day = [a for a in rows if a.created_at >= stats.window_start(now, stats.DAY)]
+    week = [a for a in rows if a.created_at >= stats.window_start(now, stats.WEEK)]
     return (len(day), sum(a.succeeded for a in day), len(week), sum(a.succeeded for a in week))
 
 

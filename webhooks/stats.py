@@ -166,6 +166,12 @@ def processes(worker_window: float = 180.0, now: datetime | None = None) -> Proc
 # still being retried, and a delivery that succeeds on its third try counts 2 failures
 # and 1 success — what the receiver did.
 #
+# **Windows** start on the hour (``window_start``): "24 hours" counts from the start of
+# the hour (UTC) 24 hours ago, so it covers 24 to 25 hours; "7 days" likewise. Dashboards
+# of webhook services bucket by hour, and so the figures are the webhook's hourly rows
+# (``health_hours``) alone: no scan of a partial hour's attempts, however large the
+# tables. ``last_success_at`` is the newest successful attempt since the 7 days' start.
+#
 # **Latency** p50 / p95: of the durations of the last ``LATENCY_SAMPLE`` attempts of the
 # last 24 hours (nearest-rank percentiles, computed in Python: the same on every
 # database), so its cost does not grow with the traffic.
@@ -173,6 +179,12 @@ def processes(worker_window: float = 180.0, now: datetime | None = None) -> Proc
 DAY = timedelta(hours=24)
 WEEK = timedelta(days=7)
 LATENCY_SAMPLE = 1000
+
+
+def window_start(now: datetime, length: timedelta) -> datetime:
+    """Where the window of ``length`` up to ``now`` starts: the start of the hour ``length``
+    ago (11:00 yesterday for "24 hours" at 11:40)."""
+    return health_hours.hour_of(now - length)
 
 
 def attempts_since(since: datetime, subscription) -> QuerySet:
@@ -203,12 +215,12 @@ def percent_text(share: float | None) -> str:
 
 
 def day_rates(webhooks, now: datetime | None = None) -> dict:
-    """{webhook id: (attempts, succeeded)} of the last 24 hours for a page of ``webhooks``
-    (ids; those without attempts are left out), in two grouped queries however many
+    """{webhook id: (attempts, succeeded)} of the 24-hour window for a page of ``webhooks``
+    (ids; those without attempts are left out), in one grouped query however many
     webhooks the page shows: the same definition as ``endpoint`` gives for one webhook,
-    summed as it is from the hourly rows (``health_hours``) and the attempts of the
-    window's partial first hour, not from each webhook's day of attempts."""
-    return health_hours.since_for(webhooks, (now or timezone.now()) - DAY)
+    summed as it is from the hourly rows (``health_hours``), not from each webhook's day
+    of attempts."""
+    return health_hours.since_for(webhooks, window_start(now or timezone.now(), DAY))
 
 
 @dataclass(frozen=True)
@@ -216,6 +228,8 @@ class EndpointStats:
     """One webhook's figures at ``at``."""
 
     at: datetime
+    since_24h: datetime  # where the 24-hour window starts (``window_start``)
+    since_7d: datetime
     attempts_24h: int
     succeeded_24h: int
     attempts_7d: int
@@ -225,7 +239,7 @@ class EndpointStats:
     latency_sample: int  # how many attempt durations the percentiles are of
     due: int  # pending deliveries whose next attempt time has come
     pending: int  # every delivery still owed (due, waiting for a retry, being sent)
-    last_success_at: datetime | None  # the last successful attempt within 7 days
+    last_success_at: datetime | None  # the last successful attempt since ``since_7d``
     last_attempt_at: datetime | None
     last_attempt_succeeded: bool | None
     last_attempt_status_code: int | None
@@ -258,23 +272,25 @@ class EndpointStats:
 
 
 def endpoint(subscription, now: datetime | None = None) -> EndpointStats:
-    """One webhook's figures, in six indexed queries; the counts are summed from its hourly
-    rows (``health_hours``: at most 169) and the attempts of each window's partial first
-    hour, the latency's cost grows with ``LATENCY_SAMPLE`` only."""
+    """One webhook's figures, in at most six indexed queries; the counts are summed from its
+    hourly rows alone (``health_hours``: at most 169), the last success read from the
+    attempts of one hour, the latency's cost grows with ``LATENCY_SAMPLE`` only."""
     now = now or timezone.now()
     pk = getattr(subscription, "pk", subscription)
-    day_ago, week_ago = now - DAY, now - WEEK
-    counts = health_hours.windows(pk, {"day": day_ago, "week": week_ago})
+    day_from, week_from = window_start(now, DAY), window_start(now, WEEK)
+    counts = health_hours.windows(pk, {"day": day_from, "week": week_from})
     # Counted by ``subscription`` (never null), not by the primary key: the partial index
     # ``webhooks_delivery_pending`` holds it, so the backlog is counted from the index alone.
     owed = Delivery.objects.filter(subscription=pk, status=Delivery.Status.PENDING).aggregate(
         pending=Count("subscription"),
         due=Count("subscription", filter=Q(next_attempt_at__lte=now)),
     )
-    durations = _latest_durations(pk, day_ago)
+    durations = _latest_durations(pk, now - DAY)
     last = _last_attempt(pk)
     return EndpointStats(
         at=now,
+        since_24h=day_from,
+        since_7d=week_from,
         attempts_24h=counts["day"][0],
         succeeded_24h=counts["day"][1],
         attempts_7d=counts["week"][0],

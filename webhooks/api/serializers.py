@@ -367,15 +367,20 @@ class WebhookStatsSerializer(serializers.Serializer):
     at = serializers.DateTimeField(help_text="When the figures were computed.")
     success_rate_24h = serializers.FloatField(
         allow_null=True,
-        help_text="Share (0–1) of the delivery attempts made in the last 24 hours that "
+        help_text="Share (0–1) of the delivery attempts made since since_24h that "
         "succeeded (2xx in time), automatic and manual alike; null when none was made.",
     )
-    success_rate_7d = serializers.FloatField(
-        allow_null=True, help_text="The same over the last 7 days."
+    success_rate_7d = serializers.FloatField(allow_null=True, help_text="The same since since_7d.")
+    since_24h = serializers.DateTimeField(
+        help_text="Where the 24-hour window starts: the start of the hour (UTC) 24 hours "
+        "before `at` (windows count whole hours, so this one covers 24 to 25 hours)."
     )
-    attempts_24h = serializers.IntegerField(help_text="Attempts made in the last 24 hours.")
+    since_7d = serializers.DateTimeField(
+        help_text="Where the 7-day window starts: the start of the hour 7 days before `at`."
+    )
+    attempts_24h = serializers.IntegerField(help_text="Attempts made since since_24h.")
     succeeded_24h = serializers.IntegerField(help_text="…of which succeeded.")
-    attempts_7d = serializers.IntegerField(help_text="Attempts made in the last 7 days.")
+    attempts_7d = serializers.IntegerField(help_text="Attempts made since since_7d.")
     succeeded_7d = serializers.IntegerField(help_text="…of which succeeded.")
     latency_p50_ms = serializers.IntegerField(
         allow_null=True,
@@ -396,7 +401,7 @@ class WebhookStatsSerializer(serializers.Serializer):
     )
     last_success_at = serializers.DateTimeField(
         allow_null=True,
-        help_text="The last successful attempt within the last 7 days (null: none).",
+        help_text="The last successful attempt since since_7d (null: none).",
     )
     last_attempt_at = serializers.DateTimeField(
         allow_null=True, help_text="The newest attempt (null: never tried)."
