@@ -136,19 +136,18 @@ def windows(pk, starts: dict[str, datetime]) -> dict:
     result = {name: (summed[f"{name}_n"], summed[f"{name}_ok"]) for name in starts}
     # The newest success is in the newest hour that has one: the webhook's attempts of
     # that hour alone (its deliveries attempted since, through ``webhooks_delivery_attempted``:
-    # an attempt is never later than its delivery's last one), none when no hour has one.
+    # an attempt is never later than its delivery's last one). One query either way, so
+    # the page's count is constant: an empty range when no hour has a success.
     last_hour = summed["last_ok_hour"]
-    result["last_success"] = (
-        None
-        if last_hour is None
-        else DeliveryAttempt.objects.filter(
-            delivery__subscription=pk,
-            succeeded=True,
-            created_at__gte=last_hour,
-            created_at__lt=last_hour + HOUR,
-            delivery__last_attempt_at__gte=last_hour,
-        ).aggregate(at=Max("created_at"))["at"]
-    )
+    start = min(starts.values()) if last_hour is None else last_hour
+    end = start if last_hour is None else last_hour + HOUR
+    result["last_success"] = DeliveryAttempt.objects.filter(
+        delivery__subscription=pk,
+        succeeded=True,
+        created_at__gte=start,
+        created_at__lt=end,
+        delivery__last_attempt_at__gte=start,
+    ).aggregate(at=Max("created_at"))["at"]
     return result
 
 

@@ -272,7 +272,7 @@ class EndpointStats:
 
 
 def endpoint(subscription, now: datetime | None = None) -> EndpointStats:
-    """One webhook's figures, in at most six indexed queries; the counts are summed from its
+    """One webhook's figures, in six indexed queries; the counts are summed from its
     hourly rows alone (``health_hours``: at most 169), the last success read from the
     attempts of one hour, the latency's cost grows with ``LATENCY_SAMPLE`` only."""
     now = now or timezone.now()
