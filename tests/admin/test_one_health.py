@@ -202,3 +202,32 @@ def test_the_state_filter_counts_each_state_when_facets_are_shown(
     assert response.status_code == 200
     html = re.sub(r"\s+", " ", response.content.decode())
     assert re.search(r"Failing \(1\)", html) and re.search(r"Working \(0\)", html)
+
+
+def test_the_webhooks_pages_say_from_which_hour_each_success_rate_counts(tenant_a, admin_client):
+    """The windows count whole hours (24 to 25 hours): the admin's and the portal's page of
+    the webhook say where each starts, not a bare "last 24 hours"."""
+    webhook = SubscriptionFactory(scope=tenant_a.scope)
+    seed(webhook, 1, status=Delivery.Status.SUCCEEDED, attempts=True)
+    portal = Client()
+    portal.force_login(tenant_a.user)
+
+    def starts() -> list[str]:
+        now = timezone.now()
+        return [
+            timezone.localtime(stats.window_start(now, length)).strftime("%Y-%m-%d %H:%M")
+            for length in (stats.DAY, stats.WEEK)
+        ]
+
+    before = starts()
+    pages = {
+        "admin": admin_client.get(change_url(webhook)).content.decode(),
+        "portal": portal.get(f"/settings/integrations/webhooks/{webhook.pk}/").content.decode(),
+    }
+    after = starts()  # the same, unless an hour began meanwhile
+    for where, html in pages.items():
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+        assert "last 24 hours" not in text.split("Response time")[0], where
+        assert any(
+            f"since {day}" in text and f"since {week}" in text for day, week in (before, after)
+        ), where
