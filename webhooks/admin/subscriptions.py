@@ -83,7 +83,7 @@ def with_list_figures(queryset):
 
 class WebhookChangeList(ChangeList):
     """The list's page, with what is asked of all its webhooks at once: their last 24
-    hours (``stats.day_rates``: two queries) and, for those who see every customer, the
+    hours (``stats.day_rates``: one query) and, for those who see every customer, the
     plan gate's answer for the page's customers (one call): a constant number of queries
     per page, not one per webhook or per customer."""
 
