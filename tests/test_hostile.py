@@ -139,7 +139,7 @@ def test_a_host_name_that_never_resolves_ends_within_the_timeout(
     took = time.monotonic() - started
     delivery = Delivery.objects.get()
     attempt = delivery.attempts.get()
-    assert attempt.error_kind == Kind.DNS_FAILURE
+    assert attempt.error_kind == Kind.DNS_FAILURE, attempt.error_message
     assert attempt.error_message == (
         "The receiver's host name was not resolved within 1 seconds "
         "(its name servers did not answer)."
