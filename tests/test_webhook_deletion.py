@@ -69,3 +69,12 @@ def test_a_webhooks_log_goes_with_it_in_batches_never_loaded(how, monkeypatch, d
     deletes = [sql for sql in statements if sql.upper().startswith("DELETE")]
     # three batches of deliveries (4, 4, 2), each with its attempts
     assert len([sql for sql in deletes if re.search(r"webhooks_deliveryattempt\W", sql)]) == 3
+
+
+def test_the_admins_confirmation_counts_a_big_log_only_up_to_a_bound(admin_client, monkeypatch):
+    monkeypatch.setattr("webhooks.admin.subscriptions.COUNT_AT_MOST", 5)
+    busy, quiet = webhook_with_log(6), webhook_with_log(2)
+    page = admin_client.get(f"/admin/webhooks/subscription/{busy.pk}/delete/").content.decode()
+    assert "its delivery log: more than 5 deliveries, more than 5 attempts" in page
+    page = admin_client.get(f"/admin/webhooks/subscription/{quiet.pk}/delete/").content.decode()
+    assert "its delivery log: 2 deliveries, 4 attempts" in page
