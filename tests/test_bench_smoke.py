@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -186,6 +187,12 @@ def test_scaleout_removes_what_a_killed_run_left(tmp_path):
     # A process left running in the namespace, as a killed run's qcluster would be.
     sleeper = subprocess.Popen(["ip", "netns", "exec", ns, "sleep", "600"], start_new_session=True)
     try:
+        # inside the namespace, as a killed run's are (on a loaded machine `ip netns exec`
+        # may take a while to enter it: the clean-up cannot see a process not there yet)
+        for _ in range(100):
+            if subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout:
+                break
+            time.sleep(0.1)
         assert tag in scaleout.clean_leftovers(admin_url="")
         assert sleeper.wait(timeout=10) != 0
         assert tag not in netns_and_links()
