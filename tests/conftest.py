@@ -1,4 +1,6 @@
 import os
+import socket
+import threading
 from datetime import timedelta
 
 import pytest
@@ -143,3 +145,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
         if module in elsewhere:
             item.add_marker(pytest.mark.skip(reason="run in another step of CI"))
+
+
+@pytest.fixture
+def name_servers_never_answer(monkeypatch):
+    """``slow-dns.example`` resolves only when the test ends (to 127.0.0.1): its name
+    servers never answer meanwhile, as a receiver's own can. (A resolver's silence is what
+    a server on 127.0.0.1 cannot give this process: its lookups go to the system's.)"""
+    released = threading.Event()
+    real = socket.getaddrinfo
+
+    def lookup(host, *args, **kwargs):
+        if host == "slow-dns.example":
+            released.wait(30)
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    yield "slow-dns.example"
+    released.set()

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -186,6 +187,12 @@ def test_scaleout_removes_what_a_killed_run_left(tmp_path):
     # A process left running in the namespace, as a killed run's qcluster would be.
     sleeper = subprocess.Popen(["ip", "netns", "exec", ns, "sleep", "600"], start_new_session=True)
     try:
+        # inside the namespace, as a killed run's are (on a loaded machine `ip netns exec`
+        # may take a while to enter it: the clean-up cannot see a process not there yet)
+        for _ in range(100):
+            if subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout:
+                break
+            time.sleep(0.1)
         assert tag in scaleout.clean_leftovers(admin_url="")
         assert sleeper.wait(timeout=10) != 0
         assert tag not in netns_and_links()
@@ -343,3 +350,43 @@ def test_backlog_benchmark_drains_every_event_once(tasks, tmp_path):
     assert len(result["worker_rss"]) == 4
     for when in ("start", "halfway", "end"):
         assert result["plans"][when]["paths"], when
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="bench.delete_webhook copies a PostgreSQL database",
+)
+def test_delete_webhook_benchmark_deletes_the_busiest_webhook_of_a_copy(tmp_path):
+    import psycopg
+
+    server = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    name = os.environ["DATABASE_URL"].rsplit("/", 1)[1] + "_delete_bench"
+    env = {**os.environ, "BENCH_POSTGRES_URL": f"{server}/postgres"}
+
+    def admin(sql):
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            cursor = conn.execute(sql)
+            return cursor.fetchall() if sql.startswith("SELECT") else None
+
+    admin(f"DROP DATABASE IF EXISTS {name}")
+    admin(f"CREATE DATABASE {name}")
+    try:
+        made = subprocess.run(
+            [sys.executable, "-m", "bench.datagen", "--attempts", "600", "--webhooks", "40",
+             "--tenants", "4"],
+            cwd=ROOT, env={**env, "DATABASE_URL": f"{server}/{name}"},
+            timeout=300, capture_output=True, text=True,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr[-3000:]
+        out = tmp_path / "delete.json"
+        subprocess.run(
+            [sys.executable, "-m", "bench.delete_webhook", "--database", name, "--out", str(out)],
+            cwd=ROOT, env=env, check=True, timeout=300, capture_output=True,
+        )  # fmt: skip
+    finally:
+        admin(f"DROP DATABASE IF EXISTS {name}")
+    result = json.loads(out.read_text())[name]
+    assert result["deliveries"] > 0 and result["attempts"] >= result["deliveries"]
+    assert result["steps"]["delete"]["queries"] > 0
+    left = admin(f"SELECT 1 FROM pg_database WHERE datname = '{name}_delete'")
+    assert not left, "the copy was not dropped"

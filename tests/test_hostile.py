@@ -122,6 +122,34 @@ def test_a_receiver_closing_mid_response_is_logged_and_retried(hostile, subscrib
     assert delivery.status == Delivery.Status.PENDING and delivery.lease_token is None
 
 
+def test_a_host_name_that_never_resolves_ends_within_the_timeout(
+    receiver, subscribe, commit, settings, name_servers_never_answer
+):
+    """The lookup counts against the request's deadline, as connecting does: without it
+    the attempt waited for the resolver (up to 30 s and more), holding its request
+    thread and the URL's slot."""
+    settings.WEBHOOKS_TIMEOUT = 1
+    settings.WEBHOOKS_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    sub = subscribe(receiver, ["article.created"])
+    sub.url = f"http://{name_servers_never_answer}:{receiver.port}/hook"
+    sub.save()
+    started = time.monotonic()
+    with commit():
+        Article.objects.create(title="hello")
+    took = time.monotonic() - started
+    delivery = Delivery.objects.get()
+    attempt = delivery.attempts.get()
+    assert attempt.error_kind == Kind.DNS_FAILURE, attempt.error_message
+    assert attempt.error_message == (
+        "The receiver's host name was not resolved within 1 seconds "
+        "(its name servers did not answer)."
+    )
+    assert attempt.duration_ms <= (1 + deadline.MARGIN) * 1000
+    assert took < 1 + deadline.MARGIN + 3  # generous: recording on a slow machine
+    assert delivery.status == Delivery.Status.PENDING and delivery.next_attempt_at
+    assert receiver.requests == []
+
+
 def test_a_deadline_also_bounds_a_reused_keep_alive_connection(receiver, subscribe, settings):
     """The deadline belongs to the request, not to the connection it happens to reuse."""
     from webhooks import delivery as http

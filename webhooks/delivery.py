@@ -37,7 +37,7 @@ from . import deadline, responses, signing
 from .conf import conf
 from .encryption import FIELD_WORDS, UnreadableSecret, unreadable_fields
 from .models import Delivery, DeliveryAttempt
-from .security import BlockedTargetError, guarded_pool_manager
+from .security import BlockedTargetError, ResolutionTimeout, guarded_pool_manager
 from .validation import sendable_problem, validate_headers, validate_sensitive_headers
 
 logger = logging.getLogger("webhooks")
@@ -395,8 +395,11 @@ def post(request: OutgoingRequest) -> Outcome:
                 outcome.error_kind = ErrorKind.INVALID_RESPONSE
                 outcome.error_message = "The receiver closed the connection mid-answer."
         except Exception as exc:  # noqa: BLE001 - a failed send must become a logged, retried attempt
-            # The watchdog cut the connection: whatever broke then, it is a timeout.
-            cause = TimeoutError("the request's deadline passed") if limit.expired else exc
+            # The watchdog cut the connection: whatever broke then, it is a timeout (one of
+            # the name's lookup says so itself).
+            slow_lookup = any(isinstance(e, ResolutionTimeout) for e in _chain(exc))
+            expired = limit.expired and not slow_lookup
+            cause = TimeoutError("the request's deadline passed") if expired else exc
             try:
                 outcome.error_kind, outcome.error_message = classify_exception(cause)
             except Exception:  # noqa: BLE001 - never let classification lose the attempt
@@ -484,6 +487,11 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
         and not isinstance(e, NewConnectionError)
         for e in chain
     )
+    if has(ResolutionTimeout):
+        return ErrorKind.DNS_FAILURE, (
+            f"The receiver's host name was not resolved within {conf.TIMEOUT:g} seconds "
+            "(its name servers did not answer)."
+        )
     if timed_out and not has(NameResolutionError, ConnectionRefusedError):
         return ErrorKind.TIMEOUT, f"No answer within {conf.TIMEOUT:g} seconds."
     if has(SSLError):

@@ -37,6 +37,15 @@ class EventType(models.Model):
         return self.name
 
 
+class SubscriptionQuerySet(models.QuerySet):
+    def delete(self):
+        """The webhooks' delivery logs first, without loading them (``webhooks.removal``)."""
+        from .removal import delete_logs
+
+        delete_logs(list(self.values_list("pk", flat=True)))
+        return super().delete()
+
+
 class Subscription(models.Model):
     """A customer's webhook: a callback URL and the events it wants."""
 
@@ -84,6 +93,8 @@ class Subscription(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = SubscriptionQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("webhook")
@@ -92,6 +103,14 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return self.description or self.url
+
+    def delete(self, *args, **kwargs):
+        """Its delivery log first, without loading it (``webhooks.removal``)."""
+        from .removal import delete_logs
+
+        if self.pk is not None:
+            delete_logs([self.pk])
+        return super().delete(*args, **kwargs)
 
     def clean(self) -> None:
         from .validation import validate_subscription

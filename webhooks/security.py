@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -31,8 +32,21 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NUMBERS = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
 
 
+#: Seconds saving a webhook waits for its host name to resolve (a person is waiting).
+VALIDATION_RESOLVE_SECONDS = 5.0
+
+
 class BlockedTargetError(Exception):
     """The target resolved to an address webhooks may not be sent to."""
+
+
+class ResolutionTimeout(socket.gaierror):
+    """The host name was not resolved in time: the name servers of a receiver's domain are
+    the receiver's too, and may never answer (the system's resolver retries for up to
+    30 s and more, on its own clock)."""
+
+    def __init__(self, host: str, seconds: float) -> None:
+        super().__init__(socket.EAI_AGAIN, f"{host} was not resolved within {seconds:.3g} s")
 
 
 def refusal_reason(ip: IPAddress) -> str | None:
@@ -64,8 +78,11 @@ def refusal_reason(ip: IPAddress) -> str | None:
     return None
 
 
-def resolve(host: str, port: int) -> list[IPAddress]:
-    """Every address ``host`` resolves to (raises ``socket.gaierror`` if none)."""
+def resolve(host: str, port: int, within: float | None = None) -> list[IPAddress]:
+    """Every address ``host`` resolves to (raises ``socket.gaierror`` if none), within
+    ``within`` seconds if given (else ``ResolutionTimeout``)."""
+    if within is not None and not _is_address(host):
+        return _resolve_within(host, port, within)
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     seen: list[IPAddress] = []
     for *_, sockaddr in infos:
@@ -73,6 +90,37 @@ def resolve(host: str, port: int) -> list[IPAddress]:
         if ip not in seen:
             seen.append(ip)
     return seen
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve_within(host: str, port: int, seconds: float) -> list[IPAddress]:
+    """``resolve`` in a thread of its own, waited for ``seconds`` at most. A lookup cannot
+    be interrupted: one that overruns ends on its own in the background (a daemon thread),
+    and the caller goes on at once."""
+    answer: list = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            answer.append(resolve(host, port))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            answer.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name="webhooks-dns", daemon=True).start()
+    if not done.wait(seconds):
+        raise ResolutionTimeout(host, seconds)
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    return answer[0]
 
 
 def check_addresses(host: str, addresses: list[IPAddress]) -> None:
@@ -142,7 +190,14 @@ def validate_target_url(url: str) -> list[IPAddress]:
         raise ValidationError(problem, code="numeric_host")
     port = port or (443 if parts.scheme == "https" else 80)
     try:
-        addresses = resolve(parts.hostname, port)
+        addresses = resolve(parts.hostname, port, within=VALIDATION_RESOLVE_SECONDS)
+    except ResolutionTimeout as exc:
+        raise ValidationError(
+            f"The host name “{parts.hostname}” did not resolve within "
+            f"{VALIDATION_RESOLVE_SECONDS:g} seconds: its name servers did not answer. "
+            "Try again in a moment, and check the name for typos.",
+            code="dns_timeout",
+        ) from exc
     except (socket.gaierror, UnicodeError) as exc:
         raise ValidationError(
             f"The host name “{parts.hostname}” could not be resolved; check it for typos.",
@@ -166,14 +221,16 @@ def validate_target_url(url: str) -> list[IPAddress]:
 
 
 def _guarded_new_conn(self) -> socket.socket:
-    """urllib3's ``_new_conn``, dialling only addresses that pass the guard."""
+    """urllib3's ``_new_conn``, dialling only addresses that pass the guard. Resolving the
+    name counts against the request's total deadline, as connecting does."""
+    current = deadline.current()
     try:
-        addresses = resolve(self._dns_host, self.port)
+        within = current.remaining() if current is not None else None
+        addresses = resolve(self._dns_host, self.port, within=within)
     except socket.gaierror as exc:
         raise NameResolutionError(self.host, self, exc) from exc
     check_addresses(self.host, addresses)
     timeout = self.timeout
-    current = deadline.current()
     if current is not None:  # connecting counts against the request's total deadline
         remaining = current.remaining()
         if remaining <= 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -147,6 +148,28 @@ def test_a_refused_url_says_why_and_nothing_is_written(tenant_a, settings, url, 
     response = tenant_a.client.post(SUBS, {"url": url, "all_events": True}, format="json")
     assert response.status_code == 400
     assert words in " ".join(response.json()["url"])
+    assert Subscription.objects.count() == 0
+
+
+def test_a_host_whose_name_servers_never_answer_is_refused_in_bounded_time(
+    tenant_a, settings, monkeypatch, name_servers_never_answer
+):
+    """Saving waits for the name a few seconds at most (the system's resolver alone may
+    retry for 30 s and more while the person waits), and says what happened."""
+    monkeypatch.setattr("webhooks.security.VALIDATION_RESOLVE_SECONDS", 0.5)
+    settings.WEBHOOKS_ALLOWED_NETWORKS = []
+    started = time.monotonic()
+    response = tenant_a.client.post(
+        SUBS,
+        {"url": f"https://{name_servers_never_answer}/hook", "all_events": True},
+        format="json",
+    )
+    assert time.monotonic() - started < 10  # the lookup is held for 30 s
+    assert response.status_code == 400
+    assert response.json()["url"] == [
+        "The host name “slow-dns.example” did not resolve within 0.5 seconds: its name "
+        "servers did not answer. Try again in a moment, and check the name for typos."
+    ]
     assert Subscription.objects.count() == 0
 
 

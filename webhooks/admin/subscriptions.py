@@ -36,6 +36,7 @@ from .common import (
     url_shown,
 )
 from .health import health
+from .paging import COUNT_AT_MOST
 
 #: Beside a webhook whose customer the plan gate (``WEBHOOKS_PLAN_GATE``) refuses.
 PLAN_MARKER = "plan does not include webhooks"
@@ -388,24 +389,29 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         return super().add_view(request, form_url, extra_context)
 
     def get_deleted_objects(self, objs, request):
-        """Summarise instead of listing every delivery (a log can hold millions).
+        """Summarise instead of listing every delivery (a log can hold millions), each
+        count read up to ``COUNT_AT_MOST`` (a busy webhook's 400,000 attempts: 0.4-0.8 s).
 
         The log goes with its webhook: deleting one needs only the permission to delete
         webhooks, not the (never granted) permission to delete deliveries by hand.
         """
         objs = list(objs)
-        deliveries = Delivery.objects.filter(subscription__in=objs)
+        deliveries = Delivery.objects.filter(subscription__in=objs).order_by()
+        attempts = DeliveryAttempt.objects.filter(delivery__in=deliveries.values("pk")).order_by()
+        n_deliveries, n_attempts = (
+            rows[: COUNT_AT_MOST + 1].count() for rows in (deliveries, attempts)
+        )
         counts = {
             str(Subscription._meta.verbose_name_plural): len(objs),
-            "deliveries": deliveries.count(),
-            "delivery attempts": DeliveryAttempt.objects.filter(delivery__in=deliveries).count(),
+            "deliveries": at_most(n_deliveries),
+            "delivery attempts": at_most(n_attempts),
         }
         listed = [
             format_html('{} <span class="wh-muted">({})</span>', obj, obj.url) for obj in objs
         ]
         listed.append(
-            f"its delivery log: {plural(counts['deliveries'], 'delivery', 'deliveries')}, "
-            f"{plural(counts['delivery attempts'], 'attempt', 'attempts')}"
+            f"its delivery log: {at_most(n_deliveries, 'delivery', 'deliveries')}, "
+            f"{at_most(n_attempts, 'attempt', 'attempts')}"
         )
         return listed, counts, set(), []
 
@@ -587,3 +593,11 @@ class SubscriptionAdmin(TenantAdminMixin, admin.ModelAdmin):
         else:
             messages.info(request, "The webhook was enabled already.")
         return HttpResponseRedirect(self._change_url(obj))
+
+
+def at_most(counted: int, one: str = "", many: str = "") -> int | str:
+    """A count read up to ``COUNT_AT_MOST`` rows: the number (or "3 deliveries"), or "more
+    than 10,000" ("more than 10,000 deliveries") past it."""
+    if counted > COUNT_AT_MOST:
+        return f"more than {COUNT_AT_MOST:,} {many}".rstrip()
+    return plural(counted, one, many) if one else counted
