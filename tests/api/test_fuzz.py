@@ -46,7 +46,7 @@ OWN_ID = uuid.UUID("00000000-0000-4000-8000-00000000000a")
 OTHER_ID = uuid.UUID("00000000-0000-4000-8000-00000000000b")
 
 
-def resolve_without_dns(host: str, port: int):
+def resolve_without_dns(host: str, port: int, within: float | None = None):
     """Stands in for ``webhooks.security.resolve``: IP literals are themselves, any name is
     127.0.0.1 (allowed by the test settings), so fuzzed URLs pass or fail fast."""
     try:
