@@ -44,6 +44,7 @@ from . import (
 from . import delivery as http
 from .conf import conf
 from .models import Delivery, DeliveryAttempt, Subscription
+from .rows import fetch as fetch_rows
 
 logger = logging.getLogger("webhooks")
 
@@ -664,7 +665,7 @@ def _lock_deliveries(pks) -> dict:
         f"WHERE {q(pk.column)} IN ({', '.join(['%s'] * len(pks))}) ORDER BY {q(pk.column)}{lock}"
     )
     params = [pk.get_db_prep_value(key, connection) for key in pks]
-    return {row.pk: row for row in Delivery.objects.raw(sql, params)}
+    return {row.pk: row for row in fetch_rows(Delivery, sql, params)}
 
 
 def _insert_attempts(attempts) -> None:
