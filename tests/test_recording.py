@@ -249,3 +249,33 @@ def test_failures_recorded_together_each_keep_their_own_retry_time():
     assert DeliveryAttempt.objects.filter(number=1, succeeded=False).count() == 3
     if connection.features.can_return_rows_from_bulk_insert:
         assert {a.pk for a in attempts} == set(DeliveryAttempt.objects.values_list("pk", flat=True))
+
+
+def test_a_group_of_successes_is_recorded_in_four_statements():
+    """The deliveries' lock reads their webhooks' failure streaks too: recording successes
+    is the lock, the attempts, the hourly counts and the new states, and no read of the
+    webhooks (a webhook with a streak still has it ended: ``test_delivery``)."""
+    import uuid
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import DeliveryFactory
+    from webhooks import delivery as http
+
+    token, at = uuid.uuid4(), _now()
+    deliveries = [
+        DeliveryFactory(lease_token=token, leased_until=at + timedelta(minutes=5)) for _ in range(3)
+    ]
+    ok = http.Outcome(status_code=204)
+    items = [(d, http.OutgoingRequest(d.subscription.url, {}, b"{}"), ok, at) for d in deliveries]
+    with CaptureQueriesContext(connection) as queries:
+        dispatch.record_outcomes(items, token)
+    statements = [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))
+    ]
+    assert len(statements) == 4, statements
+    assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == 3

@@ -655,17 +655,24 @@ def _save_states(rows) -> None:
 
 
 def _lock_deliveries(pks) -> dict:
-    """{pk: row} of the deliveries that still exist, locked in primary-key order."""
-    q, meta = connection.ops.quote_name, Delivery._meta
+    """{pk: row} of the deliveries that still exist, locked in primary-key order, each with
+    ``webhook_failures``: its webhook's failure streak, read in the same statement (a
+    subquery, whose rows no database locks), so a group of successes need not read it."""
+    q, meta, subs = connection.ops.quote_name, Delivery._meta, Subscription._meta
     pk = meta.pk
-    columns = ", ".join(q(f.column) for f in meta.concrete_fields)
+    columns = ", ".join(f"d.{q(f.column)}" for f in meta.concrete_fields)
+    streak = (
+        f"(SELECT s.{q(subs.get_field('consecutive_failures').column)} FROM {q(subs.db_table)} s "
+        f"WHERE s.{q(subs.pk.column)} = d.{q(meta.get_field('subscription').column)})"
+    )
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     sql = (
-        f"SELECT {columns} FROM {q(meta.db_table)} "
-        f"WHERE {q(pk.column)} IN ({', '.join(['%s'] * len(pks))}) ORDER BY {q(pk.column)}{lock}"
+        f"SELECT {columns}, {streak} AS {q('webhook_failures')} FROM {q(meta.db_table)} d "
+        f"WHERE d.{q(pk.column)} IN ({', '.join(['%s'] * len(pks))}) "
+        f"ORDER BY d.{q(pk.column)}{lock}"
     )
     params = [pk.get_db_prep_value(key, connection) for key in pks]
-    return {row.pk: row for row in fetch_rows(Delivery, sql, params)}
+    return {row.pk: row for row in fetch_rows(Delivery, sql, params, extra=("webhook_failures",))}
 
 
 def _insert_attempts(attempts) -> None:
@@ -695,20 +702,6 @@ def _insert_attempts(attempts) -> None:
                     attempt.pk = pk
     for attempt in attempts:  # saved: as bulk_create leaves them
         attempt._state.adding, attempt._state.db = False, connection.alias
-
-
-def _with_failures(pks) -> set:
-    """Which of these subscriptions have a failure streak: one read, no lock."""
-    q, meta = connection.ops.quote_name, Subscription._meta
-    pk = meta.pk
-    sql = (
-        f"SELECT {q(pk.column)} FROM {q(meta.db_table)} "
-        f"WHERE {q(pk.column)} IN ({', '.join(['%s'] * len(pks))}) "
-        f"AND {q(meta.get_field('consecutive_failures').column)} > 0"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk.get_db_prep_value(key, connection) for key in pks])
-        return {pk.to_python(key) for (key,) in cursor.fetchall()}
 
 
 def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
@@ -760,7 +753,8 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
             _insert_attempts(recorded)
             health_hours.count(recorded)
         _save_states([rows[d.pk] for d, *_ in items if d.pk in rows])
-        disabled = _update_health(health, gone, given_up, now)
+        streaks = {row.subscription_id: row.webhook_failures for row in rows.values()}
+        disabled = _update_health(health, gone, given_up, now, streaks)
         retry_at = {
             row.next_attempt_at
             for row in rows.values()
@@ -833,16 +827,17 @@ def _advance(row, outcome, token, trigger, at, automatic_tries: int) -> None:
     # Otherwise a failed manual attempt leaves the delivery's state and schedule as they were.
 
 
-def _update_health(health, gone, given_up, now) -> dict:
+def _update_health(health, gone, given_up, now, streaks) -> dict:
     """Failure streaks and disabling, subscription rows locked in primary-key order.
 
     Returns {subscription id: reason} for the subscriptions switched off here. Healthy
-    subscriptions that only succeeded are not written (nor locked) at all.
+    subscriptions that only succeeded are not written (nor locked) at all: ``streaks``,
+    {subscription id: its failure streak}, was read with the deliveries' lock.
     """
     touched = {pk for pk, outcomes in health.items() if not all(outcomes)}
     succeeded = [pk for pk, outcomes in health.items() if all(outcomes)]
     if succeeded:
-        touched.update(_with_failures(succeeded))
+        touched.update(pk for pk in succeeded if streaks.get(pk))
     if not touched:
         return {}
     disabled = {}
