@@ -685,8 +685,9 @@ def _insert_attempts(attempts) -> None:
         f"({', '.join(ops.quote_name(f.column) for f in fields)}) VALUES "
     )
     row = f"({', '.join(['%s'] * len(fields))})"
+    # RETURNING written here: Django's helpers for it were renamed in 6.0.
     returning = connection.features.can_return_rows_from_bulk_insert
-    tail = ops.return_insert_columns([meta.pk])[0] if returning else ""
+    tail = f"RETURNING {ops.quote_name(meta.pk.column)}" if returning else ""
     size = max(1, ops.bulk_batch_size(fields, attempts))
     with connection.cursor() as cursor:
         for start in range(0, len(attempts), size):
@@ -696,9 +697,7 @@ def _insert_attempts(attempts) -> None:
             ]
             cursor.execute(f"{head}{', '.join([row] * len(chunk))} {tail}", params)
             if returning:
-                for attempt, (pk,) in zip(
-                    chunk, ops.fetch_returned_insert_rows(cursor), strict=True
-                ):
+                for attempt, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
                     attempt.pk = pk
     for attempt in attempts:  # saved: as bulk_create leaves them
         attempt._state.adding, attempt._state.db = False, connection.alias
