@@ -207,3 +207,75 @@ def test_a_lease_taken_over_meanwhile_is_kept_when_several_are_recorded_together
     assert mine.lease_token is None and mine.status == Delivery.Status.SUCCEEDED
     assert taken.lease_token == new_lease  # its new holder's, still
     assert DeliveryAttempt.objects.count() == 2
+
+
+def test_failures_recorded_together_each_keep_their_own_retry_time():
+    """A group whose deliveries failed alike but retry at different times is written by one
+    UPDATE (``dispatch._save_states``, plain SQL): each row gets its own next attempt, its
+    count and its lease released, on every database; the attempts come back saved."""
+    import uuid
+    from datetime import timedelta
+
+    from django.db import connection
+
+    from tests.factories import DeliveryFactory
+    from webhooks import delivery as http
+
+    token, at = uuid.uuid4(), _now()
+    deliveries = [
+        DeliveryFactory(lease_token=token, leased_until=at + timedelta(minutes=5)) for _ in range(3)
+    ]
+    items = [
+        (
+            d,
+            http.OutgoingRequest(d.subscription.url, {}, b"{}"),
+            http.Outcome(
+                status_code=503,
+                headers={"Retry-After": str(60 * (n + 1))},
+                error_kind=DeliveryAttempt.ErrorKind.HTTP_5XX,
+                error_message="The receiver answered 503.",
+            ),
+            at,
+        )
+        for n, d in enumerate(deliveries)
+    ]
+    attempts = dispatch.record_outcomes(items, token)
+    for n, d in enumerate(deliveries):
+        d.refresh_from_db()
+        assert d.status == Delivery.Status.PENDING and d.attempt_count == 1
+        assert d.next_attempt_at == at + timedelta(seconds=60 * (n + 1))
+        assert d.lease_token is None and d.leased_until is None
+        assert d.last_status_code == 503 and d.last_attempt_at == at
+    assert DeliveryAttempt.objects.filter(number=1, succeeded=False).count() == 3
+    if connection.features.can_return_rows_from_bulk_insert:
+        assert {a.pk for a in attempts} == set(DeliveryAttempt.objects.values_list("pk", flat=True))
+
+
+def test_a_group_of_successes_is_recorded_in_four_statements():
+    """The deliveries' lock reads their webhooks' failure streaks too: recording successes
+    is the lock, the attempts, the hourly counts and the new states, and no read of the
+    webhooks (a webhook with a streak still has it ended: ``test_delivery``)."""
+    import uuid
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import DeliveryFactory
+    from webhooks import delivery as http
+
+    token, at = uuid.uuid4(), _now()
+    deliveries = [
+        DeliveryFactory(lease_token=token, leased_until=at + timedelta(minutes=5)) for _ in range(3)
+    ]
+    ok = http.Outcome(status_code=204)
+    items = [(d, http.OutgoingRequest(d.subscription.url, {}, b"{}"), ok, at) for d in deliveries]
+    with CaptureQueriesContext(connection) as queries:
+        dispatch.record_outcomes(items, token)
+    statements = [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))
+    ]
+    assert len(statements) == 4, statements
+    assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == 3

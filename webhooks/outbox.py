@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
-from . import plans, tracing
+from . import plans, rows, tracing
 from .builtin_events import OPERATIONAL_TYPES
 from .conf import conf
 from .exceptions import InvalidPayload, UnknownEventType
@@ -405,7 +405,7 @@ def _waiting_events(ids, *, skip_locked: bool, oldest: int = 0) -> list[Event]:
         f"WHERE t.{q('name')} = e.{q('type')} AND t.{q('is_active')} = %s) AS {q('type_active')} "
         f"FROM {q(meta.db_table)} e WHERE e.{q('fanned_out_at')} IS NULL AND {where}{tail}"
     )
-    return list(Event.objects.raw(sql, params))
+    return rows.fetch(Event, sql, params, extra=("type_active",))
 
 
 def _insert_deliveries(deliveries, now, with_first=("", ())) -> None:
@@ -456,8 +456,8 @@ def _subscriptions_for(scopes, types: list[str]):
     the set of those types it chose (None for "all events"): one query, whole rows (the
     fan-out sends with them), so no second read and one decryption per subscription.
 
-    Plain SQL through ``raw()`` (model rows, decrypted fields): it runs before every first
-    attempt, and building it with the ORM cost more CPU than the query (about 1 ms).
+    Plain SQL read as model rows (``rows.fetch``, fields decrypted): it runs before every
+    first attempt, and building it with the ORM cost more CPU than the query (about 1 ms).
     """
     if not scopes or not types:
         return []
@@ -488,6 +488,7 @@ def _subscriptions_for(scopes, types: list[str]):
         f"AND (s.{q('all_events')} = %s OR {wants_any})"
     )
     params = [*types, True, *sorted(scopes), True, *types]
+    wanted = tuple(f"wants_{i}" for i in range(len(types)))
     return [
         (
             sub,
@@ -495,7 +496,7 @@ def _subscriptions_for(scopes, types: list[str]):
             if sub.all_events
             else {name for i, name in enumerate(types) if getattr(sub, f"wants_{i}")},
         )
-        for sub in Subscription.objects.raw(sql, params)
+        for sub in rows.fetch(Subscription, sql, params, extra=wanted)
     ]
 
 
