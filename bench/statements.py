@@ -45,18 +45,16 @@ PURPOSES = [
      "insert the deliveries, already leased to this task"),
     ("fan-out", "outbox._fan_out", "UPDATE", "webhooks_event", "",
      "mark the events fanned out (other databases)"),
-    ("recording", "dispatch._record_group", "SELECT", "webhooks_delivery", "",
-     "lock the deliveries whose requests ended"),
+    ("recording", "dispatch._lock_deliveries", "SELECT", "webhooks_delivery", "",
+     "lock the deliveries whose requests ended, each with its webhook's failure streak"),
     ("recording", "dispatch._record_group", "SELECT", "webhooks_deliveryattempt", "",
      "count their earlier automatic attempts (retry schedule)"),
-    ("recording", "dispatch._record_group", "INSERT", "webhooks_deliveryattempt", "",
+    ("recording", "dispatch._insert_attempts", "INSERT", "webhooks_deliveryattempt", "",
      "insert the attempts"),
     ("recording", "health_hours._add", "INSERT", "webhooks_healthhour", "",
      "add them to their webhooks' hourly counts (one upsert per group)"),
     ("recording", "dispatch._save_states", "UPDATE", "webhooks_delivery", "",
      "update delivery state (one per distinct new state)"),
-    ("recording", "dispatch._update_health", "SELECT", "webhooks_subscription",
-     '"consecutive_failures" > ', "read subscription health: a failure streak to end?"),
     ("recording", "dispatch._update_health", "SELECT", "webhooks_subscription", "",
      "lock the subscriptions with failures"),
     ("recording", "dispatch._update_health", "UPDATE", "webhooks_subscription", "",
@@ -218,12 +216,16 @@ def _in_purpose_order(item):
 WEBHOOKS_DIR = f"{ROOT / 'webhooks'}/"
 
 
+#: Helpers that send statements for their callers: the caller is named instead.
+RUNNERS = {"rows.py"}
+
+
 def call_site() -> str:
-    """``module.function`` of the innermost webhooks frame on the stack."""
+    """``module.function`` of the innermost webhooks frame on the stack (past ``RUNNERS``)."""
     frame = sys._getframe(1)
     while frame is not None:
         path = frame.f_code.co_filename
-        if path.startswith(WEBHOOKS_DIR):
+        if path.startswith(WEBHOOKS_DIR) and Path(path).name not in RUNNERS:
             return f"{Path(path).stem}.{frame.f_code.co_name}"
         frame = frame.f_back
     return "?"
