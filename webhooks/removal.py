@@ -2,8 +2,8 @@
 
 Django's own cascade loads every row it deletes, and here it must: ``health_hours``
 listens to each delivery's ``pre_delete``. A busy webhook's log is hundreds of thousands
-of deliveries (a million attempts at 10M), so deleting one from the admin, the API or the
-portal took minutes and hundreds of MB, and the request usually died first. Its log goes
+of deliveries (a million attempts at 10M), so deleting one from the admin or the API
+took minutes and hundreds of MB, and the request usually died first. Its log goes
 here instead, a batch of delivery ids at a time, each batch's attempts and deliveries by
 two plain DELETEs; the webhook's hourly health rows go with the webhook itself, so no
 count needs taking off.
