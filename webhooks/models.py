@@ -7,7 +7,7 @@ import hashlib
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -39,11 +39,12 @@ class EventType(models.Model):
 
 class SubscriptionQuerySet(models.QuerySet):
     def delete(self):
-        """The webhooks' delivery logs first, without loading them (``webhooks.removal``)."""
-        from .removal import delete_logs
+        """Gone at once; their delivery logs after them, in the background (``removal``)."""
+        from .removal import mark_deleted
 
-        delete_logs(list(self.values_list("pk", flat=True)))
-        return super().delete()
+        with transaction.atomic(using=self.db):
+            mark_deleted(list(self.values_list("pk", flat=True)), using=self.db)
+            return super().delete()
 
 
 class Subscription(models.Model):
@@ -104,13 +105,15 @@ class Subscription(models.Model):
     def __str__(self) -> str:
         return self.description or self.url
 
-    def delete(self, *args, **kwargs):
-        """Its delivery log first, without loading it (``webhooks.removal``)."""
-        from .removal import delete_logs
+    def delete(self, using=None, keep_parents=False):
+        """Gone at once; its delivery log after it, in the background (``webhooks.removal``)."""
+        from .removal import mark_deleted
 
-        if self.pk is not None:
-            delete_logs([self.pk])
-        return super().delete(*args, **kwargs)
+        using = using or router.db_for_write(Subscription, instance=self)
+        with transaction.atomic(using=using):
+            if self.pk is not None:
+                mark_deleted([self.pk], using=using)
+            return super().delete(using=using, keep_parents=keep_parents)
 
     def clean(self) -> None:
         from .validation import validate_subscription
@@ -213,8 +216,15 @@ class Delivery(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    # No database constraint, and nothing done here when the webhook goes: a busy webhook
+    # is deleted at once and its log after it, in the background (``webhooks.removal``).
+    # Meanwhile its rows point at nothing; every page and query joins or looks up the
+    # webhook, so they are out of sight, and nothing claims them (``claim_due``).
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.CASCADE, related_name="deliveries"
+        Subscription,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="deliveries",
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempt_count = models.PositiveIntegerField(default=0)
@@ -282,7 +292,11 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event.type} → {self.subscription}"
+        try:
+            webhook = self.subscription
+        except Subscription.DoesNotExist:  # deleted, its log not yet (``webhooks.removal``)
+            webhook = f"deleted webhook {self.subscription_id}"
+        return f"{self.event.type} → {webhook}"
 
     @property
     def webhook_id(self) -> str:
@@ -396,6 +410,18 @@ class HealthHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.succeeded}/{self.attempts} at {self.hour:%Y-%m-%d %H}:00"
+
+
+class DeletedWebhook(models.Model):
+    """A webhook deleted moments ago whose delivery log is still being deleted
+    (``webhooks.removal``): by a task at once, and again by the hourly purge, which forgets
+    the webhook once its log is empty and no fan-out begun before could still add to it."""
+
+    subscription_id = models.UUIDField(primary_key=True)
+    deleted_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"webhook {self.subscription_id} deleted {self.deleted_at:%Y-%m-%d %H:%M}"
 
 
 class Heartbeat(models.Model):

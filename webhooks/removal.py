@@ -1,35 +1,70 @@
-"""Deleting webhooks with their delivery logs, at any size.
+"""Deleting webhooks at once, and their delivery logs after them, at any size.
 
-Django's own cascade loads every row it deletes, and here it must: ``health_hours``
-listens to each delivery's ``pre_delete``. A busy webhook's log is hundreds of thousands
-of deliveries (a million attempts at 10M), so deleting one from the admin or the API
-took minutes and hundreds of MB, and the request usually died first. Its log goes
-here instead, a batch of delivery ids at a time, each batch's attempts and deliveries by
-two plain DELETEs; the webhook's hourly health rows go with the webhook itself, so no
-count needs taking off.
+A busy webhook's log is hundreds of thousands of deliveries (a million attempts at 10M).
+Deleting them in the admin's or the API's request took seconds to minutes, however it
+was done, and the request died first. So a webhook goes in constant time: its row, its
+hourly health rows and its rate-limit slot in one transaction, with a ``DeletedWebhook``
+row saying its log is left to delete. Nothing constrains a delivery's webhook in the
+database (``Delivery.subscription``), so the log can outlive it for a while; meanwhile it
+is out of sight (every page and count joins or looks up the webhook) and never sent (the
+claims take deliveries of active webhooks only).
+
+After the commit a task (``webhooks.tasks.delete_logs``) deletes the log a batch of
+delivery ids at a time, never loading it (Django's cascade loaded every row: 328,000
+deliveries, 580 MB). The hourly purge does it again for every webhook still listed, in
+case the task was lost, and forgets a webhook once no fan-out begun before its deletion
+can still add a delivery to it.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
 from django.db import router, transaction
+from django.utils import timezone
 
 #: Deliveries per batch: their ids in one ``IN`` list (well under every database's limit).
 BATCH = 2000
 
+#: A deleted webhook is forgotten this long after its deletion, its log then empty: far
+#: longer than a fan-out's transaction, which may have read the webhook just before it went
+#: and add a delivery to it just after.
+SETTLE = timedelta(hours=1)
 
-def delete_logs(subscription_ids) -> tuple[int, int]:
+TASK = "webhooks.tasks.delete_logs"
+
+
+def mark_deleted(subscription_ids, *, using: str = "default") -> None:
+    """Record, inside the deleting transaction, that these webhooks' logs are to be deleted;
+    the task that deletes them is enqueued once it commits."""
+    from . import outbox
+    from .models import DeletedWebhook
+
+    ids = [str(pk) for pk in subscription_ids]
+    if not ids:
+        return
+    DeletedWebhook.objects.using(using).bulk_create(
+        [DeletedWebhook(subscription_id=pk) for pk in ids], ignore_conflicts=True
+    )
+    transaction.on_commit(lambda: outbox.enqueue(TASK, ids), using=using)
+
+
+def delete_logs(subscription_ids, *, deadline: float | None = None) -> tuple[int, int]:
     """Delete the deliveries and attempts of these webhooks; (deliveries, attempts).
 
     Each batch's delivery rows are locked first, as the recorder locks them before it adds
     an attempt: a worker recording an outcome meanwhile either finishes before the batch
     (and its attempt is deleted with it) or finds its delivery gone (and records nothing).
+    Stops between batches once ``time.monotonic()`` passes ``deadline``.
     """
     from .models import Delivery, DeliveryAttempt
 
     db = router.db_for_write(Delivery)
     deliveries = attempts = 0
     for pk in subscription_ids:
-        while True:
+        while deadline is None or time.monotonic() < deadline:
             with transaction.atomic(using=db):
                 ids = list(
                     Delivery.objects.using(db)
@@ -45,3 +80,35 @@ def delete_logs(subscription_ids) -> tuple[int, int]:
                 )
                 deliveries += Delivery.objects.using(db).filter(pk__in=ids)._raw_delete(db)
     return deliveries, attempts
+
+
+@dataclass
+class Cleared:
+    deliveries: int = 0
+    attempts: int = 0
+    forgotten: int = 0  # deleted webhooks whose logs are gone for good
+    finished: bool = True  # False: the time limit stopped it, the rest is for next time
+
+
+def finish_deleted(*, deadline: float | None = None, now=None) -> Cleared:
+    """Delete what is left of every deleted webhook's log (the hourly purge's first step),
+    oldest deletion first, until ``time.monotonic()`` passes ``deadline``; forget those
+    deleted over ``SETTLE`` ago whose logs are empty."""
+    from .models import DeletedWebhook
+
+    now = now or timezone.now()
+    cleared = Cleared()
+    for webhook in DeletedWebhook.objects.order_by("deleted_at"):
+        if deadline is not None and time.monotonic() >= deadline:
+            cleared.finished = False
+            break
+        deliveries, attempts = delete_logs([webhook.subscription_id], deadline=deadline)
+        cleared.deliveries += deliveries
+        cleared.attempts += attempts
+        if deadline is not None and time.monotonic() >= deadline:
+            cleared.finished = False  # maybe cut short: not forgotten before a pass ends
+            break
+        if webhook.deleted_at < now - SETTLE:
+            webhook.delete()
+            cleared.forgotten += 1
+    return cleared

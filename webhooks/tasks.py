@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from . import dispatch, heartbeat, retention, sweeper
+from . import dispatch, heartbeat, removal, retention, sweeper
 
 
 def process_event(event_id: str) -> None:
@@ -41,3 +41,9 @@ def sweep_until(until: str) -> None:
 def purge() -> None:
     heartbeat.worker_beat()
     retention.run_scheduled()
+
+
+def delete_logs(subscription_ids: list[str]) -> None:
+    """The delivery logs of webhooks just deleted (``webhooks.removal``)."""
+    heartbeat.worker_beat()
+    removal.delete_logs(subscription_ids)

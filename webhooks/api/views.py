@@ -228,7 +228,10 @@ class DeliveryViewSet(BaseViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
     filterset_class = DeliveryFilter
 
     def get_queryset(self):
-        queryset = Delivery.objects.select_related("event")
+        # Only deliveries whose webhook still exists: a deleted webhook's log is deleted in
+        # the background (``webhooks.removal``). The join is a key lookup per row listed.
+        queryset = Delivery.objects.filter(subscription__created_at__isnull=False)
+        queryset = queryset.select_related("event")
         if self.action != "list":
             queryset = queryset.prefetch_related("attempts")
         return self.restrict(queryset)
