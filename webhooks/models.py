@@ -219,11 +219,13 @@ class Delivery(models.Model):
     # No database constraint, and nothing done here when the webhook goes: a busy webhook
     # is deleted at once and its log after it, in the background (``webhooks.removal``).
     # Meanwhile its rows point at nothing; every page and query joins or looks up the
-    # webhook, so they are out of sight, and nothing claims them (``claim_due``).
+    # webhook, so they are out of sight, and nothing claims them (``claim_due``). No index
+    # of its own either: the indexes below that start with it serve every lookup by it.
     subscription = models.ForeignKey(
         Subscription,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="deliveries",
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
