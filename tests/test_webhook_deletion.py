@@ -225,3 +225,21 @@ def test_the_admins_confirmation_counts_a_big_log_only_up_to_a_bound(admin_clien
     assert "its delivery log: more than 5 deliveries, more than 5 attempts" in page
     page = admin_client.get(f"/admin/webhooks/subscription/{quiet.pk}/delete/").content.decode()
     assert "its delivery log: 2 deliveries, 4 attempts" in page
+
+
+def test_a_deliverys_webhook_is_not_constrained_and_no_column_alone_is_indexed():
+    """Migration 0016: the webhook's row can go before its log; the indexes of
+    ``event_id`` alone and ``subscription_id`` alone are gone (others start with each),
+    and the event's foreign key is kept."""
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, Delivery._meta.db_table)
+    alone = {
+        about["columns"][0]
+        for about in found.values()
+        if about["index"] and len(about["columns"]) == 1 and not about["primary_key"]
+    }
+    assert not alone & {"event_id", "subscription_id"}, alone
+    keys = {about["foreign_key"][0] for about in found.values() if about["foreign_key"]}
+    assert Subscription._meta.db_table not in keys
+    if connection.vendor != "sqlite":  # SQLite's introspection reports no foreign keys here
+        assert "webhooks_event" in keys

@@ -215,7 +215,10 @@ class Delivery(models.Model):
         FAILED = "failed", _("Failed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: ``webhooks_one_delivery`` (event, subscription) starts with it.
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     # No database constraint, and nothing done here when the webhook goes: a busy webhook
     # is deleted at once and its log after it, in the background (``webhooks.removal``).
     # Meanwhile its rows point at nothing; every page and query joins or looks up the
