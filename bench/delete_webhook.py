@@ -102,7 +102,7 @@ def measure(label: str) -> dict:
         ("confirmation page", lambda: client.get(url)),
         ("delete", lambda: client.post(url, {"post": "yes"})),
         ("delete, the quietest webhook", lambda: client.post(quiet_url, {"post": "yes"})),
-        ("the log, by the task", lambda: removal.delete_logs(*enqueued[0][1])),
+        ("the log, by the task", lambda: removal.clear(*enqueued[0][1])),
     ):
         statements = []
         with connection.execute_wrapper(partial(_count, statements)):

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from tests.api.conftest import make_tenant
 from tests.factories import DeliveryFactory, EventFactory, SubscriptionFactory
 from tests.portal.helpers import PORTAL, signed_in
-from webhooks import health_hours, outbox, removal, retention
+from webhooks import health_hours, outbox, removal, retention, tasks
 from webhooks.models import (
     DeletedWebhook,
     Delivery,
@@ -216,6 +216,23 @@ def test_a_time_limited_purge_stops_between_batches_and_forgets_nothing(monkeypa
     assert not cleared.finished
     assert 0 < cleared.deliveries < 5
     assert DeletedWebhook.objects.filter(subscription_id=gone).exists()
+
+
+def test_the_task_and_the_purge_delete_only_the_logs_of_deleted_webhooks():
+    """A task's ids and a ``DeletedWebhook`` row are values like any other: a live
+    webhook's log is never deleted for them (a task enqueued by hand, a row written in
+    the shell), nor does an id that is no UUID stop the task."""
+    live, deleted = webhook_with_log(2), webhook_with_log(2)
+    gone = delete(deleted)
+    DeletedWebhook.objects.create(subscription_id=live.pk)  # by hand
+
+    tasks.delete_logs([str(live.pk), "not-a-uuid", str(gone)])
+    assert Delivery.objects.filter(subscription=live).count() == 2
+    assert not Delivery.objects.filter(subscription_id=gone).exists()
+
+    retention.purge(now=timezone.now())
+    assert Delivery.objects.filter(subscription=live).count() == 2
+    assert not DeletedWebhook.objects.filter(subscription_id=live.pk).exists()
 
 
 def test_the_admins_confirmation_counts_a_big_log_only_up_to_a_bound(admin_client, monkeypatch):

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate, pre_delete
+from django.db.models.signals import post_delete, post_migrate, pre_delete
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -16,6 +16,7 @@ class WebhooksConfig(AppConfig):
             checks,  # noqa: F401  (registers the system checks)
             health_hours,
             notifications,  # noqa: F401  (connects the owner notices to the signals)
+            removal,
         )
         from .builtin_events import declare_builtin_events
         from .warmup import warm_worker
@@ -28,6 +29,13 @@ class WebhooksConfig(AppConfig):
             health_hours.delivery_deleted,
             sender="webhooks.Delivery",
             dispatch_uid="webhooks.health_hours",
+        )
+        # However a webhook is deleted (the admin, the API, a cascade, the shell), its log
+        # is left to delete after it (no database constraint deletes it).
+        post_delete.connect(
+            removal.webhook_deleted,
+            sender="webhooks.Subscription",
+            dispatch_uid="webhooks.removal",
         )
 
 

@@ -7,7 +7,7 @@ import hashlib
 import uuid
 
 from django.conf import settings
-from django.db import models, router, transaction
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -35,16 +35,6 @@ class EventType(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class SubscriptionQuerySet(models.QuerySet):
-    def delete(self):
-        """Gone at once; their delivery logs after them, in the background (``removal``)."""
-        from .removal import mark_deleted
-
-        with transaction.atomic(using=self.db):
-            mark_deleted(list(self.values_list("pk", flat=True)), using=self.db)
-            return super().delete()
 
 
 class Subscription(models.Model):
@@ -94,8 +84,6 @@ class Subscription(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = SubscriptionQuerySet.as_manager()
-
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("webhook")
@@ -104,16 +92,6 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return self.description or self.url
-
-    def delete(self, using=None, keep_parents=False):
-        """Gone at once; its delivery log after it, in the background (``webhooks.removal``)."""
-        from .removal import mark_deleted
-
-        using = using or router.db_for_write(Subscription, instance=self)
-        with transaction.atomic(using=using):
-            if self.pk is not None:
-                mark_deleted([self.pk], using=using)
-            return super().delete(using=using, keep_parents=keep_parents)
 
     def clean(self) -> None:
         from .validation import validate_subscription

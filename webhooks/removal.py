@@ -9,16 +9,18 @@ database (``Delivery.subscription``), so the log can outlive it for a while; mea
 is out of sight (every page and count joins or looks up the webhook) and never sent (the
 claims take deliveries of active webhooks only).
 
-After the commit a task (``webhooks.tasks.delete_logs``) deletes the log a batch of
-delivery ids at a time, never loading it (Django's cascade loaded every row: 328,000
-deliveries, 580 MB). The hourly purge does it again for every webhook still listed, in
-case the task was lost, and forgets a webhook once no fan-out begun before its deletion
-can still add a delivery to it.
+A ``post_delete`` receiver (``webhook_deleted``) does the bookkeeping, so every way of
+deleting a webhook through the ORM goes this way. After the commit a task
+(``webhooks.tasks.delete_logs``) deletes the log a batch of delivery ids at a time, never
+loading it (Django's cascade loaded every row: 328,000 deliveries, 580 MB). The hourly
+purge does it again for every webhook still listed, in case the task was lost, and forgets
+a webhook once no fan-out begun before its deletion can still add a delivery to it.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,22 +35,40 @@ BATCH = 2000
 #: and add a delivery to it just after.
 SETTLE = timedelta(hours=1)
 
+#: Enqueued for each webhook deleted, with its id.
 TASK = "webhooks.tasks.delete_logs"
 
 
-def mark_deleted(subscription_ids, *, using: str = "default") -> None:
-    """Record, inside the deleting transaction, that these webhooks' logs are to be deleted;
-    the task that deletes them is enqueued once it commits."""
+def webhook_deleted(sender, instance, using: str = "default", **kwargs) -> None:
+    """``post_delete`` of a webhook, however deleted (one row or a queryset, the admin, the
+    API, a cascade): record in the deleting transaction that its log is left to delete,
+    and enqueue the task that deletes it once that transaction commits."""
     from . import outbox
     from .models import DeletedWebhook
 
-    ids = [str(pk) for pk in subscription_ids]
-    if not ids:
+    if instance.pk is None:
         return
     DeletedWebhook.objects.using(using).bulk_create(
-        [DeletedWebhook(subscription_id=pk) for pk in ids], ignore_conflicts=True
+        [DeletedWebhook(subscription_id=instance.pk)], ignore_conflicts=True
     )
+    ids = [str(instance.pk)]
     transaction.on_commit(lambda: outbox.enqueue(TASK, ids), using=using)
+
+
+def clear(subscription_ids) -> tuple[int, int]:
+    """The task: the logs of those of these webhooks that were deleted (listed in
+    ``DeletedWebhook``, and gone); any other id is ignored, whoever enqueued it."""
+    from .models import DeletedWebhook, Subscription
+
+    ids = set()
+    for value in subscription_ids:
+        try:
+            ids.add(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    listed = set(DeletedWebhook.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    alive = set(Subscription.objects.filter(pk__in=listed).values_list("pk", flat=True))
+    return delete_logs(sorted(listed - alive))
 
 
 def delete_logs(subscription_ids, *, deadline: float | None = None) -> tuple[int, int]:
@@ -94,7 +114,7 @@ def finish_deleted(*, deadline: float | None = None, now=None) -> Cleared:
     """Delete what is left of every deleted webhook's log (the hourly purge's first step),
     oldest deletion first, until ``time.monotonic()`` passes ``deadline``; forget those
     deleted over ``SETTLE`` ago whose logs are empty."""
-    from .models import DeletedWebhook
+    from .models import DeletedWebhook, Subscription
 
     now = now or timezone.now()
     cleared = Cleared()
@@ -102,6 +122,9 @@ def finish_deleted(*, deadline: float | None = None, now=None) -> Cleared:
         if deadline is not None and time.monotonic() >= deadline:
             cleared.finished = False
             break
+        if Subscription.objects.filter(pk=webhook.subscription_id).exists():
+            webhook.delete()  # not deleted (a row written by hand): its log is kept
+            continue
         deliveries, attempts = delete_logs([webhook.subscription_id], deadline=deadline)
         cleared.deliveries += deliveries
         cleared.attempts += attempts

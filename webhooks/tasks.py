@@ -46,4 +46,4 @@ def purge() -> None:
 def delete_logs(subscription_ids: list[str]) -> None:
     """The delivery logs of webhooks just deleted (``webhooks.removal``)."""
     heartbeat.worker_beat()
-    removal.delete_logs(subscription_ids)
+    removal.clear(subscription_ids)
