@@ -15,7 +15,8 @@ from rest_framework.test import APIClient
 from tests.api.conftest import make_tenant
 from tests.factories import DeliveryFactory, EventFactory, SubscriptionFactory
 from tests.portal.helpers import PORTAL, signed_in
-from webhooks import health_hours, outbox, removal, retention, tasks
+from tests.testapp.models import Article
+from webhooks import dispatch, health_hours, outbox, removal, retention, tasks
 from webhooks.models import (
     DeletedWebhook,
     Delivery,
@@ -235,6 +236,38 @@ def test_the_task_and_the_purge_delete_only_the_logs_of_deleted_webhooks():
     assert not DeletedWebhook.objects.filter(subscription_id=live.pk).exists()
 
 
+def test_an_outcome_of_a_webhook_deleted_mid_request_is_not_recorded_and_fails_no_other(
+    receiver, subscribe, commit, monkeypatch
+):
+    """The webhook goes while its request is in flight: its delivery (still there, the
+    log is deleted after) gets no attempt and no hourly figure, and the other outcomes
+    recorded with it are recorded; nothing is sent again."""
+    doomed, kept = (
+        subscribe(receiver, ["article.created"]),
+        subscribe(receiver, ["article.created"]),
+    )
+    real = dispatch.record_outcomes
+
+    def deleted_meanwhile(items, token, trigger=dispatch.AUTOMATIC):
+        Subscription.objects.filter(pk=doomed.pk).delete()
+        return real(items, token, trigger)
+
+    monkeypatch.setattr(dispatch, "record_outcomes", deleted_meanwhile)
+    enqueue = outbox.enqueue  # the log's task would delete the evidence: not run here
+    monkeypatch.setattr(
+        outbox, "enqueue", lambda func, *args: func == removal.TASK or enqueue(func, *args)
+    )
+    with commit():
+        Article.objects.create(title="hello")
+    assert len(receiver.requests) == 2
+    orphan = Delivery.objects.get(subscription_id=doomed.pk)
+    assert orphan.attempt_count == 0 and not orphan.attempts.exists()
+    assert not HealthHour.objects.filter(subscription_id=doomed.pk).exists()
+    delivered = Delivery.objects.get(subscription=kept)
+    assert delivered.status == Delivery.Status.SUCCEEDED and delivered.attempts.count() == 1
+    assert HealthHour.objects.get(subscription=kept).succeeded == 1
+
+
 def test_the_admins_confirmation_counts_a_big_log_only_up_to_a_bound(admin_client, monkeypatch):
     monkeypatch.setattr("webhooks.admin.subscriptions.COUNT_AT_MOST", 5)
     busy, quiet = webhook_with_log(6), webhook_with_log(2)
@@ -260,3 +293,7 @@ def test_a_deliverys_webhook_is_not_constrained_and_no_column_alone_is_indexed()
     assert Subscription._meta.db_table not in keys
     if connection.vendor != "sqlite":  # SQLite's introspection reports no foreign keys here
         assert "webhooks_event" in keys
+    # nor an hourly health row's webhook (an outcome recorded just after a deletion)
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, HealthHour._meta.db_table)
+    assert not [about for about in found.values() if about["foreign_key"]]

@@ -655,9 +655,11 @@ def _save_states(rows) -> None:
 
 
 def _lock_deliveries(pks) -> dict:
-    """{pk: row} of the deliveries that still exist, locked in primary-key order, each with
-    ``webhook_failures``: its webhook's failure streak, read in the same statement (a
-    subquery, whose rows no database locks), so a group of successes need not read it."""
+    """{pk: row} of the deliveries that still exist, and whose webhook does (a deleted
+    webhook's log is deleted after it: ``webhooks.removal``), locked in primary-key order,
+    each with ``webhook_failures``: its webhook's failure streak, read in the same
+    statement (a subquery, whose rows no database locks), so a group of successes need not
+    read it."""
     q, meta, subs = connection.ops.quote_name, Delivery._meta, Subscription._meta
     pk = meta.pk
     columns = ", ".join(f"d.{q(f.column)}" for f in meta.concrete_fields)
@@ -669,6 +671,7 @@ def _lock_deliveries(pks) -> dict:
     sql = (
         f"SELECT {columns}, {streak} AS {q('webhook_failures')} FROM {q(meta.db_table)} d "
         f"WHERE d.{q(pk.column)} IN ({', '.join(['%s'] * len(pks))}) "
+        f"AND {streak} IS NOT NULL "
         f"ORDER BY d.{q(pk.column)}{lock}"
     )
     params = [pk.get_db_prep_value(key, connection) for key in pks]

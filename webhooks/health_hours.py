@@ -56,10 +56,8 @@ def forget(attempts, now: datetime) -> None:
 
 def delivery_deleted(sender, instance, origin=None, **kwargs) -> None:
     """``pre_delete`` of a delivery: its attempts (deleted with it) leave their hours."""
-    from .models import DeliveryAttempt, Subscription
+    from .models import DeliveryAttempt
 
-    if isinstance(origin, Subscription) or getattr(origin, "model", None) is Subscription:
-        return  # the webhook goes, and its hours with it
     now = timezone.now()
     # No attempt is later than its delivery's last one: an old delivery has no hours left.
     # (None may be a stale copy of the row: its attempts are looked up.)
@@ -174,6 +172,11 @@ def _on_the_hour(starts) -> None:
             raise ValueError(f"a window starts on the hour, not at {start.isoformat()}")
 
 
+#: Attempts whose webhook exists (a join: ``delivery__subscription__isnull`` would not
+#: join), not those of a deleted webhook whose log is not deleted yet.
+_webhook_exists = Q(delivery__subscription__created_at__isnull=False)
+
+
 def backfill(hour_model, attempt_model, now: datetime) -> None:
     """Fill the rows of the last ``KEPT`` from the stored attempts, an hour at a time (one
     grouped read of that hour's attempts through their ``created_at`` index each)."""
@@ -181,6 +184,7 @@ def backfill(hour_model, attempt_model, now: datetime) -> None:
     while hour <= last:
         rows = (
             attempt_model.objects.filter(created_at__gte=hour, created_at__lt=hour + HOUR)
+            .filter(_webhook_exists)
             .order_by()
             .values("delivery__subscription_id")
             .annotate(n=Count("pk"), ok=Count("pk", filter=Q(succeeded=True)))
@@ -192,7 +196,7 @@ def backfill(hour_model, attempt_model, now: datetime) -> None:
         _add(tally, model=hour_model)
         hour += HOUR
     # Attempts stamped later than now (another machine's clock): each in its own hour.
-    later = attempt_model.objects.filter(created_at__gte=hour).values_list(
+    later = attempt_model.objects.filter(_webhook_exists, created_at__gte=hour).values_list(
         "delivery__subscription_id", "created_at", "succeeded"
     )
     _add(_tally(later), model=hour_model)
