@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import signing
 from .encryption import EncryptedJSONField, EncryptedTextField
+from .ids import uuid7
 
 
 class EventType(models.Model):
@@ -149,7 +150,7 @@ class RateLimitSlot(models.Model):
 class Event(models.Model):
     """One occurrence, its payload frozen when it happened. Written in the host's transaction."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     type = models.CharField(max_length=100, db_index=True)
     data = models.JSONField()
     scope = models.CharField(max_length=100, blank=True)
@@ -192,7 +193,7 @@ class Delivery(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # No index of its own: ``webhooks_one_delivery`` (event, subscription) starts with it.
     event = models.ForeignKey(
         Event, on_delete=models.CASCADE, related_name="deliveries", db_index=False

@@ -27,6 +27,7 @@ from .builtin_events import OPERATIONAL_TYPES
 from .conf import conf
 from .exceptions import InvalidPayload, UnknownEventType
 from .handoff import Handoff
+from .ids import uuid7
 from .models import Delivery, Event, EventType, Subscription
 from .registry import registry
 from .validation import to_json_text
@@ -99,7 +100,7 @@ def _checked(event_type: str, data, scope) -> tuple[str, str]:
 def _event_row(event_type: str, data, scope, source) -> dict:
     text, scope = _checked(event_type, data, scope)
     return {
-        "id": uuid.uuid4(),
+        "id": uuid7(),  # time-ordered: webhooks.ids
         "type": event_type,
         "data": text,
         "scope": scope,

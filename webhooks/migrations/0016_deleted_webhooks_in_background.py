@@ -7,12 +7,16 @@
 - no index of a delivery's webhook alone, nor of its event alone (other indexes start
   with each): two indexes fewer to write per delivery;
 - no database constraint on an hourly health row's webhook: recording an outcome of a
-  webhook deleted a moment before must not fail.
+  webhook deleted a moment before must not fail;
+- time-ordered ids (UUID version 7) for new events and deliveries (no change in the
+  database).
 """
 
 import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
+
+import webhooks.ids
 
 
 def event_indexes(schema_editor, model) -> list[str]:
@@ -78,5 +82,17 @@ class Migration(migrations.Migration):
             model_name='healthhour',
             name='subscription',
             field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='webhooks.subscription'),
+        ),
+        # Time-ordered ids for new events and deliveries (``webhooks.ids``): Python only,
+        # nothing changes in the database.
+        migrations.AlterField(
+            model_name='delivery',
+            name='id',
+            field=models.UUIDField(default=webhooks.ids.uuid7, editable=False, primary_key=True, serialize=False),
+        ),
+        migrations.AlterField(
+            model_name='event',
+            name='id',
+            field=models.UUIDField(default=webhooks.ids.uuid7, editable=False, primary_key=True, serialize=False),
         ),
     ]
