@@ -671,11 +671,12 @@ def _lock_deliveries(pks) -> dict:
     sql = (
         f"SELECT {columns}, {streak} AS {q('webhook_failures')} FROM {q(meta.db_table)} d "
         f"WHERE d.{q(pk.column)} IN ({', '.join(['%s'] * len(pks))}) "
-        f"AND {streak} IS NOT NULL "
         f"ORDER BY d.{q(pk.column)}{lock}"
     )
     params = [pk.get_db_prep_value(key, connection) for key in pks]
-    return {row.pk: row for row in fetch_rows(Delivery, sql, params, extra=("webhook_failures",))}
+    found = fetch_rows(Delivery, sql, params, extra=("webhook_failures",))
+    # No streak: no webhook (the column is NOT NULL), so nothing is recorded for it.
+    return {row.pk: row for row in found if row.webhook_failures is not None}
 
 
 def _insert_attempts(attempts) -> None:

@@ -54,7 +54,7 @@ def forget(attempts, now: datetime) -> None:
     _add(_tally(recent), sign=-1)
 
 
-def delivery_deleted(sender, instance, origin=None, **kwargs) -> None:
+def delivery_deleted(sender, instance, **kwargs) -> None:
     """``pre_delete`` of a delivery: its attempts (deleted with it) leave their hours."""
     from .models import DeliveryAttempt
 
