@@ -12,7 +12,6 @@ import types
 import uuid
 from datetime import timedelta
 
-import cryptography.fernet
 import pytest
 from django.conf import settings
 from django.contrib.messages.storage.fallback import FallbackStorage
@@ -24,6 +23,7 @@ from django.utils import timezone
 from tests.api.conftest import make_tenant
 from tests.factories import SubscriptionFactory
 from tests.portal.helpers import PORTAL, messages_of, read_only, signed_in
+from webhooks.admin import reveal
 from webhooks.portal.views_secrets import reveal_new_secret
 
 pytestmark = pytest.mark.django_db
@@ -164,7 +164,7 @@ def test_a_secret_not_shown_within_minutes_is_not_shown_later(acme, webhook, mon
     client.post(secret_url(webhook), {"overlap": "0"})
     webhook.refresh_from_db()
     later = time.time() + 6 * 60
-    monkeypatch.setattr(cryptography.fernet, "time", types.SimpleNamespace(time=lambda: later))
+    monkeypatch.setattr(reveal, "time", types.SimpleNamespace(time=lambda: later))
 
     page = client.get(secret_url(webhook))
     assert webhook.secret not in page.content.decode()
