@@ -10,7 +10,8 @@ deliveries and attempts spread over the last 90 days until ``--attempts`` attemp
 One tenant, "Big", holds ``--big-share`` of the attempts, most of them on one busy webhook;
 the others share the rest. Each event is owed to one webhook; 92 % of deliveries succeed
 on their first try, 4 % after 2–3 tries, 3 % gave up after 5 failed tries, 1 % (the last
-day's) wait for a retry.
+day's) wait for a retry. Rows are written in time order with time-ordered ids, as the
+app writes them (``activity_rows``).
 
 PostgreSQL is filled with COPY (psycopg 3), its indexes and constraints dropped for the
 load and rebuilt after (as ``pg_restore`` does), then analysed; SQLite with
@@ -32,6 +33,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from webhooks.ids import uuid7
 
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -169,86 +172,114 @@ def outcome(rng: random.Random, at: datetime, now: datetime):
 
 def activity_rows(targets, type_names, now, rng, enc, made):
     """Batches of (events, deliveries, attempts) rows, ``targets`` being a list of
-    (scope, webhook id, attempts wanted)."""
-    events, deliveries, attempts = [], [], []
-    span = DAYS * 86_400
-    for scope, webhook, url, wanted in targets:
-        tries_made = 0
-        while tries_made < wanted:
-            at = now - timedelta(seconds=rng.uniform(0, span))
-            event, delivery = uuid.uuid4(), uuid.uuid4()
-            status, tries, code, error = outcome(rng, at, now)
-            tries = min(tries, wanted - tries_made) if status != "succeeded" else tries
-            tries_made += tries
-            kind = type_names[rng.randrange(len(type_names))]
-            events.append(
-                (
-                    enc.uuid(event),
-                    kind,
-                    json.dumps({"id": rng.randrange(10**9), "title": "Scale test"}),
-                    scope,
-                    "testapp.article",
-                    str(rng.randrange(10**6)),
-                    enc.time(at),
-                    enc.time(at),
-                )
-            )
-            last = at + timedelta(minutes=5 * (2 ** (tries - 1) - 1))
-            deliveries.append(
-                (
-                    enc.uuid(delivery),
-                    enc.uuid(event),
-                    enc.uuid(webhook),
-                    status,
-                    tries,
-                    enc.time(now + timedelta(minutes=30)) if status == "pending" else None,
-                    code,
-                    error,
-                    enc.time(last),
-                    enc.time(at),
-                    enc.time(last),
-                )
-            )
-            made.statuses[status] += 1
-            headers = json.dumps(
-                {
-                    "content-type": "application/json",
-                    "webhook-id": f"msg_{delivery.hex}",
-                    "webhook-timestamp": str(int(at.timestamp())),
-                }
-            )
-            for number in range(1, tries + 1):
-                ok = status == "succeeded" and number == tries
-                refused = not ok and code is None
-                attempts.append(
-                    (
-                        enc.uuid(delivery),
-                        number,
-                        "automatic",
-                        url,
-                        headers,
-                        "",
-                        None if refused else 200 if ok else (code or 503),
-                        "{}" if refused else '{"content-type": "text/plain"}',
-                        "" if refused else "ok" if ok else "Service unavailable",
-                        rng.randint(20, 900),
-                        enc.flag(ok),
-                        "" if ok else "connection_refused" if refused else "http_5xx",
-                        "Connection refused" if refused else "",
-                        enc.time(at + timedelta(minutes=5 * (2 ** (number - 1) - 1))),
-                    )
-                )
+    (scope, webhook id, url, attempts wanted).
+
+    Written a day at a time, oldest first, each day's deliveries in time order, with
+    time-ordered ids (``webhooks.ids.uuid7`` of each row's time): the order a platform
+    writes them in. Rows scattered at random over the tables (as this generator wrote
+    them before) made every batch of the retention purge, which deletes the oldest
+    first, read a page per row."""
+    days_wanted = [per_day(wanted, rng) for _, _, _, wanted in targets]
+    for day in range(DAYS):
+        start = now - timedelta(days=DAYS - day)
+        made_today = []
+        for (scope, webhook, url, _), per_days in zip(targets, days_wanted, strict=True):
+            tries_made, wanted = 0, per_days[day]
+            while tries_made < wanted:
+                at = start + timedelta(seconds=rng.uniform(0, 86_400))
+                status, tries, code, error = outcome(rng, at, now)
+                tries = min(tries, wanted - tries_made) if status != "succeeded" else tries
+                tries_made += tries
+                made_today.append((at, scope, webhook, url, status, tries, code, error))
+        made_today.sort(key=lambda row: row[0])
+        events, deliveries, attempts = [], [], []
+        for row in made_today:
+            one_delivery(row, type_names, now, rng, enc, made, events, deliveries, attempts)
             if len(attempts) >= BATCH:
                 yield events, deliveries, attempts
                 made.events += len(events)
                 made.deliveries += len(deliveries)
                 made.attempts += len(attempts)
                 events, deliveries, attempts = [], [], []
-    if attempts:
-        yield events, deliveries, attempts
-        made.events += len(events)
-        made.deliveries += len(deliveries)
-        made.attempts += len(attempts)
+        if attempts:
+            yield events, deliveries, attempts
+            made.events += len(events)
+            made.deliveries += len(deliveries)
+            made.attempts += len(attempts)
+
+
+def per_day(wanted: int, rng: random.Random) -> list[int]:
+    """``wanted`` attempts over ``DAYS`` days: evenly, the remainder on random days (not
+    all on the oldest: a quiet webhook's few attempts are anywhere in the 90 days)."""
+    counts = [wanted // DAYS] * DAYS
+    for day in rng.sample(range(DAYS), wanted % DAYS):
+        counts[day] += 1
+    return counts
+
+
+def one_delivery(row, type_names, now, rng, enc, made, events, deliveries, attempts):
+    """Append one delivery's event, delivery and attempts rows."""
+    at, scope, webhook, url, status, tries, code, error = row
+    millis = int(at.timestamp() * 1000)
+    event, delivery = uuid7(millis), uuid7(millis)
+    kind = type_names[rng.randrange(len(type_names))]
+    events.append(
+        (
+            enc.uuid(event),
+            kind,
+            json.dumps({"id": rng.randrange(10**9), "title": "Scale test"}),
+            scope,
+            "testapp.article",
+            str(rng.randrange(10**6)),
+            enc.time(at),
+            enc.time(at),
+        )
+    )
+    last = at + timedelta(minutes=5 * (2 ** (tries - 1) - 1))
+    deliveries.append(
+        (
+            enc.uuid(delivery),
+            enc.uuid(event),
+            enc.uuid(webhook),
+            status,
+            tries,
+            enc.time(now + timedelta(minutes=30)) if status == "pending" else None,
+            code,
+            error,
+            enc.time(last),
+            enc.time(at),
+            enc.time(last),
+        )
+    )
+    made.statuses[status] += 1
+    headers = json.dumps(
+        {
+            "content-type": "application/json",
+            "webhook-id": f"msg_{delivery.hex}",
+            "webhook-timestamp": str(int(at.timestamp())),
+        }
+    )
+    for number in range(1, tries + 1):
+        ok = status == "succeeded" and number == tries
+        refused = not ok and code is None
+        attempts.append(
+            (
+                enc.uuid(delivery),
+                number,
+                "automatic",
+                url,
+                headers,
+                "",
+                None if refused else 200 if ok else (code or 503),
+                "{}" if refused else '{"content-type": "text/plain"}',
+                "" if refused else "ok" if ok else "Service unavailable",
+                rng.randint(20, 900),
+                enc.flag(ok),
+                "" if ok else "connection_refused" if refused else "http_5xx",
+                "Connection refused" if refused else "",
+                enc.time(at + timedelta(minutes=5 * (2 ** (number - 1) - 1))),
+            )
+        )
 
 
 # -- writing --------------------------------------------------------------------------------

@@ -104,3 +104,22 @@ def test_the_portal_renders_the_big_tenants_log(made):
     portal = "/settings/integrations/webhooks/"
     for url in [portal, f"{portal}{made.big_webhook}/", f"{portal}deliveries/"]:
         assert client.get(url).status_code == 200, url
+
+
+def test_rows_are_written_in_time_order_with_time_ordered_ids(made):
+    # As the app writes them: the retention purge deletes the oldest first, and rows
+    # scattered at random over the table made each of its batches read a page per row.
+    written = list(Delivery.objects.order_by("pk").values_list("created_at", flat=True))
+    by_time = sorted(written)
+    # uuid7 holds milliseconds: deliveries of the same millisecond may come either way.
+    assert [t.replace(microsecond=t.microsecond // 1000 * 1000) for t in written] == [
+        t.replace(microsecond=t.microsecond // 1000 * 1000) for t in by_time
+    ]
+    assert {d.id.version for d in Delivery.objects.all()} == {7}
+    assert {e.id.version for e in Event.objects.filter(source_model="testapp.article")} == {7}
+    # A quiet webhook's few attempts are spread over the 90 days, not all on the oldest.
+    days = {
+        (timezone.now() - at).days
+        for at in DeliveryAttempt.objects.values_list("created_at", flat=True)
+    }
+    assert min(days) <= 30 and max(days) >= 60

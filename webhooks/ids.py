@@ -19,10 +19,12 @@ import time
 import uuid
 
 
-def uuid7() -> uuid.UUID:
-    """A version 7 UUID: 48 bits of Unix time in milliseconds, version, 12 random bits,
-    variant, 62 random bits."""
-    millis = time.time_ns() // 1_000_000
+def uuid7(millis: int | None = None) -> uuid.UUID:
+    """A version 7 UUID: 48 bits of Unix time in milliseconds (now, or ``millis``: the
+    data generator dates its rows in the past), version, 12 random bits, variant, 62
+    random bits."""
+    if millis is None:
+        millis = time.time_ns() // 1_000_000
     random = int.from_bytes(os.urandom(10), "big")
     rand_a, rand_b = random >> 68, random & ((1 << 62) - 1)
     value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
