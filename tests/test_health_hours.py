@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+from unittest import mock
 from datetime import timedelta
 
 import pytest
@@ -189,3 +190,49 @@ def test_the_purge_deletes_hours_no_window_reads_any_more():
         health_hours.hour_of(now - timedelta(days=days)) for days in (2, 6)
     )
     assert figures(webhook, now) == by_hand(webhook, now) == (0, 0, 2, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_sender_writes_its_counts_once_a_flush_not_once_a_group():
+    """In a worker's sender (``health_hours.deferred``) the groups' committed attempts are
+    added up and written by ``flush``, one upsert for all; a group that rolls back adds
+    nothing; a failed flush keeps its counts for the next."""
+    from django.db import transaction
+
+    now = timezone.now()
+    webhook, other = SubscriptionFactory(), SubscriptionFactory()
+    mine = [DeliveryFactory(subscription=w) for w in (webhook, other, webhook)]
+    seen: dict = {}
+
+    def sender_thread():
+        health_hours.deferred()
+        try:
+            for n, delivery in enumerate(mine):
+                record(delivery, n != 1, now - timedelta(minutes=n))
+            seen["before flush"] = HealthHour.objects.count()
+            try:
+                with transaction.atomic():
+                    record(DeliveryFactory(subscription=webhook), True, now)
+                    raise RuntimeError("the group's transaction rolls back")
+            except RuntimeError:
+                pass
+            with mock.patch.object(health_hours, "_add", side_effect=OSError("database down")):
+                with pytest.raises(OSError):
+                    health_hours.flush()
+            seen["after failed flush"] = HealthHour.objects.count()
+            health_hours.flush()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=sender_thread)
+    thread.start()
+    thread.join(60)
+
+    assert seen == {"before flush": 0, "after failed flush": 0}
+    assert DeliveryAttempt.objects.count() == 3
+    for subscription in (webhook, other):
+        assert figures(subscription, now) == by_hand(subscription, now)
+    assert sum(HealthHour.objects.values_list("attempts", flat=True)) == 3
+    # Elsewhere (this thread) the recorder writes at once, as before.
+    record(DeliveryFactory(subscription=other), True, now)
+    assert figures(other, now) == by_hand(other, now) == (2, 1, 2, 1)

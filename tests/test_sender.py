@@ -136,3 +136,36 @@ def test_a_batch_handed_over_moments_ago_is_sent_without_renewing_its_lease(work
         assert len(receiver.ids) == len(set(receiver.ids)) == 6
     finally:
         receiver.stop()
+
+
+def test_the_senders_health_counts_are_written_within_a_second_and_at_exit(
+    worker_process, monkeypatch
+):
+    """The webhook's success figures count what the sender recorded: within
+    ``health_hours.FLUSH_EVERY``, and when the process stops before that."""
+    from django.utils import timezone
+
+    from webhooks import health_hours, stats
+    from webhooks.models import HealthHour
+
+    receiver = GatedReceiver()
+    try:
+        webhook = SubscriptionFactory(url=receiver.url, all_events=True)
+        event = webhooks.send_event("article.shared", {})
+        token, ids = outbox.claim(outbox.fan_out(event.pk))
+        tasks.deliver([str(i) for i in ids], str(token))
+        assert wait_for(lambda: HealthHour.objects.filter(attempts=1).exists(), seconds=5)
+        assert stats.endpoint(webhook, timezone.now()).succeeded_24h == 1
+
+        monkeypatch.setattr(health_hours, "FLUSH_EVERY", 3600)  # only the exit writes now
+        event = webhooks.send_event("article.shared", {})
+        token, ids = outbox.claim(outbox.fan_out(event.pk))
+        tasks.deliver([str(i) for i in ids], str(token))
+        assert wait_for(lambda: Delivery.objects.filter(status="succeeded").count() == 2)
+        time.sleep(0.5)
+        counted = lambda: sum(HealthHour.objects.values_list("attempts", flat=True))  # noqa: E731
+        assert counted() == 1, "written before the flush"
+        sender.running().stop()
+        assert counted() == 2
+    finally:
+        receiver.stop()

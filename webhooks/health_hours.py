@@ -3,11 +3,16 @@ success rates (``webhooks.stats.endpoint``) are summed from, so a webhook's page
 most 169 small rows, not every attempt of its week (300,000 for a busy webhook at 10M
 attempts: seconds).
 
-The rows are kept exact, so the figures keep their definitions (``webhooks.stats``):
+The rows are kept exact (a worker's up to a second behind), so the figures keep their
+definitions (``webhooks.stats``):
 
 - the recorder adds each group's attempts in the transaction that inserts them
   (``count``), one upsert per (webhook, hour), in key order so that two workers lock the
-  rows in the same order (no deadlock);
+  rows in the same order (no deadlock); except in a worker's sender (``deferred``), which
+  adds up its groups' committed attempts and writes them once a second (``flush``): the
+  groups are small when events trickle in, and an upsert per webhook per group was a
+  fifth of a row written per delivery. A worker killed outright (SIGKILL, OOM) loses its
+  last second of counts from the figures, never an attempt or a delivery;
 - deleting a delivery, by hand or by retention, takes its attempts off again (``forget``);
 - rows older than ``KEPT`` are never read, and retention deletes them (``purge_old``);
 - migration 0014 fills the last ``KEPT`` from the attempts already stored, an hour at a
@@ -22,10 +27,11 @@ hour of every webhook's attempts with the busy webhook's week of deliveries: 65â
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -33,6 +39,10 @@ from django.utils import timezone
 #: Rows kept: the longest window read (7 days from the start of an hour) and an hour more.
 KEPT = timedelta(days=7, hours=1)
 HOUR = timedelta(hours=1)
+#: Seconds a worker's sender adds up counts before writing them.
+FLUSH_EVERY = 1.0
+
+_this_thread = threading.local()  # .pending: the counts a deferring thread has not written
 
 
 def hour_of(at: datetime) -> datetime:
@@ -41,8 +51,40 @@ def hour_of(at: datetime) -> datetime:
 
 
 def count(attempts) -> None:
-    """Add just-inserted attempts (each with its ``delivery`` loaded) to their hours."""
-    _add(_tally((a.delivery.subscription_id, a.created_at, a.succeeded) for a in attempts))
+    """Add just-inserted attempts (each with its ``delivery`` loaded) to their hours: now,
+    or, in a thread that defers, once their transaction has committed."""
+    tally = _tally((a.delivery.subscription_id, a.created_at, a.succeeded) for a in attempts)
+    pending = getattr(_this_thread, "pending", None)
+    if pending is None:
+        _add(tally)
+    else:
+        transaction.on_commit(lambda: _merge(pending, tally))
+
+
+def deferred() -> None:
+    """From now on this thread's ``count`` adds up, and its ``flush`` writes the sum."""
+    if getattr(_this_thread, "pending", None) is None:
+        _this_thread.pending = {}
+
+
+def flush() -> None:
+    """Write what this thread has added up (one upsert, outside any transaction of its
+    own). If that fails, the counts are kept for the next flush."""
+    pending = getattr(_this_thread, "pending", None)
+    if not pending:
+        return
+    tally = dict(pending)
+    pending.clear()
+    try:
+        _add(tally)
+    except BaseException:
+        _merge(pending, tally)
+        raise
+
+
+def _merge(into: dict, tally: dict) -> None:
+    for key, figures in tally.items():
+        into.setdefault(key, Counter()).update(figures)
 
 
 def forget(attempts, now: datetime) -> None:

@@ -218,7 +218,10 @@ class Sender:
     # -- the coordinator thread ---------------------------------------------------------
 
     def _run(self) -> None:
-        checked = time.monotonic()
+        from . import health_hours
+
+        health_hours.deferred()  # this thread's groups' counts, written once a second
+        checked = flushed = time.monotonic()
         try:
             while not self._stopping:
                 try:
@@ -227,12 +230,16 @@ class Sender:
                     logger.exception("The webhooks sender hit an error; going on.")
                     self._fresh_connection()
                     time.sleep(0.1)
+                if time.monotonic() - flushed >= health_hours.FLUSH_EVERY:
+                    self._flush_health()
+                    flushed = time.monotonic()
                 if time.monotonic() - checked > CONNECTION_CHECK:
                     self._fresh_connection()
                     checked = time.monotonic()
                     if len(self.loop.warned) > 1000:  # logged once per webhook, for a while
                         self.loop.warned.clear()
             self._finish()
+            self._flush_health()
         finally:
             connection.close()
             self._stopped.set()
@@ -307,6 +314,15 @@ class Sender:
             deadline.expire_all()  # the unfinished requests end now, their threads with them
         except Exception:  # noqa: BLE001 - leases and the sweeper cover whatever is left
             logger.exception("The webhooks sender could not stop cleanly.")
+
+    def _flush_health(self) -> None:
+        from . import health_hours
+
+        try:
+            health_hours.flush()
+        except Exception:  # noqa: BLE001 - kept for the next flush; figures only
+            logger.warning("The webhooks sender could not write its health counts.", exc_info=True)
+            self._fresh_connection()
 
     def _fresh_connection(self) -> None:
         try:
