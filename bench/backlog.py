@@ -3,6 +3,12 @@ real qcluster (4 workers) then delivers them to a fast receiver. PostgreSQL + Re
 
     python -m bench.backlog --events 1M [--tasks | --no-tasks] [--recycle 500]
     python -m bench.backlog --events 200 --out /tmp      # the size CI runs
+    python -m bench.backlog --events 200k --database wh_backlog_10m  # on a copy of a data set
+
+``--database``: an existing PostgreSQL database (a copy: ``createdb -T wh_scale_10m
+wh_backlog_10m``; ``bench.datagen`` fills one), migrated and left in place, so the drain
+runs beside months of other tenants' log. The backlog's events and webhook are the ones
+without a tenant (the generator's all have one): every count is of those.
 
 Each event is owed to one delivery: one webhook (one receiver URL) takes them all, the
 worst case for its rows (health hours, rate-limit turns) and for the per-endpoint cap.
@@ -103,6 +109,7 @@ def run(
     timeout: float = 7200,
     redis_url: str = REDIS_URL,
     admin_url: str | None = None,
+    database: str | None = None,
 ) -> dict:
     import psycopg
 
@@ -116,7 +123,10 @@ def run(
         redis_url=redis_url,
         **kwargs,
     )
-    b.name = "backlog_" + b.name.removeprefix("wh_bench_")
+    if database:
+        b.name, b.existing = database, True
+    else:
+        b.name = "backlog_" + b.name.removeprefix("wh_bench_")
     b.create()
     try:
         with Processes(b.tmp) as p:
@@ -135,7 +145,10 @@ def run(
             conn = psycopg.connect(b.database_url, autocommit=True)
 
             def succeeded() -> int:
-                sql = "SELECT count(*) FROM webhooks_delivery WHERE status = 'succeeded'"
+                sql = (  # the backlog's (a data set's own are a tenant's)
+                    "SELECT count(*) FROM webhooks_delivery WHERE status = 'succeeded' AND "
+                    "subscription_id IN (SELECT id FROM webhooks_subscription WHERE scope = '')"
+                )
                 return conn.execute(sql).fetchone()[0]
 
             print("backlog: starting the cluster …", file=sys.stderr, flush=True)
@@ -292,18 +305,23 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--database", help="an existing PostgreSQL database to run on (a copy of a data set)"
+    )
     args = parser.parse_args(argv)
     if not postgres_available():
         sys.exit("bench.backlog needs PostgreSQL and Redis (BENCH_POSTGRES_URL, BENCH_REDIS_URL)")
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     result = run(
         args.events, tasks=args.tasks, recycle=args.recycle, workers=args.workers,
-        sample=args.sample,
+        sample=args.sample, database=args.database,
     )  # fmt: skip
     result["when"] = when
+    result["data_set"] = args.database or "empty"
     result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"backlog-{args.events}{'' if args.tasks else '-sweeper'}.json"
+    on = f"-on-{args.database}" if args.database else ""
+    path = args.out / f"backlog-{args.events}{'' if args.tasks else '-sweeper'}{on}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {path}", file=sys.stderr)
     brief = {k: result[k] for k in ("events", "lost", "duplicates", "deliveries_per_s")}

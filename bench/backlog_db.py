@@ -31,6 +31,7 @@ from django.utils import timezone  # noqa: E402
 from tests.testapp.models import Article  # noqa: E402
 from webhooks import dispatch, health_hours, outbox, sweeper  # noqa: E402
 from webhooks.conf import conf  # noqa: E402
+from webhooks.ids import uuid7  # noqa: E402
 from webhooks.models import Delivery, DeliveryAttempt, Event  # noqa: E402
 
 #: How long the workers were stopped: the events' times are spread over it.
@@ -51,7 +52,7 @@ def fill(args) -> dict:
     t0 = time.time()
     with mock.patch("webhooks.outbox._after_commit"), transaction.atomic():
         Article.objects.create(title="0")
-    template = Event.objects.get()
+    template = Event.objects.get(fanned_out_at__isnull=True)  # (a data set's are fanned out)
     start = timezone.now() - OUTAGE
     step = OUTAGE / max(1, args.n)
     Event.objects.filter(pk=template.pk).update(occurred_at=start)
@@ -61,7 +62,8 @@ def fill(args) -> dict:
         copy_sql = f"COPY webhooks_event ({', '.join(columns)}) FROM STDIN"
         with cursor.cursor.copy(copy_sql) as copy:
             for n in range(1, args.n):
-                pk = uuid.uuid4()
+                at = start + n * step
+                pk = uuid7(int(at.timestamp() * 1000))  # as the app keys them
                 ids.append(pk)
                 data = {**template.data, "id": n + 1, "title": str(n)}
                 copy.write_row(
@@ -72,7 +74,7 @@ def fill(args) -> dict:
                         template.scope,
                         template.source_model,
                         str(n + 1),
-                        start + n * step,
+                        at,
                     )
                 )
         cursor.execute("ANALYZE webhooks_event")
@@ -195,16 +197,19 @@ def plans(args) -> dict:
 
 
 def check(args) -> dict:
-    """What is left and what was doubled, as the database tells it."""
-    by_status = dict(Delivery.objects.values_list("status").annotate(c=Count("id")))
-    doubled = Delivery.objects.values("event_id").annotate(c=Count("id")).filter(c__gt=1).count()
+    """What is left and what was doubled, as the database tells it: of the backlog's
+    events and webhook, those without a tenant (a data set's all have one)."""
+    events = Event.objects.filter(scope="")
+    deliveries = Delivery.objects.filter(subscription__scope="")
+    by_status = dict(deliveries.values_list("status").annotate(c=Count("id")))
+    doubled = deliveries.values("event_id").annotate(c=Count("id")).filter(c__gt=1).count()
     return {
-        "events": Event.objects.count(),
-        "events_not_fanned_out": Event.objects.filter(fanned_out_at__isnull=True).count(),
+        "events": events.count(),
+        "events_not_fanned_out": events.filter(fanned_out_at__isnull=True).count(),
         "deliveries": by_status,
         "events_with_two_deliveries": doubled,
-        "attempts": DeliveryAttempt.objects.count(),
-        "deliveries_tried_more_than_once": Delivery.objects.filter(attempt_count__gt=1).count(),
+        "attempts": DeliveryAttempt.objects.filter(delivery__subscription__scope="").count(),
+        "deliveries_tried_more_than_once": deliveries.filter(attempt_count__gt=1).count(),
         "leased": Delivery.objects.filter(leased_until__isnull=False).count(),
     }
 
