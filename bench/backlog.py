@@ -8,7 +8,9 @@ real qcluster (4 workers) then delivers them to a fast receiver. PostgreSQL + Re
 ``--database``: an existing PostgreSQL database (a copy: ``createdb -T wh_scale_10m
 wh_backlog_10m``; ``bench.datagen`` fills one), migrated and left in place, so the drain
 runs beside months of other tenants' log. The backlog's events and webhook are the ones
-without a tenant (the generator's all have one): every count is of those.
+without a tenant (the generator's all have one): every count is of those. The data set's
+own work is put out of the way first, as the scale ladder does (``bench.backlog_db
+prepare``): its receivers are not on 127.0.0.1.
 
 Each event is owed to one delivery: one webhook (one receiver URL) takes them all, the
 worst case for its rows (health hours, rate-limit turns) and for the per-endpoint cap.
@@ -138,6 +140,7 @@ def run(
             def django(*args, timeout=3600):
                 return host(db, *args, module="bench.backlog_db", timeout=timeout)
 
+            prepared = django("prepare") if database else None
             print(f"backlog: filling {events:,} events …", file=sys.stderr, flush=True)
             filled = django("fill", "--n", str(events), *(["--tasks"] if tasks else []))
             plans = {"start": django("plans")}
@@ -201,6 +204,7 @@ def run(
         plans=plans,
         load=load,
         helpers=helpers or set(),
+        prepared=prepared,
     )
 
 
@@ -268,6 +272,7 @@ def summarise(*, events, started, finished, samples, received, checked, plans, *
         "workers": rest["workers"],
         "settings": THROUGHPUT_WEBHOOKS,
         "fill": rest["filled"],
+        "prepared": rest["prepared"],
         "received_2xx": len(ok),
         "distinct_webhook_ids": len(ids),
         "duplicates": sum(c - 1 for c in ids.values() if c > 1),

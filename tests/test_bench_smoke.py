@@ -394,3 +394,66 @@ def test_delete_webhook_benchmark_deletes_the_busiest_webhook_of_a_copy(tmp_path
     assert steps["the log, by the task"]["queries"] > 0
     left = admin(f"SELECT 1 FROM pg_database WHERE datname = '{name}_delete'")
     assert not left, "the copy was not dropped"
+
+
+def test_backlog_benchmark_on_a_data_set_counts_the_backlog_alone(tmp_path):
+    """``bench.backlog --database``: drained beside a generated data set, the counts are
+    the backlog's (the set's own deliveries are not counted as lost, doubled or left), and
+    the set's deliveries waiting for a retry are put off, not sent to its receivers."""
+    if not (os.environ.get("DATABASE_URL", "").startswith("postgres") and BACKENDS != "sqlite"):
+        pytest.skip("the backlog benchmark runs on PostgreSQL + Redis")
+    import psycopg
+
+    server = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    name = os.environ["DATABASE_URL"].rsplit("/", 1)[1] + "_backlog_set"
+    env = {
+        **os.environ,
+        "BENCH_POSTGRES_URL": f"{server}/postgres",
+        "BENCH_REDIS_URL": os.environ["REDIS_URL"],
+    }
+
+    def admin(sql):
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(sql)
+
+    admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin(f"CREATE DATABASE {name}")
+    try:
+        made = subprocess.run(
+            [sys.executable, "-m", "bench.datagen", "--attempts", "600", "--webhooks", "40",
+             "--tenants", "4"],
+            cwd=ROOT, env={**env, "DATABASE_URL": f"{server}/{name}"},
+            timeout=300, capture_output=True, text=True,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr[-3000:]
+
+        def the_sets_attempts() -> int:
+            with psycopg.connect(f"{server}/{name}") as conn:
+                return conn.execute(
+                    "SELECT count(*) FROM webhooks_deliveryattempt "
+                    "WHERE request_url LIKE 'https://hooks.example.com%%'"
+                ).fetchone()[0]
+
+        before = the_sets_attempts()
+        # The set's deliveries waiting for a retry, due now: the drain must not send them.
+        with psycopg.connect(f"{server}/{name}") as conn:
+            conn.execute(
+                "UPDATE webhooks_delivery SET status = 'pending', next_attempt_at = now() "
+                "WHERE id IN (SELECT d.id FROM webhooks_delivery d JOIN webhooks_subscription s "
+                "ON s.id = d.subscription_id WHERE s.is_active LIMIT 5)"
+            )
+        subprocess.run(
+            [sys.executable, "-m", "bench.backlog", "--events", "200", "--sample", "1",
+             "--database", name, "--out", str(tmp_path)],
+            cwd=ROOT, env=env, check=True, timeout=300, capture_output=True,
+        )  # fmt: skip
+        sent_to_the_set = the_sets_attempts() - before
+    finally:
+        admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    [path] = tmp_path.glob(f"backlog-200-on-{name}.json")
+    result = json.loads(path.read_text())
+    assert result["lost"] == 0 and result["duplicates"] == 0, result
+    assert result["database"]["deliveries"] == {"succeeded": 200}, result["database"]
+    assert result["database"]["attempts"] == 200 and result["database"]["leased"] == 0
+    assert result["prepared"]["postponed_pending"] >= 5
+    assert sent_to_the_set == 0
