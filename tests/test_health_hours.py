@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import random
 import threading
-from unittest import mock
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.db import connections
