@@ -371,13 +371,7 @@ def test_delete_webhook_benchmark_deletes_the_busiest_webhook_of_a_copy(tmp_path
     admin(f"DROP DATABASE IF EXISTS {name}")
     admin(f"CREATE DATABASE {name}")
     try:
-        made = subprocess.run(
-            [sys.executable, "-m", "bench.datagen", "--attempts", "600", "--webhooks", "40",
-             "--tenants", "4"],
-            cwd=ROOT, env={**env, "DATABASE_URL": f"{server}/{name}"},
-            timeout=300, capture_output=True, text=True,
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr[-3000:]
+        generate_small_data_set(env, f"{server}/{name}")
         out = tmp_path / "delete.json"
         subprocess.run(
             [sys.executable, "-m", "bench.delete_webhook", "--database", name, "--out", str(out)],
@@ -419,13 +413,7 @@ def test_backlog_benchmark_on_a_data_set_counts_the_backlog_alone(tmp_path):
     admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin(f"CREATE DATABASE {name}")
     try:
-        made = subprocess.run(
-            [sys.executable, "-m", "bench.datagen", "--attempts", "600", "--webhooks", "40",
-             "--tenants", "4"],
-            cwd=ROOT, env={**env, "DATABASE_URL": f"{server}/{name}"},
-            timeout=300, capture_output=True, text=True,
-        )  # fmt: skip
-        assert made.returncode == 0, made.stderr[-3000:]
+        generate_small_data_set(env, f"{server}/{name}")
 
         def the_sets_attempts() -> int:
             with psycopg.connect(f"{server}/{name}") as conn:
@@ -457,3 +445,14 @@ def test_backlog_benchmark_on_a_data_set_counts_the_backlog_alone(tmp_path):
     assert result["database"]["attempts"] == 200 and result["database"]["leased"] == 0
     assert result["prepared"]["postponed_pending"] >= 5
     assert sent_to_the_set == 0
+
+
+def generate_small_data_set(env: dict, database_url: str) -> None:
+    """``bench.datagen`` at its smallest, into ``database_url`` (created and empty)."""
+    made = subprocess.run(
+        [sys.executable, "-m", "bench.datagen", "--attempts", "600", "--webhooks", "40",
+         "--tenants", "4"],
+        cwd=ROOT, env={**env, "DATABASE_URL": database_url},
+        timeout=300, capture_output=True, text=True,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]

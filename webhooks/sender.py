@@ -14,6 +14,8 @@ due and sends it.
   deliveries queued or in flight.
 - A delivery whose request could not end within its lease is given back, still due.
 - Nothing is lost if the process dies: its leases run out and the sweeper resends.
+- The hourly success counts of what it records are written once a second
+  (``health_hours.deferred``), not once per group: only the figures may lag.
 - At exit (recycle, SIGTERM) nothing new starts, queued deliveries are given back, the
   requests in flight get ``EXIT_GRACE`` seconds to end and be recorded, and the rest are
   given back too (sent again later with the same webhook-id: at least once).
