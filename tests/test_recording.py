@@ -279,3 +279,63 @@ def test_a_group_of_successes_is_recorded_in_four_statements():
     ]
     assert len(statements) == 4, statements
     assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == 3
+
+
+def test_failures_across_many_webhooks_are_recorded_in_six_statements(settings):
+    """A group of failures (a shared host down) is the deliveries' lock, which counts each
+    one's automatic tries as well, the attempts, the hourly counts, the new states, the
+    webhooks' lock and one UPDATE of every webhook's streak: six statements for any number
+    of webhooks. Each webhook keeps its own streak, each delivery its own retry step."""
+    import uuid
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import DeliveryFactory
+    from webhooks import delivery as http
+
+    settings.WEBHOOKS_RETRY_SCHEDULE = [10, 100, 1000]
+    token, at = uuid.uuid4(), _now()
+    since = at - timedelta(hours=1)
+    deliveries = [
+        DeliveryFactory(lease_token=token, leased_until=at + timedelta(minutes=5)) for _ in range(6)
+    ]
+    # Webhook n has failed n times in a row, since an hour ago; delivery n has been tried
+    # automatically n % 3 times before (and by hand once more, which is no step).
+    for n, d in enumerate(deliveries):
+        type(d.subscription).objects.filter(pk=d.subscription_id).update(
+            consecutive_failures=n, failing_since=since if n else None
+        )
+        for number in range(n % 3):
+            DeliveryAttempt.objects.create(delivery=d, number=number + 1, created_at=since)
+        DeliveryAttempt.objects.create(
+            delivery=d, number=n % 3 + 1, trigger=DeliveryAttempt.Trigger.MANUAL, created_at=since
+        )
+        Delivery.objects.filter(pk=d.pk).update(attempt_count=n % 3 + 1)
+    failed = http.Outcome(
+        status_code=500,
+        error_kind=DeliveryAttempt.ErrorKind.HTTP_5XX,
+        error_message="The receiver answered 500.",
+    )
+    items = [(d, http.OutgoingRequest(d.subscription.url, {}, b"{}"), failed, at) for d in deliveries]
+    recording = _now()
+    with CaptureQueriesContext(connection) as queries:
+        dispatch.record_outcomes(items, token)
+    statements = [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))
+    ]
+    assert len(statements) == 6, statements
+    for n, d in enumerate(deliveries):
+        d.refresh_from_db()
+        d.subscription.refresh_from_db()
+        assert d.subscription.consecutive_failures == n + 1
+        if n:  # the streak goes on
+            assert d.subscription.failing_since == since
+        else:  # a streak starts
+            assert recording <= d.subscription.failing_since <= _now()
+        assert d.subscription.is_active
+        assert d.status == Delivery.Status.PENDING
+        assert d.next_attempt_at == at + timedelta(seconds=[10, 100, 1000][n % 3])

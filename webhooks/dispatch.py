@@ -24,7 +24,6 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from . import (
@@ -654,27 +653,38 @@ def _save_states(rows) -> None:
 # took to run it. The rare ones (failures, disabling) keep the ORM.
 
 
-def _lock_deliveries(pks) -> dict:
+def _lock_deliveries(pks, *, count_tries: bool = False) -> dict:
     """{pk: row} of the deliveries that still exist, and whose webhook does (a deleted
     webhook's log is deleted after it: ``webhooks.removal``), locked in primary-key order,
     each with ``webhook_failures``: its webhook's failure streak, read in the same
     statement (a subquery, whose rows no database locks), so a group of successes need not
-    read it."""
+    read it. With ``count_tries``, each also has ``automatic_tries``: its automatic
+    attempts so far (the retry schedule's step), counted in the same statement."""
     q, meta, subs = connection.ops.quote_name, Delivery._meta, Subscription._meta
     pk = meta.pk
     columns = ", ".join(f"d.{q(f.column)}" for f in meta.concrete_fields)
-    streak = (
+    selected = (
         f"(SELECT s.{q(subs.get_field('consecutive_failures').column)} FROM {q(subs.db_table)} s "
-        f"WHERE s.{q(subs.pk.column)} = d.{q(meta.get_field('subscription').column)})"
+        f"WHERE s.{q(subs.pk.column)} = d.{q(meta.get_field('subscription').column)}) "
+        f"AS {q('webhook_failures')}"
     )
+    extra, params = ("webhook_failures",), []
+    if count_tries:
+        attempts = DeliveryAttempt._meta
+        selected += (
+            f", (SELECT COUNT(*) FROM {q(attempts.db_table)} a "
+            f"WHERE a.{q(attempts.get_field('delivery').column)} = d.{q(pk.column)} "
+            f"AND a.{q(attempts.get_field('trigger').column)} = %s) AS {q('automatic_tries')}"
+        )
+        extra, params = ("webhook_failures", "automatic_tries"), [AUTOMATIC.value]
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     sql = (
-        f"SELECT {columns}, {streak} AS {q('webhook_failures')} FROM {q(meta.db_table)} d "
+        f"SELECT {columns}, {selected} FROM {q(meta.db_table)} d "
         f"WHERE d.{q(pk.column)} IN ({', '.join(['%s'] * len(pks))}) "
         f"ORDER BY d.{q(pk.column)}{lock}"
     )
-    params = [pk.get_db_prep_value(key, connection) for key in pks]
-    found = fetch_rows(Delivery, sql, params, extra=("webhook_failures",))
+    params += [pk.get_db_prep_value(key, connection) for key in pks]
+    found = fetch_rows(Delivery, sql, params, extra=extra)
     # No streak: no webhook (the column is NOT NULL), so nothing is recorded for it.
     return {row.pk: row for row in found if row.webhook_failures is not None}
 
@@ -713,18 +723,9 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
     subscription rows by primary key."""
     now = timezone.now()
     with transaction.atomic():
-        rows = _lock_deliveries([d.pk for d, *_ in items])
-        failed_ids = [d.pk for d, _, out, _ in items if not out.succeeded and d.pk in rows]
-        automatic_tries = Counter()
-        if failed_ids and trigger == AUTOMATIC:
-            automatic_tries.update(
-                dict(
-                    DeliveryAttempt.objects.filter(delivery_id__in=failed_ids, trigger=AUTOMATIC)
-                    .values("delivery_id")
-                    .annotate(n=Count("id"))
-                    .values_list("delivery_id", "n")
-                )
-            )
+        # A failure's retry step is its count of automatic attempts: read with the lock.
+        count_tries = trigger == AUTOMATIC and not all(out.succeeded for _, _, out, _ in items)
+        rows = _lock_deliveries([d.pk for d, *_ in items], count_tries=count_tries)
         attempts: list[DeliveryAttempt | None] = []
         health: dict = {}  # subscription id -> outcomes in order (True: success)
         gone: dict = {}  # subscription id -> reason the receiver asked to be unsubscribed
@@ -736,7 +737,7 @@ def _record_group(items, token, trigger) -> list[DeliveryAttempt | None]:
                 continue
             attempts.append(_attempt(row, delivery, request, outcome, trigger, at))
             lease = token.get(row.pk) if isinstance(token, dict) else token
-            _advance(row, outcome, lease, trigger, at, automatic_tries[row.pk] + 1)
+            _advance(row, outcome, lease, trigger, at, getattr(row, "automatic_tries", 0) + 1)
             row.updated_at = now
             if (trigger == AUTOMATIC or outcome.succeeded) and not outcome.aborted:
                 # A failed test or manual resend says nothing new, and a message the
@@ -835,7 +836,9 @@ def _update_health(health, gone, given_up, now, streaks) -> dict:
 
     Returns {subscription id: reason} for the subscriptions switched off here. Healthy
     subscriptions that only succeeded are not written (nor locked) at all: ``streaks``,
-    {subscription id: its failure streak}, was read with the deliveries' lock.
+    {subscription id: its failure streak}, was read with the deliveries' lock. Two
+    statements for any number of webhooks (a lock read, one UPDATE), plus one per webhook
+    switched off: a group of failures often spans many webhooks (a receiver's host down).
     """
     touched = {pk for pk, outcomes in health.items() if not all(outcomes)}
     succeeded = [pk for pk, outcomes in health.items() if all(outcomes)]
@@ -843,24 +846,67 @@ def _update_health(health, gone, given_up, now, streaks) -> dict:
         touched.update(pk for pk in succeeded if streaks.get(pk))
     if not touched:
         return {}
-    disabled = {}
-    locked = Subscription.objects.select_for_update().filter(pk__in=touched).order_by("pk")
-    for sub in locked.only("pk", "consecutive_failures", "failing_since", "is_active"):
+    disabled, streak_of = {}, {}
+    for sub in _lock_subscriptions(touched):
         outcomes = health[sub.pk]
         if True not in outcomes:  # failures only: the streak grows
             failures, since = sub.consecutive_failures + len(outcomes), sub.failing_since or now
         else:  # the last success ends the streak; failures after it start a new one
             failures = outcomes[::-1].index(True)
             since = now if failures else None
+        streak_of[sub.pk] = (failures, since)
         reason = gone.get(sub.pk, "")
         if not reason and sub.pk in given_up:
             reason = _failing_too_long(since, now)
-        fields = {"consecutive_failures": failures, "failing_since": since}
         if reason and sub.is_active:
-            fields.update(is_active=False, disabled_reason=reason[:300], disabled_at=now)
             disabled[sub.pk] = reason
-        Subscription.objects.filter(pk=sub.pk).update(**fields)
+    if streak_of:  # else every one was deleted meanwhile
+        _save_streaks(streak_of)
+    for pk, reason in disabled.items():  # rare: once in a webhook's life, until re-enabled
+        Subscription.objects.filter(pk=pk).update(
+            is_active=False, disabled_reason=reason[:300], disabled_at=now
+        )
     return disabled
+
+
+_STREAK_FIELDS = ("id", "consecutive_failures", "failing_since", "is_active")
+
+
+def _lock_subscriptions(pks) -> list[Subscription]:
+    """The webhooks ``pks`` that still exist, locked in primary-key order, with only what
+    the failure streak needs (their secrets are not read, nor decrypted)."""
+    q, meta = connection.ops.quote_name, Subscription._meta
+    fields = [f for f in meta.concrete_fields if f.name in _STREAK_FIELDS]
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = (
+        f"SELECT {', '.join(q(f.column) for f in fields)} FROM {q(meta.db_table)} "
+        f"WHERE {q(meta.pk.column)} IN ({', '.join(['%s'] * len(pks))}) "
+        f"ORDER BY {q(meta.pk.column)}{lock}"
+    )
+    params = [meta.pk.get_db_prep_value(pk, connection) for pk in pks]
+    return fetch_rows(Subscription, sql, params, only=_STREAK_FIELDS)
+
+
+def _save_streaks(streak_of) -> None:
+    """One UPDATE of every locked webhook's streak, {pk: (failures, since)}: a ``CASE``
+    per column (``ELSE`` the column itself, which gives the ``CASE`` its type)."""
+    q, meta = connection.ops.quote_name, Subscription._meta
+    pk = meta.pk
+    sets, params = [], []
+    for index, name in enumerate(("consecutive_failures", "failing_since")):
+        field = meta.get_field(name)
+        whens = " ".join(["WHEN %s THEN %s"] * len(streak_of))
+        sets.append(f"{q(field.column)} = CASE {q(pk.column)} {whens} ELSE {q(field.column)} END")
+        for key, values in streak_of.items():
+            params.append(pk.get_db_prep_value(key, connection))
+            params.append(field.get_db_prep_save(values[index], connection))
+    params += [pk.get_db_prep_value(key, connection) for key in streak_of]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {q(meta.db_table)} SET {', '.join(sets)} "
+            f"WHERE {q(pk.column)} IN ({', '.join(['%s'] * len(streak_of))})",
+            params,
+        )
 
 
 def _failing_too_long(since, now) -> str:

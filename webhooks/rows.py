@@ -18,10 +18,11 @@ from django.db import connection, connections
 _plans: WeakKeyDictionary = WeakKeyDictionary()
 
 
-def fetch(model, sql: str, params, extra: tuple[str, ...] = ()) -> list:
+def fetch(model, sql: str, params, extra: tuple[str, ...] = (), only: tuple[str, ...] = ()) -> list:
     """The instances of ``model`` that ``sql`` selects; ``extra``: the names of the
-    columns after the model's fields."""
-    names, converters = _plan(model)
+    columns after the model's fields; ``only``: the names of the fields selected, in
+    ``concrete_fields`` order, when not all of them (the others are deferred)."""
+    names, converters = _plan(model, only)
     db = connection.alias
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -41,16 +42,18 @@ def fetch(model, sql: str, params, extra: tuple[str, ...] = ()) -> list:
     return instances
 
 
-def _plan(model):
-    """The attribute names of ``model``'s concrete fields and, for each field whose values
-    need it, its converters (the backend's, then the field's, as the ORM applies them)."""
+def _plan(model, only: tuple[str, ...] = ()):
+    """The attribute names of ``model``'s concrete fields (or of those named in ``only``)
+    and, for each field whose values need it, its converters (the backend's, then the
+    field's, as the ORM applies them)."""
     wrapper = connections[connection.alias]  # this thread's, not the proxy
     plans = _plans.get(wrapper)
     if plans is None:
         plans = _plans[wrapper] = {}
-    if model not in plans:
+    key = (model, only)
+    if key not in plans:
         table = model._meta.db_table
-        fields = model._meta.concrete_fields
+        fields = [f for f in model._meta.concrete_fields if not only or f.name in only]
         converters = []
         for index, field in enumerate(fields):
             column = field.get_col(table)
@@ -59,5 +62,5 @@ def _plan(model):
             )
             if functions:
                 converters.append((index, functions, column))
-        plans[model] = ([f.attname for f in fields], converters)
-    return plans[model]
+        plans[key] = ([f.attname for f in fields], converters)
+    return plans[key]
