@@ -650,7 +650,7 @@ def _save_states(rows) -> None:
 
 # The recording runs once per group of ended requests: its statements are plain SQL, as
 # the ORM took several times more CPU to build each of them (~0.3 ms) than the database
-# took to run it. The rare ones (failures, disabling) keep the ORM.
+# took to run it. Only the rare one (a webhook switched off) keeps the ORM.
 
 
 def _lock_deliveries(pks, *, count_tries: bool = False) -> dict:
