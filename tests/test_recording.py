@@ -136,6 +136,15 @@ def test_workers_recording_the_same_subscriptions_in_opposite_orders_never_deadl
     assert DeliveryAttempt.objects.count() == 2 * 2 * rounds
 
 
+def _statements(queries) -> list[str]:
+    """The SQL a ``CaptureQueriesContext`` saw, without transaction control."""
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))
+    ]
+
+
 def _now():
     from django.utils import timezone
 
@@ -272,11 +281,7 @@ def test_a_group_of_successes_is_recorded_in_four_statements():
     items = [(d, http.OutgoingRequest(d.subscription.url, {}, b"{}"), ok, at) for d in deliveries]
     with CaptureQueriesContext(connection) as queries:
         dispatch.record_outcomes(items, token)
-    statements = [
-        q["sql"]
-        for q in queries.captured_queries
-        if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))
-    ]
+    statements = _statements(queries)
     assert len(statements) == 4, statements
     assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == 3
 
@@ -318,15 +323,13 @@ def test_failures_across_many_webhooks_are_recorded_in_six_statements(settings):
         error_kind=DeliveryAttempt.ErrorKind.HTTP_5XX,
         error_message="The receiver answered 500.",
     )
-    items = [(d, http.OutgoingRequest(d.subscription.url, {}, b"{}"), failed, at) for d in deliveries]
+    items = [
+        (d, http.OutgoingRequest(d.subscription.url, {}, b"{}"), failed, at) for d in deliveries
+    ]
     recording = _now()
     with CaptureQueriesContext(connection) as queries:
         dispatch.record_outcomes(items, token)
-    statements = [
-        q["sql"]
-        for q in queries.captured_queries
-        if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))
-    ]
+    statements = _statements(queries)
     assert len(statements) == 6, statements
     for n, d in enumerate(deliveries):
         d.refresh_from_db()

@@ -621,7 +621,7 @@ def _save_states(rows) -> None:
         state = tuple(getattr(row, name) for name in shared)
         groups.setdefault(state, {})[row.pk] = row.next_attempt_at
     q, meta = connection.ops.quote_name, Delivery._meta
-    pk, at = meta.pk, meta.get_field("next_attempt_at")
+    at = meta.get_field("next_attempt_at")
     count = q(meta.get_field("attempt_count").column)
     for state, next_attempts in groups.items():
         sets, params = [f"{count} = {count} + 1"], []
@@ -633,19 +633,36 @@ def _save_states(rows) -> None:
         if len(distinct) == 1:
             sets.append(f"{q(at.column)} = %s")
             params.append(at.get_db_prep_save(distinct.pop(), connection))
-        else:  # ELSE the column itself: gives the CASE the column's type on every database
-            whens = " ".join(["WHEN %s THEN %s"] * len(next_attempts))
-            sets.append(f"{q(at.column)} = CASE {q(pk.column)} {whens} ELSE {q(at.column)} END")
-            for key, when in next_attempts.items():
-                params.append(pk.get_db_prep_value(key, connection))
-                params.append(at.get_db_prep_save(when, connection))
-        params += [pk.get_db_prep_value(key, connection) for key in next_attempts]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {q(meta.db_table)} SET {', '.join(sets)} "
-                f"WHERE {q(pk.column)} IN ({', '.join(['%s'] * len(next_attempts))})",
-                params,
-            )
+        else:
+            case, case_params = _case_per_row(Delivery, "next_attempt_at", next_attempts)
+            sets.append(case)
+            params += case_params
+        _update_rows(Delivery, sets, params, next_attempts)
+
+
+def _case_per_row(model, name: str, values: dict) -> tuple[str, list]:
+    """``column = CASE pk WHEN … THEN … ELSE column END``: each row's own value of the field
+    ``name``, {pk: value}, in one statement (``ELSE`` the column itself gives the ``CASE``
+    the column's type on every database)."""
+    q, meta = connection.ops.quote_name, model._meta
+    pk, field = meta.pk, meta.get_field(name)
+    whens = " ".join(["WHEN %s THEN %s"] * len(values))
+    params = []
+    for key, value in values.items():
+        params += [pk.get_db_prep_value(key, connection), field.get_db_prep_save(value, connection)]
+    return f"{q(field.column)} = CASE {q(pk.column)} {whens} ELSE {q(field.column)} END", params
+
+
+def _update_rows(model, sets: list[str], params: list, pks) -> None:
+    """``UPDATE … SET <sets> WHERE pk IN <pks>``, ``params`` those of ``sets``."""
+    q, meta = connection.ops.quote_name, model._meta
+    params = [*params, *(meta.pk.get_db_prep_value(key, connection) for key in pks)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {q(meta.db_table)} SET {', '.join(sets)} "
+            f"WHERE {q(meta.pk.column)} IN ({', '.join(['%s'] * len(pks))})",
+            params,
+        )
 
 
 # The recording runs once per group of ended requests: its statements are plain SQL, as
@@ -888,25 +905,15 @@ def _lock_subscriptions(pks) -> list[Subscription]:
 
 
 def _save_streaks(streak_of) -> None:
-    """One UPDATE of every locked webhook's streak, {pk: (failures, since)}: a ``CASE``
-    per column (``ELSE`` the column itself, which gives the ``CASE`` its type)."""
-    q, meta = connection.ops.quote_name, Subscription._meta
-    pk = meta.pk
+    """One UPDATE of every locked webhook's streak, {pk: (failures, since)}."""
     sets, params = [], []
     for index, name in enumerate(("consecutive_failures", "failing_since")):
-        field = meta.get_field(name)
-        whens = " ".join(["WHEN %s THEN %s"] * len(streak_of))
-        sets.append(f"{q(field.column)} = CASE {q(pk.column)} {whens} ELSE {q(field.column)} END")
-        for key, values in streak_of.items():
-            params.append(pk.get_db_prep_value(key, connection))
-            params.append(field.get_db_prep_save(values[index], connection))
-    params += [pk.get_db_prep_value(key, connection) for key in streak_of]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {q(meta.db_table)} SET {', '.join(sets)} "
-            f"WHERE {q(pk.column)} IN ({', '.join(['%s'] * len(streak_of))})",
-            params,
+        case, case_params = _case_per_row(
+            Subscription, name, {pk: values[index] for pk, values in streak_of.items()}
         )
+        sets.append(case)
+        params += case_params
+    _update_rows(Subscription, sets, params, streak_of)
 
 
 def _failing_too_long(since, now) -> str:
