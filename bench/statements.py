@@ -215,8 +215,9 @@ def _in_purpose_order(item):
 WEBHOOKS_DIR = f"{ROOT / 'webhooks'}/"
 
 
-#: Helpers that send statements for their callers: the caller is named instead.
-RUNNERS = {"rows.py"}
+#: Helpers that send statements for their callers, the caller named instead: a module's
+#: every function, or one ``module.function``.
+RUNNERS = {"rows", "dispatch._update_rows"}
 
 
 def call_site() -> str:
@@ -224,8 +225,11 @@ def call_site() -> str:
     frame = sys._getframe(1)
     while frame is not None:
         path = frame.f_code.co_filename
-        if path.startswith(WEBHOOKS_DIR) and Path(path).name not in RUNNERS:
-            return f"{Path(path).stem}.{frame.f_code.co_name}"
+        if path.startswith(WEBHOOKS_DIR):
+            module = Path(path).stem
+            site = f"{module}.{frame.f_code.co_name}"
+            if module not in RUNNERS and site not in RUNNERS:
+                return site
         frame = frame.f_back
     return "?"
 
