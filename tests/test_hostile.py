@@ -313,3 +313,24 @@ def test_finished_requests_leave_no_sockets_open(receiver, hostile, settings):
     while open_descriptors() > before and time.monotonic() - waited < 3:
         time.sleep(0.05)  # the receivers' threads close their side
     assert open_descriptors() <= before
+
+
+
+def test_urllib3_logs_nothing_of_a_webhooks_request(hostile, receiver, settings, caplog):
+    """urllib3 logs a request's URL, which may carry the customer's secret: its request
+    line at DEBUG, a receiver's malformed headers as a warning with a traceback (once per
+    answer: a hostile receiver would flood the logs). Nothing of it for a webhook's request;
+    the attempt records the answer. A request of the host's own is logged as before."""
+    import logging
+
+    import urllib3
+
+    settings.WEBHOOKS_TIMEOUT = 0.5
+    secret = "?token=s3cret-in-the-url"
+    dripping = hostile("drip_headers", drip_interval=0.2)
+    with caplog.at_level(logging.DEBUG, logger="urllib3"):
+        assert post(receiver.url + secret).status_code == 200
+        assert post(dripping.url + secret).error_kind == Kind.TIMEOUT  # cut mid-headers
+        assert not [r for r in caplog.records if r.name.startswith("urllib3")]
+        urllib3.PoolManager().request("POST", receiver.url + secret, retries=False)
+    assert any("s3cret" in r.getMessage() for r in caplog.records if r.name.startswith("urllib3"))

@@ -8,10 +8,11 @@ import threading
 import time
 
 import pytest
+from django.db import OperationalError
 from django.test import override_settings
 
 import webhooks
-from tests.factories import SubscriptionFactory
+from tests.factories import DeliveryFactory, EventFactory, SubscriptionFactory
 from tests.test_concurrency import GatedReceiver
 from webhooks import outbox, sender, tasks
 from webhooks.models import Delivery
@@ -21,11 +22,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def wait_for(check, seconds: float = 10) -> bool:
     until = time.monotonic() + seconds
-    while not check():
+    while True:
+        try:
+            if check():
+                return True
+        except OperationalError as exc:
+            # The tests' in-memory SQLite shares one cache between connections: a read
+            # while the sender's thread writes fails at once ("table is locked").
+            if "locked" not in str(exc):
+                raise
         if time.monotonic() > until:
             return False
         time.sleep(0.02)
-    return True
 
 
 @pytest.fixture
@@ -169,3 +177,92 @@ def test_the_senders_health_counts_are_written_within_a_second_and_at_exit(
         assert counted() == 2
     finally:
         receiver.stop()
+
+
+@override_settings(WEBHOOKS_MAX_IN_FLIGHT=4, WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT=4)
+def test_a_failing_webhooks_backlog_fills_a_share_of_the_process_and_never_holds_a_healthy_one(
+    worker_process,
+):
+    """A failing webhook's receiver holds every request it gets; a healthy webhook's events
+    still go out at once, and the failing one's wait in the database until there is room."""
+    from django.utils import timezone
+
+    gate = threading.Event()
+    stalled, healthy = GatedReceiver(gate=gate, patience=30), GatedReceiver()
+    try:
+        failing = SubscriptionFactory(url=stalled.url, all_events=True)
+        SubscriptionFactory(url=healthy.url, all_events=True)
+        type(failing).objects.filter(pk=failing.pk).update(
+            consecutive_failures=3, failing_since=timezone.now()
+        )
+        first = [webhooks.send_event("article.shared", {"n": n}) for n in range(8)]
+        tasks.process_events([str(first[0].pk)])  # fans out all eight
+
+        share = sender.get().failing_limit
+        assert share == 3
+        assert wait_for(lambda: healthy.answered == 8), "healthy events waited behind failing ones"
+        assert wait_for(lambda: stalled.in_flight == share)
+
+        # The process is as full as failing work may make it: a new event still goes out.
+        late = webhooks.send_event("article.shared", {"n": 8})
+        started = time.monotonic()
+        tasks.process_events([str(late.pk)])
+        assert time.monotonic() - started < 1, "the task waited behind the failing backlog"
+        assert wait_for(lambda: healthy.answered == 9)
+        assert stalled.max_in_flight == share and stalled.gave_up == 0
+        waiting = Delivery.objects.filter(subscription=failing, status="pending", lease_token=None)
+        assert wait_for(lambda: waiting.count() == 9 - share), "the rest waits in the database"
+
+        gate.set()  # the receiver recovers: everything it was owed is claimed and sent once
+        assert wait_for(lambda: Delivery.objects.filter(status="succeeded").count() == 18, 30)
+        assert sorted(stalled.ids) == sorted(set(stalled.ids)) and len(stalled.ids) == 9
+    finally:
+        gate.set()
+        stalled.stop()
+        healthy.stop()
+
+
+@override_settings(WEBHOOKS_MAX_IN_FLIGHT=4, WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT=1)
+def test_a_stopping_worker_hands_a_healthy_webhooks_queued_delivery_to_another(worker_process):
+    """django-q2 recycles its workers: a healthy webhook's delivery queued in the stopping
+    one goes through the broker's queue to the next worker, not behind every failing
+    webhook's due deliveries in the database; a failing webhook's is given back."""
+    from django.utils import timezone
+    from django_q.signing import SignedPackage
+
+    from webhooks import sweeper
+
+    gate = threading.Event()
+    stalled = GatedReceiver(gate=gate, patience=30)
+    broker = outbox._get_broker()
+    broker.purge_queue()
+    try:
+        first, healthy, failing = (SubscriptionFactory(url=stalled.url) for _ in range(3))
+        type(failing).objects.filter(pk=failing.pk).update(
+            consecutive_failures=3, failing_since=timezone.now()
+        )
+        event = EventFactory()
+        by_webhook = {}
+        for webhook in (first, healthy, failing):
+            delivery = DeliveryFactory(event=event, subscription=webhook)
+            token, ids = outbox.claim([delivery.pk])
+            by_webhook[webhook.pk] = (delivery.pk, token)
+            tasks.deliver([str(i) for i in ids], str(token))
+            if webhook is first:  # in flight: the URL's one slot is taken, the others wait
+                assert wait_for(lambda: stalled.in_flight == 1)
+
+        sender.running().stop()
+
+        queued = broker.dequeue()
+        assert sweeper._tasks_queued(broker) == 0 and len(queued) == 1
+        task = SignedPackage.loads(queued[0][1])
+        pk, token = by_webhook[healthy.pk]
+        assert task["func"] == "webhooks.tasks.deliver"
+        assert task["args"][:2] == ([str(pk)], str(token))
+        assert Delivery.objects.get(pk=pk).lease_token == token, "its lease goes with it"
+        assert Delivery.objects.get(pk=by_webhook[failing.pk][0]).lease_token is None
+        assert Delivery.objects.get(pk=by_webhook[first.pk][0]).lease_token is None
+    finally:
+        broker.purge_queue()
+        gate.set()
+        stalled.stop()

@@ -12,7 +12,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from tests.factories import EventFactory
+from tests.factories import DeliveryFactory, EventFactory, SubscriptionFactory
 from tests.receiver import Answer
 from tests.test_serve import ROOT, _group_members, example_env, manage, wait_for
 from tests.testapp.models import Article
@@ -43,6 +43,64 @@ def test_the_sweeper_survives_database_errors_in_its_polling_loop(
         report = sweeper.run(duration=1.5)
     assert report.errors == 2 and len(calls) > 3  # it went on polling
     assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_a_sweep_keeps_the_brokers_queue_short_and_leaves_the_rest_due(settings, monkeypatch):
+    """Retries owed to failing receivers wait in the database, not in the broker's queue
+    (first come, first served) ahead of the host's new events: a poll enqueues only while
+    the queue holds fewer than ``QUEUED_TASKS_PER_WORKER`` tasks per worker."""
+    from django_q.conf import Conf
+
+    settings.WEBHOOKS_BATCH_SIZE = 2
+    webhook = SubscriptionFactory()
+    for _ in range(12):
+        DeliveryFactory(subscription=webhook, next_attempt_at=timezone.now() - timedelta(1))
+    monkeypatch.setattr(Conf, "SYNC", False)  # tasks go through the real broker
+    monkeypatch.setattr(Conf, "WORKERS", 1)
+    broker = outbox._get_broker()
+    tasks_queued = lambda: sweeper._tasks_queued(broker)  # noqa: E731
+    leased = Delivery.objects.filter(lease_token__isnull=False)
+    broker.purge_queue()
+    try:
+        assert sweeper.sweep_once().deliveries_enqueued == 8  # four tasks of two
+        assert tasks_queued() == 4 and leased.count() == 8
+        assert sweeper.sweep_once().deliveries_enqueued == 0, "the queue is full"
+        broker.purge_queue()  # the workers took them
+        assert sweeper.sweep_once().deliveries_enqueued == 4
+        assert leased.count() == 12
+    finally:
+        broker.purge_queue()
+
+
+@pytest.mark.django_db
+def test_a_lost_events_healthy_deliveries_go_ahead_of_the_failing_backlog(settings, monkeypatch):
+    """Events whose fan-out task was lost (a worker recycled, the broker down): the sweep
+    hands their healthy webhooks' deliveries to the workers at once, while the queue is
+    kept for the failing webhooks' due deliveries, oldest first."""
+    from django_q.conf import Conf
+
+    settings.WEBHOOKS_BATCH_SIZE = 2
+    healthy, failing = SubscriptionFactory(all_events=True), SubscriptionFactory(all_events=True)
+    Delivery.objects.all().delete()
+    type(failing).objects.filter(pk=failing.pk).update(consecutive_failures=5)
+    for _ in range(12):  # what the failing webhook already owes
+        DeliveryFactory(subscription=failing, next_attempt_at=timezone.now() - timedelta(1))
+    lost = EventFactory(type="article.shared", occurred_at=timezone.now() - timedelta(minutes=1))
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "WORKERS", 1)
+    broker = outbox._get_broker()
+    broker.purge_queue()
+    try:
+        report = sweeper.sweep_once()
+        assert report.events_fanned_out == 1
+        new = Delivery.objects.filter(event=lost)
+        assert new.get(subscription=healthy).lease_token is not None, "sent at once"
+        assert new.get(subscription=failing).lease_token is None, "waits its turn"
+        # One task for the healthy delivery, three for six of the backlog: four in all.
+        assert report.deliveries_enqueued == 1 + 6 and sweeper._tasks_queued(broker) == 4
+    finally:
+        broker.purge_queue()
 
 
 @pytest.mark.django_db

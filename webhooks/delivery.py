@@ -302,6 +302,21 @@ def prepare(delivery: Delivery) -> tuple[OutgoingRequest, Outcome | None]:
 _local = threading.local()
 
 
+class _NotWhileSending(logging.Filter):
+    """urllib3 logs requests with their URL (a customer's URL may carry its secret): the
+    request line at DEBUG, and a receiver's malformed headers as a warning with a traceback,
+    once per answer, so a hostile receiver would flood the logs and spend the worker's CPU
+    on them. Records made while this thread sends a webhook's request are dropped: the
+    attempt's log says what the receiver answered."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_local, "sending", False)
+
+
+for _name in ("urllib3.connection", "urllib3.connectionpool", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(_NotWhileSending())
+
+
 _tls: dict = {}
 _tls_lock = threading.Lock()
 
@@ -363,16 +378,20 @@ def post(request: OutgoingRequest) -> Outcome:
         headers = {**headers, "Authorization": f"Basic {token}"}
     with deadline.request_deadline(conf.TIMEOUT) as limit:
         try:
-            response = pool_manager().urlopen(
-                "POST",
-                request.url,
-                body=request.body,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=conf.TIMEOUT, read=conf.TIMEOUT),
-                redirect=False,
-                retries=False,
-                preload_content=False,
-            )
+            _local.sending = True
+            try:
+                response = pool_manager().urlopen(
+                    "POST",
+                    request.url,
+                    body=request.body,
+                    headers=headers,
+                    timeout=urllib3.Timeout(connect=conf.TIMEOUT, read=conf.TIMEOUT),
+                    redirect=False,
+                    retries=False,
+                    preload_content=False,
+                )
+            finally:
+                _local.sending = False
             try:
                 outcome.status_code = response.status
                 outcome.headers = responses.headers_dict(response.headers)

@@ -68,6 +68,10 @@ def process_events(event_ids) -> None:
     the later tasks find nothing left, which costs them one read. Deliveries past the
     first batch are handed to other workers as ``deliver`` tasks, so a wide fan-out is
     sent in parallel. Leases keep every delivery single-sent.
+
+    In a worker with its sender (``webhooks.sender``), failing webhooks' deliveries are
+    created due and left to the sender, which claims due work within its share for them,
+    as are the other due deliveries: the batches hold healthy webhooks' only.
     """
     from .broker import workers_poll_outbox
 
@@ -80,13 +84,19 @@ def process_events(event_ids) -> None:
         # broker hands out only events it has just claimed, still waiting: no check there.)
         return
     batch = max(1, conf.BATCH_SIZE)
+    # In a worker, failing webhooks' deliveries are left due for this process's sender to
+    # claim as its share for them has room (``webhooks.sender``): neither this task nor the
+    # broker's queue holds a healthy webhook's first attempt behind them.
+    lane = helping and sender.usable()
     token, fresh = outbox.fan_out_and_lease(
-        event_ids, oldest_others=max(0, batch - len(event_ids)) if helping else 0
+        event_ids,
+        oldest_others=max(0, batch - len(event_ids)) if helping else 0,
+        lease_failing=not lane,
     )
     tracing.fanned_out(fresh)
     handed: dict = {}  # further batches, leased to tokens of their own: other workers send
     for d in fresh:
-        if d.lease_token != token:
+        if d.lease_token not in (token, None):  # None: left due, for a sender's claim
             handed.setdefault(d.lease_token, []).append(d)
     for other, chunk in handed.items():
         ids = [str(d.pk) for d in chunk]
@@ -96,7 +106,11 @@ def process_events(event_ids) -> None:
     own = ratelimit.admit(own, token, new=True)  # over a webhook's rate limit: given back
     if own:
         _send(own, token, AUTOMATIC, background=helping)
-    if helping:
+    if lane:
+        # Other due work (retries, deliveries given back) is claimed by the sender itself,
+        # within its share: a task would claim failing webhooks' deliveries to give most back.
+        sender.get().wake_at(timezone.now())
+    elif helping:
         token, due = outbox.claim_due(batch)
         if due:
             send_claimed(due, token, renew=False, background=True)
@@ -299,12 +313,11 @@ class SendLoop:
         self._collect(longest_wait)
         self._record()
 
-    def give_back_waiting(self) -> int:
-        """Release every delivery not started yet (the process stops); returns how many."""
+    def take_waiting(self) -> list[SendItem]:
+        """Remove and return every delivery not started yet (the process stops)."""
         left = [item for queue in self.waiting.values() for item in queue]
         self.waiting.clear()
-        _release_items(left)
-        return len(left)
+        return left
 
     def give_back_in_flight(self) -> int:
         """Release the deliveries whose requests have not ended (the process stops): they are
@@ -341,7 +354,11 @@ class SendLoop:
         progressed = self.starting
         while progressed and self.waiting and len(self.in_flight) < self.limit:
             progressed = False
-            for key in list(self.waiting):
+            # Healthy webhooks' URLs first: starting hundreds of failing ones' requests takes
+            # a busy process a while, and a healthy delivery need not wait for it.
+            for key in sorted(
+                self.waiting, key=lambda k: sender.failing(self.waiting[k][0].delivery)
+            ):
                 if len(self.in_flight) >= self.limit:
                     break
                 if self.busy[key] >= self.per_endpoint:

@@ -259,10 +259,16 @@ def fan_out_many(event_ids, *, skip_locked: bool = False) -> list:
     return [d.pk for d in _fan_out(list(event_ids), skip_locked=skip_locked)]
 
 
-def fan_out_and_lease(event_ids, *, oldest_others: int = 0) -> tuple[uuid.UUID, list]:
+def fan_out_and_lease(
+    event_ids, *, oldest_others: int = 0, lease_failing: bool = True
+) -> tuple[uuid.UUID, list]:
     """Fan out these events, and up to ``oldest_others`` other events still waiting (oldest
     first), creating their deliveries already leased: the first ``WEBHOOKS_BATCH_SIZE`` to
     the returned token, each further batch to a token of its own.
+
+    ``lease_failing=False``: deliveries of failing webhooks (a failure streak) are created
+    due and not leased, for a worker's sender to claim as it has room (``webhooks.sender``),
+    and the batches hold healthy webhooks' deliveries only.
 
     The deliveries come back with their event and subscription attached, ready to send:
     no claim, no lease renewal and no re-read between the fan-out and the requests. They
@@ -270,7 +276,14 @@ def fan_out_and_lease(event_ids, *, oldest_others: int = 0) -> tuple[uuid.UUID, 
     Events being fanned out by another worker (PostgreSQL, MariaDB) are skipped.
     """
     token = uuid.uuid4()
-    return token, _fan_out(list(event_ids), skip_locked=True, others=oldest_others, token=token)
+    deliveries = _fan_out(
+        list(event_ids),
+        skip_locked=True,
+        others=oldest_others,
+        token=token,
+        lease_failing=lease_failing,
+    )
+    return token, deliveries
 
 
 def any_waiting(event_ids) -> bool:
@@ -290,7 +303,9 @@ def any_waiting(event_ids) -> bool:
         return cursor.fetchone() is not None
 
 
-def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> list[Delivery]:
+def _fan_out(
+    event_ids, *, skip_locked: bool, others: int = 0, token=None, lease_failing: bool = True
+) -> list[Delivery]:
     with transaction.atomic():
         if others > 0:
             # One query: the oldest waiting events, which under light load are exactly ours.
@@ -340,13 +355,18 @@ def _fan_out(event_ids, *, skip_locked: bool, others: int = 0, token=None) -> li
                 for sub in sorted(subs, key=lambda sub: str(sub.pk))
             )
         if token:
+            if not lease_failing:
+                for d in deliveries:
+                    if d.subscription.consecutive_failures:
+                        d.lease_token = d.leased_until = None
+            leased = [d for d in deliveries if d.lease_token is not None]
             # Past one batch, each further batch is leased to a token of its own, to be
             # handed to another worker (``dispatch.process_events``): a wide fan-out, or a
             # batch of events with many subscriptions, is sent in parallel.
             size = max(1, conf.BATCH_SIZE)
-            for start in range(size, len(deliveries), size):
+            for start in range(size, len(leased), size):
                 other = uuid.uuid4()
-                for d in deliveries[start : start + size]:
+                for d in leased[start : start + size]:
                     d.lease_token = other
         # No conflict can happen (the events are locked and were not fanned out); should
         # one, the existing row is kept and its copy here is never recorded.

@@ -12,11 +12,17 @@ due and sends it.
 
 - Backpressure: a task waits only while this process already has ``MAX_IN_FLIGHT``
   deliveries queued or in flight.
+- A lane for healthy webhooks: deliveries of failing webhooks (a failure streak) fill at
+  most ``FAILING_SHARE`` of ``MAX_IN_FLIGHT``. Beyond it a task gives them back, still
+  due, without waiting, and the coordinator claims due work only up to that share: what
+  failing receivers owe waits in the database, and a healthy webhook's delivery never
+  queues behind it.
 - A delivery whose request could not end within its lease is given back, still due.
 - Nothing is lost if the process dies: its leases run out and the sweeper resends.
 - The hourly success counts of what it records are written once a second
   (``health_hours.deferred``), not once per group: only the figures may lag.
-- At exit (recycle, SIGTERM) nothing new starts, queued deliveries are given back, the
+- At exit (recycle, SIGTERM) nothing new starts, queued deliveries of healthy webhooks
+  are handed to another worker through the broker's queue and the others given back, the
   requests in flight get ``EXIT_GRACE`` seconds to end and be recorded, and the rest are
   given back too (sent again later with the same webhook-id: at least once).
 
@@ -43,6 +49,7 @@ from django.utils import timezone
 
 from . import deadline
 from .conf import conf
+from .models import DeliveryAttempt
 
 logger = logging.getLogger("webhooks")
 
@@ -52,6 +59,9 @@ EXIT_GRACE = 3.0
 THREAD_STACK_SIZE = 512 * 1024
 #: Seconds between the coordinator's checks of its database connection when idle.
 CONNECTION_CHECK = 1.0
+#: Share of ``MAX_IN_FLIGHT`` that failing webhooks' deliveries and the coordinator's own
+#: claims of due work may fill; the rest is kept for what tasks hand over for healthy ones.
+FAILING_SHARE = 0.75
 
 _worker_pid = {"pid": None}
 _lock = threading.Lock()
@@ -144,6 +154,7 @@ class Sender:
 
         self.pid = os.getpid()
         self.limit = max(1, conf.MAX_IN_FLIGHT)
+        self.failing_limit = max(1, int(self.limit * FAILING_SHARE))
         self.loop = SendLoop(self.limit, _Pool(self.limit).submit)
         self._cond = threading.Condition()
         self._inbox: list[tuple] = []  # (deliveries, token, trigger, start_by), from tasks
@@ -168,10 +179,13 @@ class Sender:
 
     def submit(self, deliveries, token, trigger) -> None:
         """Hand claimed deliveries over and return; waits only while this process is full."""
+        in_coordinator = threading.current_thread() is self._thread
+        # A person's resend goes now, whatever the webhook's state.
+        if not in_coordinator and trigger == DeliveryAttempt.Trigger.AUTOMATIC:
+            deliveries = self._within_failing_share(deliveries, token)
         if not deliveries:
             return
         start_by = min(_start_by(d) for d in deliveries)
-        in_coordinator = threading.current_thread() is self._thread
         with self._cond:
             while (
                 not in_coordinator
@@ -192,6 +206,25 @@ class Sender:
             _release(deliveries, token)
             return
         self.loop.woken.set()
+
+    def _within_failing_share(self, deliveries, token) -> list:
+        """The deliveries a task may hand over now: failing webhooks' only while the process
+        holds fewer than ``failing_limit``; the others are given back, still due, for the
+        coordinator to claim when there is room (never a task waiting for them)."""
+        of_failing = [d for d in deliveries if failing(d)]
+        if not of_failing:
+            return list(deliveries)
+        with self._cond:
+            room = max(0, self.failing_limit - self._queued - self._load)
+        if room >= len(of_failing):
+            return list(deliveries)
+        from .dispatch import _release
+
+        over = of_failing[room:]
+        _release(over, token)
+        self.wake_at(timezone.now())
+        given_back = {d.pk for d in over}
+        return [d for d in deliveries if d.pk not in given_back]
 
     def wake_at(self, when: datetime) -> None:
         """Claim what is due at ``when`` (a retry, a postponed delivery) then."""
@@ -272,10 +305,12 @@ class Sender:
             self._cond.notify_all()
 
     def _claim_due(self) -> None:
-        """Claim due deliveries, as many as there is room for, and send them here."""
+        """Claim due deliveries, as many as the failing share has room for, and send them
+        here: most due work is failing webhooks' (retries, given back), and the rest of
+        ``MAX_IN_FLIGHT`` stays free for what tasks hand over."""
         from . import dispatch, outbox
 
-        room = self.limit - self.loop.load()
+        room = self.failing_limit - self.loop.load()
         batch = max(1, conf.BATCH_SIZE)
         while room > 0:
             token, ids = outbox.claim_due(min(batch, room))
@@ -292,25 +327,31 @@ class Sender:
             heapq.heappush(self._wakeups, time.monotonic() + 0.2)
 
     def _finish(self) -> None:
-        """The process stops: give back what is queued, let the requests in flight end for
-        ``EXIT_GRACE`` seconds, record them, give back the rest."""
+        """The process stops: hand on (``_hand_on``) or give back what is queued, let the
+        requests in flight end for ``EXIT_GRACE`` seconds, record them, give back the rest."""
         self.loop.starting = False
         with self._cond:
             taken, self._inbox = self._inbox, []
         try:
             for deliveries, token, trigger, start_by in taken:
                 self.loop.add(deliveries, token, trigger, start_by=start_by)
-            given_back = self.loop.give_back_waiting()
+            from .dispatch import _release_items
+
+            waiting = self.loop.take_waiting()
+            given_back = _hand_on(waiting)
+            _release_items(given_back)
             until = time.monotonic() + EXIT_GRACE
             while self.loop.in_flight and time.monotonic() < until:
                 self.loop.step(max(0.01, until - time.monotonic()))
             if self.loop.unrecorded:
                 self.loop.step(0)
             cut = self.loop.give_back_in_flight()
-            if given_back or cut:
+            if waiting or cut:
                 logger.info(
-                    "Worker stopping: %d queued and %d unfinished deliveries given back.",
-                    given_back,
+                    "Worker stopping: %d queued deliveries handed on, %d queued and %d "
+                    "unfinished deliveries given back.",
+                    len(waiting) - len(given_back),
+                    len(given_back),
                     cut,
                 )
             deadline.expire_all()  # the unfinished requests end now, their threads with them
@@ -332,6 +373,31 @@ class Sender:
                 close_old_connections()
         except Exception:  # noqa: BLE001 - the next query reconnects, or fails and is logged
             logger.warning("The webhooks sender could not check its connection.", exc_info=True)
+
+
+def _hand_on(items) -> list:
+    """Hand the queued deliveries of healthy webhooks to another worker through the broker's
+    queue, under their lease (django-q2 recycles a worker every ``recycle`` tasks): given
+    back to the database, they would wait behind every due delivery of failing webhooks.
+    Returns the items left to give back."""
+    from . import outbox
+
+    rest, groups = [], {}
+    for item in items:
+        if failing(item.delivery):
+            rest.append(item)
+        else:
+            groups.setdefault((item.token, item.trigger), []).append(item)
+    for (token, trigger), group in groups.items():
+        ids = [str(item.delivery.pk) for item in group]
+        if not outbox.enqueue("webhooks.tasks.deliver", ids, str(token), trigger):
+            rest.extend(group)
+    return rest
+
+
+def failing(delivery) -> bool:
+    """Is the delivery's webhook failing (its last attempts failed)? As loaded with it."""
+    return bool(getattr(delivery.subscription, "consecutive_failures", 0))
 
 
 def _start_by(delivery) -> float:

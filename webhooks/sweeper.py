@@ -21,6 +21,7 @@ from django.db import close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django_q.brokers.orm import ORM
 
 from . import heartbeat, metrics, outbox
 from .conf import conf
@@ -30,6 +31,11 @@ logger = logging.getLogger("webhooks")
 
 SCHEDULE_NAME = "webhooks: sweep"
 MAX_PER_SWEEP = 5000
+#: A poll enqueues due deliveries only while the broker's queue holds fewer than this many
+#: tasks per worker. The rest stays due in the database, for the workers' senders to claim
+#: as they have room and for the next poll: a backlog of failing webhooks' retries would
+#: otherwise fill the queue (first come, first served) ahead of the host's new events.
+QUEUED_TASKS_PER_WORKER = 4
 #: Longest a sweep task polls before handing over to the next one.
 SLICE_SECONDS = 5.0
 
@@ -56,14 +62,19 @@ def sweep_once(*, now=None) -> SweepReport:
     report = SweepReport()
     lost = outbox.unfanned_events(now=now)
     if lost:
-        # One transaction and a constant number of queries, however many were lost.
-        outbox.fan_out_many(lost, skip_locked=True)
+        # One transaction and a constant number of queries, however many were lost. Healthy
+        # webhooks' deliveries go to the workers at once, as the lost task would have sent
+        # them; failing webhooks' wait due, behind their own backlog (claimed below).
+        _, fresh = outbox.fan_out_and_lease(lost, lease_failing=False)
         report.events_fanned_out = len(lost)
+        report.deliveries_enqueued += _enqueue_leased(fresh)
     # The deliveries just fanned out are due from the fan-out's clock, which is later than
     # ``now``: claimed with the later time, they go in this poll, not the next one (a sweep
     # whose window has passed polls once: they would wait for the next scheduled sweep).
     due_at = max(now, timezone.now())
-    while report.deliveries_enqueued < MAX_PER_SWEEP:
+    room = _queue_room()
+    while report.deliveries_enqueued < MAX_PER_SWEEP and room > 0:
+        room -= 1
         token, ids = outbox.claim_due(conf.BATCH_SIZE, now=due_at)
         if not ids:
             break
@@ -88,6 +99,50 @@ def sweep_once(*, now=None) -> SweepReport:
         )
     metrics.swept()
     return report
+
+
+def _enqueue_leased(deliveries) -> int:
+    """Enqueue the leased ones of these new deliveries, a task per lease; returns how many.
+    If the broker fails, the rest are given back, still due."""
+    from .dispatch import _release
+
+    by_lease: dict = {}
+    for d in deliveries:
+        if d.lease_token is not None:
+            by_lease.setdefault(d.lease_token, []).append(d)
+    sent, broker_up = 0, True
+    for token, batch in by_lease.items():
+        ids = [str(d.pk) for d in batch]
+        broker_up = broker_up and outbox.enqueue("webhooks.tasks.deliver", ids, str(token))
+        if broker_up:
+            sent += len(batch)
+        else:
+            _release(batch, token)
+    return sent
+
+
+def _queue_room() -> int:
+    """How many ``deliver`` tasks this poll may add to the broker's queue."""
+    from django_q.conf import Conf
+
+    unbounded = MAX_PER_SWEEP
+    if Conf.SYNC:
+        return unbounded  # no queue: each task runs as it is enqueued
+    try:
+        waiting = _tasks_queued(outbox._get_broker())
+    except Exception:  # noqa: BLE001 - a broker that cannot tell: enqueue as before
+        logger.warning("Could not read the broker's queue size.", exc_info=True)
+        return unbounded
+    return max(0, QUEUED_TASKS_PER_WORKER * max(1, Conf.WORKERS or 1) - waiting)
+
+
+def _tasks_queued(broker) -> int:
+    """Tasks waiting in the broker's queue (not the events the outbox broker hands out)."""
+    from .broker import OutboxBroker
+
+    if isinstance(broker, OutboxBroker):
+        return ORM.queue_size(broker) or 0
+    return broker.queue_size() or 0
 
 
 def _fresh_connections() -> None:
