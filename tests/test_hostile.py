@@ -315,7 +315,6 @@ def test_finished_requests_leave_no_sockets_open(receiver, hostile, settings):
     assert open_descriptors() <= before
 
 
-
 def test_urllib3_logs_nothing_of_a_webhooks_request(hostile, receiver, settings, caplog):
     """urllib3 logs a request's URL, which may carry the customer's secret: its request
     line at DEBUG, a receiver's malformed headers as a warning with a traceback (once per
