@@ -82,7 +82,6 @@ def test_a_lost_events_healthy_deliveries_go_ahead_of_the_failing_backlog(settin
 
     settings.WEBHOOKS_BATCH_SIZE = 2
     healthy, failing = SubscriptionFactory(all_events=True), SubscriptionFactory(all_events=True)
-    Delivery.objects.all().delete()
     type(failing).objects.filter(pk=failing.pk).update(consecutive_failures=5)
     for _ in range(12):  # what the failing webhook already owes
         DeliveryFactory(subscription=failing, next_attempt_at=timezone.now() - timedelta(1))

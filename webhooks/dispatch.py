@@ -94,14 +94,9 @@ def process_events(event_ids) -> None:
         lease_failing=not lane,
     )
     tracing.fanned_out(fresh)
-    handed: dict = {}  # further batches, leased to tokens of their own: other workers send
-    for d in fresh:
-        if d.lease_token not in (token, None):  # None: left due, for a sender's claim
-            handed.setdefault(d.lease_token, []).append(d)
-    for other, chunk in handed.items():
-        ids = [str(d.pk) for d in chunk]
-        if not outbox.enqueue("webhooks.tasks.deliver", ids, str(other)):
-            _release(chunk, other)  # still due: a later task or the sweep sends them
+    # Further batches, leased to tokens of their own: other workers send them. (None: left
+    # due, for a sender's claim.)
+    hand_to_workers([d for d in fresh if d.lease_token not in (token, None)])
     own = [d for d in fresh if d.lease_token == token]
     own = ratelimit.admit(own, token, new=True)  # over a webhook's rate limit: given back
     if own:
@@ -114,6 +109,21 @@ def process_events(event_ids) -> None:
         token, due = outbox.claim_due(batch)
         if due:
             send_claimed(due, token, renew=False, background=True)
+
+
+def hand_to_workers(deliveries) -> int:
+    """Enqueue leased deliveries as ``deliver`` tasks, one per lease; returns how many went.
+    Those the broker refuses are given back, still due: a later task or the sweep sends them."""
+    by_lease: dict = {}
+    for d in deliveries:
+        by_lease.setdefault(d.lease_token, []).append(d)
+    sent = 0
+    for token, batch in by_lease.items():
+        if outbox.enqueue("webhooks.tasks.deliver", [str(d.pk) for d in batch], str(token)):
+            sent += len(batch)
+        else:
+            _release(batch, token)
+    return sent
 
 
 def _run_by_workers() -> bool:

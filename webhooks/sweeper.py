@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_q.brokers.orm import ORM
 
-from . import heartbeat, metrics, outbox
+from . import dispatch, heartbeat, metrics, outbox
 from .conf import conf
 from .models import Delivery, Event
 
@@ -67,7 +67,8 @@ def sweep_once(*, now=None) -> SweepReport:
         # them; failing webhooks' wait due, behind their own backlog (claimed below).
         _, fresh = outbox.fan_out_and_lease(lost, lease_failing=False)
         report.events_fanned_out = len(lost)
-        report.deliveries_enqueued += _enqueue_leased(fresh)
+        leased = [d for d in fresh if d.lease_token is not None]
+        report.deliveries_enqueued += dispatch.hand_to_workers(leased)
     # The deliveries just fanned out are due from the fan-out's clock, which is later than
     # ``now``: claimed with the later time, they go in this poll, not the next one (a sweep
     # whose window has passed polls once: they would wait for the next scheduled sweep).
@@ -99,26 +100,6 @@ def sweep_once(*, now=None) -> SweepReport:
         )
     metrics.swept()
     return report
-
-
-def _enqueue_leased(deliveries) -> int:
-    """Enqueue the leased ones of these new deliveries, a task per lease; returns how many.
-    If the broker fails, the rest are given back, still due."""
-    from .dispatch import _release
-
-    by_lease: dict = {}
-    for d in deliveries:
-        if d.lease_token is not None:
-            by_lease.setdefault(d.lease_token, []).append(d)
-    sent, broker_up = 0, True
-    for token, batch in by_lease.items():
-        ids = [str(d.pk) for d in batch]
-        broker_up = broker_up and outbox.enqueue("webhooks.tasks.deliver", ids, str(token))
-        if broker_up:
-            sent += len(batch)
-        else:
-            _release(batch, token)
-    return sent
 
 
 def _queue_room() -> int:
