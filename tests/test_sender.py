@@ -266,3 +266,41 @@ def test_a_stopping_worker_hands_a_healthy_webhooks_queued_delivery_to_another(w
         broker.purge_queue()
         gate.set()
         stalled.stop()
+
+
+def test_a_healthy_delivery_goes_out_while_a_slow_group_is_recorded(worker_process, monkeypatch):
+    """Recording a big group takes a busy process seconds: meanwhile the sender still
+    starts what tasks hand over (its recorder has a thread and a connection of its own)."""
+    from webhooks import dispatch
+
+    unblock, recording = threading.Event(), threading.Event()
+    record_outcomes = dispatch.record_outcomes
+
+    def slow_database(items, token, trigger=dispatch.AUTOMATIC):
+        recording.set()
+        unblock.wait(10)
+        return record_outcomes(items, token, trigger)
+
+    monkeypatch.setattr(dispatch, "record_outcomes", slow_database)
+    first, second = GatedReceiver(), GatedReceiver()
+    try:
+        for receiver in (first, second):
+            SubscriptionFactory(url=receiver.url, all_events=True)
+        event = webhooks.send_event("article.shared", {})
+        ids = outbox.fan_out(event.pk)
+        token, one = outbox.claim(ids[:1])
+        tasks.deliver([str(i) for i in one], str(token))
+        assert recording.wait(10), "the first request was not recorded"
+
+        token, other = outbox.claim(ids[1:])
+        tasks.deliver([str(i) for i in other], str(token))
+        assert wait_for(lambda: first.answered + second.answered == 2, seconds=5), (
+            "the second delivery waited for the first one's recording"
+        )
+        assert not Delivery.objects.filter(status="succeeded").exists()
+        unblock.set()
+        assert wait_for(lambda: Delivery.objects.filter(status="succeeded").count() == 2)
+    finally:
+        unblock.set()
+        first.stop()
+        second.stop()

@@ -247,6 +247,9 @@ def send_budget() -> float:
 #: may wait for others to be recorded with it.
 RECORD_GROUP_SIZE = 50
 RECORD_GROUP_WAIT = 0.02
+#: Seconds a turn of the loop spends starting requests at most: then it collects, records
+#: and lets its owner add what tasks handed over (healthy webhooks' URLs start first).
+START_BUDGET = 0.05
 
 
 def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
@@ -283,7 +286,9 @@ class SendLoop:
     calls ``step`` touches it (and records, with its own database connection).
     """
 
-    def __init__(self, limit: int, submit=None, per_endpoint: int | None = None) -> None:
+    def __init__(
+        self, limit: int, submit=None, per_endpoint: int | None = None, recorder=None
+    ) -> None:
         self.limit = limit
         self.per_endpoint = max(1, min(limit, per_endpoint or conf.MAX_CONCURRENCY_PER_ENDPOINT))
         self.submit = submit  # pool.submit(fn, *args) -> Future; None: requests run inline
@@ -292,6 +297,9 @@ class SendLoop:
         self.busy: Counter[str] = Counter()
         self.unrecorded: list[tuple[SendItem, http.Outcome]] = []
         self.record_by = 0.0
+        # None: this thread records; else its owner's recorder thread (``sender.Recorder``).
+        self.recorder = recorder
+        self.more_to_start = False  # the last turn ran out of START_BUDGET
         self.started_any = False
         self.starting = True  # False once the process stops: nothing new starts
         self.warned: set = set()  # webhooks whose unusable settings were logged
@@ -310,8 +318,14 @@ class SendLoop:
         return items
 
     def load(self) -> int:
-        """Deliveries waiting for a slot or in flight."""
-        return len(self.in_flight) + sum(len(queue) for queue in self.waiting.values())
+        """Deliveries waiting for a slot, in flight, or not recorded yet."""
+        recording = self.recorder.held() if self.recorder is not None else 0
+        return (
+            len(self.in_flight)
+            + sum(len(queue) for queue in self.waiting.values())
+            + len(self.unrecorded)
+            + recording
+        )
 
     def idle(self) -> bool:
         return not self.waiting and not self.in_flight and not self.unrecorded
@@ -360,8 +374,10 @@ class SendLoop:
             _release_items(late)
 
     def _start_requests(self) -> None:
-        """Start requests round-robin over endpoints, within both caps."""
+        """Start requests round-robin over endpoints, within both caps and START_BUDGET."""
         progressed = self.starting
+        self.more_to_start = False
+        until = time.monotonic() + START_BUDGET
         while progressed and self.waiting and len(self.in_flight) < self.limit:
             progressed = False
             # Healthy webhooks' URLs first: starting hundreds of failing ones' requests takes
@@ -371,6 +387,9 @@ class SendLoop:
             ):
                 if len(self.in_flight) >= self.limit:
                     break
+                if self.submit is not None and time.monotonic() > until:
+                    self.more_to_start = True
+                    return
                 if self.busy[key] >= self.per_endpoint:
                     continue
                 queue = self.waiting[key]
@@ -405,9 +424,12 @@ class SendLoop:
 
     def _collect(self, longest_wait: float | None) -> None:
         done = [f for f in self.in_flight if f.done()]
-        if self.in_flight and not done:
+        recorder_busy = self.recorder is not None and self.recorder.busy()
+        if not done and (self.in_flight or (self.unrecorded and recorder_busy)):
             timeout = longest_wait
-            if self.unrecorded:
+            if self.more_to_start:
+                timeout = 0.0
+            elif self.unrecorded and not recorder_busy:
                 until_record = max(0.0, self.record_by - time.monotonic())
                 timeout = until_record if timeout is None else min(timeout, until_record)
             self.woken.wait(timeout)
@@ -447,29 +469,42 @@ class SendLoop:
             and time.monotonic() < self.record_by
         ):
             return
-        # Requests that ended close together are recorded together, whichever task handed
-        # them over (one transaction, a constant number of queries, and the GIL taken back
-        # from the request threads a few times per group rather than per delivery); each
-        # delivery's lease is released only if it is still the one it was sent under. A
-        # recording that fails is isolated, never lost.
-        ended = timezone.now()  # one time for the group: their states then match
-        groups: list[tuple[str, dict]] = []  # (trigger, {delivery id: (item, outcome)})
-        for item, outcome in self.unrecorded:
-            pk = item.delivery.pk
-            # A delivery sent twice (its lease ran out mid-request) is recorded twice, apart.
-            group = next((g for t, g in groups if t == item.trigger and pk not in g), None)
-            if group is None:
-                group = {}
-                groups.append((item.trigger, group))
-            group[pk] = (item, outcome)
+        if self.recorder is not None:
+            # While the recorder records a group, the next one grows: bigger groups are what
+            # keeps recording up with the requests of a busy process.
+            if not self.recorder.busy():
+                self.recorder.record(self.unrecorded)
+                self.unrecorded = []
+            return
+        record_ended(self.unrecorded)
         self.unrecorded = []
-        for trigger, group in groups:
-            entries = [(i.delivery, i.request, out, ended) for i, out in group.values()]
-            leases = {pk: item.token for pk, (item, _) in group.items()}
-            for (item, _), attempt in zip(
-                group.values(), record_outcomes(entries, leases, trigger), strict=True
-            ):
-                item.attempt = attempt
+
+
+def record_ended(ended_requests) -> None:
+    """Record what requests ended with: the (SendItem, Outcome) pairs a ``SendLoop`` collected.
+
+    Requests that ended close together are recorded together, whichever task handed them
+    over (one transaction, a constant number of queries, and the GIL taken back from the
+    request threads a few times per group rather than per delivery); each delivery's lease
+    is released only if it is still the one it was sent under. A recording that fails is
+    isolated, never lost."""
+    ended = timezone.now()  # one time for the group: their states then match
+    groups: list[tuple[str, dict]] = []  # (trigger, {delivery id: (item, outcome)})
+    for item, outcome in ended_requests:
+        pk = item.delivery.pk
+        # A delivery sent twice (its lease ran out mid-request) is recorded twice, apart.
+        group = next((g for t, g in groups if t == item.trigger and pk not in g), None)
+        if group is None:
+            group = {}
+            groups.append((item.trigger, group))
+        group[pk] = (item, outcome)
+    for trigger, group in groups:
+        entries = [(i.delivery, i.request, out, ended) for i, out in group.values()]
+        leases = {pk: item.token for pk, (item, _) in group.items()}
+        for (item, _), attempt in zip(
+            group.values(), record_outcomes(entries, leases, trigger), strict=True
+        ):
+            item.attempt = attempt
 
 
 def _release_items(items) -> None:

@@ -5,10 +5,11 @@ request ended, so one silent receiver held a whole worker for its deadline. In a
 process, tasks instead hand their claimed deliveries (leased, with their token) to this
 process's sender and return at once. One coordinator thread turns the same sending loop
 as the synchronous path (``dispatch.SendLoop``): up to ``WEBHOOKS_MAX_IN_FLIGHT`` requests
-in a pool of small-stack threads, the per-endpoint cap, and outcomes recorded in groups
-with the coordinator's own database connection. It is also this process's clock for work
-that becomes due later (``wakeups``): at the earliest registered time it claims what is
-due and sends it.
+in a pool of small-stack threads, and the per-endpoint cap; a recorder thread records their
+outcomes in groups with its own database connection (``Recorder``), so that the coordinator
+starts what tasks hand over while a big group is recorded. The coordinator is also this
+process's clock for work that becomes due later (``wakeups``): at the earliest registered
+time it claims what is due and sends it.
 
 - Backpressure: a task waits only while this process already has ``MAX_IN_FLIGHT``
   deliveries queued or in flight.
@@ -55,6 +56,8 @@ logger = logging.getLogger("webhooks")
 
 #: Seconds the requests in flight get to end when the process stops.
 EXIT_GRACE = 3.0
+#: Seconds more for recording what ended, then.
+RECORDING_GRACE = 1.5
 #: Stack of each request thread: a request needs little, and hundreds of threads are kept.
 THREAD_STACK_SIZE = 512 * 1024
 #: Seconds between the coordinator's checks of its database connection when idle.
@@ -156,6 +159,7 @@ class Sender:
         self.limit = max(1, conf.MAX_IN_FLIGHT)
         self.failing_limit = max(1, int(self.limit * FAILING_SHARE))
         self.loop = SendLoop(self.limit, _Pool(self.limit).submit)
+        self.recorder = self.loop.recorder = Recorder(self.loop.woken)
         self._cond = threading.Condition()
         self._inbox: list[tuple] = []  # (deliveries, token, trigger, start_by), from tasks
         self._queued = 0  # deliveries in the inbox
@@ -168,6 +172,7 @@ class Sender:
         self._finalizer = None
 
     def start(self) -> None:
+        self.recorder.start()
         self._thread.start()
         # Runs when the worker process exits normally (django-q2's recycle or stop).
         self._finalizer = Finalize(self, self.stop, exitpriority=10)
@@ -253,28 +258,21 @@ class Sender:
     # -- the coordinator thread ---------------------------------------------------------
 
     def _run(self) -> None:
-        from . import health_hours
-
-        health_hours.deferred()  # this thread's groups' counts, written once a second
-        checked = flushed = time.monotonic()
+        checked = time.monotonic()
         try:
             while not self._stopping:
                 try:
                     self._turn()
                 except Exception:  # noqa: BLE001 - the sender must outlive any one error
                     logger.exception("The webhooks sender hit an error; going on.")
-                    self._fresh_connection()
+                    _fresh_connection()
                     time.sleep(0.1)
-                if time.monotonic() - flushed >= health_hours.FLUSH_EVERY:
-                    self._flush_health()
-                    flushed = time.monotonic()
                 if time.monotonic() - checked > CONNECTION_CHECK:
-                    self._fresh_connection()
+                    _fresh_connection()
                     checked = time.monotonic()
                     if len(self.loop.warned) > 1000:  # logged once per webhook, for a while
                         self.loop.warned.clear()
             self._finish()
-            self._flush_health()
         finally:
             connection.close()
             self._stopped.set()
@@ -343,9 +341,13 @@ class Sender:
             until = time.monotonic() + EXIT_GRACE
             while self.loop.in_flight and time.monotonic() < until:
                 self.loop.step(max(0.01, until - time.monotonic()))
-            if self.loop.unrecorded:
-                self.loop.step(0)
             cut = self.loop.give_back_in_flight()
+            # What ended is recorded before the process goes (or, if the database is too
+            # slow for that, its leases run out and it is sent again: at least once).
+            until += RECORDING_GRACE
+            while (self.loop.unrecorded or self.recorder.busy()) and time.monotonic() < until:
+                self.loop.step(0.05)
+            self.recorder.stop(max(0.0, until - time.monotonic()))
             if waiting or cut:
                 logger.info(
                     "Worker stopping: %d queued deliveries handed on, %d queued and %d "
@@ -358,21 +360,93 @@ class Sender:
         except Exception:  # noqa: BLE001 - leases and the sweeper cover whatever is left
             logger.exception("The webhooks sender could not stop cleanly.")
 
-    def _flush_health(self) -> None:
+
+class Recorder:
+    """Records what the sender's requests ended with, in a thread (and database connection)
+    of its own: with hundreds of requests in flight a group takes a busy process seconds to
+    record, and the coordinator meanwhile starts what tasks hand over. One group at a time;
+    the loop gathers the next while this one is recorded."""
+
+    def __init__(self, woken: threading.Event) -> None:
+        self._woken = woken  # the loop's: set when a group is recorded
+        self._cond = threading.Condition()
+        self._group: list | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="webhooks-recorder", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def busy(self) -> bool:
+        return self._group is not None
+
+    def held(self) -> int:
+        """Outcomes handed over and not recorded yet."""
+        group = self._group
+        return len(group) if group is not None else 0
+
+    def record(self, ended_requests: list) -> None:
+        with self._cond:
+            if self._group is not None:
+                raise RuntimeError("The recorder is still recording a group.")
+            self._group = list(ended_requests)
+            self._cond.notify_all()
+
+    def stop(self, wait: float) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(wait)
+
+    def _run(self) -> None:
         from . import health_hours
+        from .dispatch import record_ended
 
+        health_hours.deferred()  # this thread's groups' counts, written once a second
+        checked = flushed = time.monotonic()
         try:
-            health_hours.flush()
-        except Exception:  # noqa: BLE001 - kept for the next flush; figures only
-            logger.warning("The webhooks sender could not write its health counts.", exc_info=True)
-            self._fresh_connection()
+            while True:
+                with self._cond:
+                    if self._group is None and not self._stopping:
+                        self._cond.wait(CONNECTION_CHECK)
+                    group, stopping = self._group, self._stopping
+                if group:
+                    try:
+                        record_ended(group)  # isolates what the database refuses, logs it
+                    except Exception:  # noqa: BLE001 - leases run out, the sweeper resends
+                        logger.exception("The webhooks sender could not record a group.")
+                        _fresh_connection()
+                    with self._cond:
+                        self._group = None
+                    self._woken.set()
+                if time.monotonic() - flushed >= health_hours.FLUSH_EVERY or stopping:
+                    _flush_health()
+                    flushed = time.monotonic()
+                if stopping and group is None:
+                    return
+                if time.monotonic() - checked > CONNECTION_CHECK:
+                    _fresh_connection()
+                    checked = time.monotonic()
+        finally:
+            connection.close()
 
-    def _fresh_connection(self) -> None:
-        try:
-            if not connection.in_atomic_block:
-                close_old_connections()
-        except Exception:  # noqa: BLE001 - the next query reconnects, or fails and is logged
-            logger.warning("The webhooks sender could not check its connection.", exc_info=True)
+
+def _flush_health() -> None:
+    from . import health_hours
+
+    try:
+        health_hours.flush()
+    except Exception:  # noqa: BLE001 - kept for the next flush; figures only
+        logger.warning("The webhooks sender could not write its health counts.", exc_info=True)
+        _fresh_connection()
+
+
+def _fresh_connection() -> None:
+    try:
+        if not connection.in_atomic_block:
+            close_old_connections()
+    except Exception:  # noqa: BLE001 - the next query reconnects, or fails and is logged
+        logger.warning("The webhooks sender could not check its connection.", exc_info=True)
 
 
 def _hand_on(items) -> list:
