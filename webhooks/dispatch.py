@@ -374,44 +374,58 @@ class SendLoop:
             _release_items(late)
 
     def _start_requests(self) -> None:
-        """Start requests round-robin over endpoints, within both caps and START_BUDGET."""
-        progressed = self.starting
+        """Start requests round-robin over endpoints, within both caps: every healthy
+        webhook's URL first, then failing webhooks' ones for at most START_BUDGET seconds
+        (with hundreds waiting, starting them takes a busy process a while, and what tasks
+        hand over meanwhile waits for the turn to end)."""
         self.more_to_start = False
-        until = time.monotonic() + START_BUDGET
-        while progressed and self.waiting and len(self.in_flight) < self.limit:
+        if not self.starting:
+            return
+        healthy, failing = [], []
+        for key, queue in self.waiting.items():
+            (failing if sender.failing(queue[0].delivery) else healthy).append(key)
+        if self._round_robin(healthy, None):
+            until = time.monotonic() + START_BUDGET if self.submit is not None else None
+            self.more_to_start = not self._round_robin(failing, until)
+
+    def _round_robin(self, keys: list[str], until: float | None) -> bool:
+        """Start the waiting requests of ``keys``, one per URL in turn; False if stopped by
+        the process's limit or by ``until`` (a time.monotonic()) with some left."""
+        progressed = True
+        while progressed:
             progressed = False
-            # Healthy webhooks' URLs first: starting hundreds of failing ones' requests takes
-            # a busy process a while, and a healthy delivery need not wait for it.
-            for key in sorted(
-                self.waiting, key=lambda k: sender.failing(self.waiting[k][0].delivery)
-            ):
-                if len(self.in_flight) >= self.limit:
-                    break
-                if self.submit is not None and time.monotonic() > until:
-                    self.more_to_start = True
-                    return
-                if self.busy[key] >= self.per_endpoint:
+            for key in keys:
+                if key not in self.waiting or self.busy[key] >= self.per_endpoint:
                     continue
-                queue = self.waiting[key]
-                item = queue.popleft()
-                if not queue:
-                    del self.waiting[key]
-                # What the webhook's row holds is checked here: a row that cannot make a
-                # request fails its own attempt, with the reason, and nothing is sent.
-                item.request, unsendable = http.prepare(item.delivery)
-                if unsendable is not None:
-                    future = _Done(unsendable)
-                    _warn_unsendable(item.delivery, unsendable, self.warned)
-                else:
-                    send = self._sender(item.trigger)
-                    if self.submit is None:
-                        future = _Done(send(item.request, item.delivery))
-                    else:
-                        future = self.submit(send, item.request, item.delivery)
-                        future.add_done_callback(self._wake)
-                self.in_flight[future] = (item, key)
-                self.busy[key] += 1
-                self.started_any = progressed = True
+                if len(self.in_flight) >= self.limit:
+                    return False
+                if until is not None and time.monotonic() > until:
+                    return False
+                self._start(key)
+                progressed = True
+        return True
+
+    def _start(self, key: str) -> None:
+        queue = self.waiting[key]
+        item = queue.popleft()
+        if not queue:
+            del self.waiting[key]
+        # What the webhook's row holds is checked here: a row that cannot make a request
+        # fails its own attempt, with the reason, and nothing is sent.
+        item.request, unsendable = http.prepare(item.delivery)
+        if unsendable is not None:
+            future = _Done(unsendable)
+            _warn_unsendable(item.delivery, unsendable, self.warned)
+        else:
+            send = self._sender(item.trigger)
+            if self.submit is None:
+                future = _Done(send(item.request, item.delivery))
+            else:
+                future = self.submit(send, item.request, item.delivery)
+                future.add_done_callback(self._wake)
+        self.in_flight[future] = (item, key)
+        self.busy[key] += 1
+        self.started_any = True
 
     def _sender(self, trigger):
         # http.post, in an attempt span when tracing

@@ -345,8 +345,8 @@ class Sender:
             # What ended is recorded before the process goes (or, if the database is too
             # slow for that, its leases run out and it is sent again: at least once).
             until += RECORDING_GRACE
-            while (self.loop.unrecorded or self.recorder.busy()) and time.monotonic() < until:
-                self.loop.step(0.05)
+            while self.loop.unrecorded and time.monotonic() < until:
+                self.loop.step(0.05)  # handed to the recorder as soon as it is free
             self.recorder.stop(max(0.0, until - time.monotonic()))
             if waiting or cut:
                 logger.info(
@@ -410,7 +410,7 @@ class Recorder:
                     if self._group is None and not self._stopping:
                         self._cond.wait(CONNECTION_CHECK)
                     group, stopping = self._group, self._stopping
-                if group:
+                if group is not None:
                     try:
                         record_ended(group)  # isolates what the database refuses, logs it
                     except Exception:  # noqa: BLE001 - leases run out, the sweeper resends
