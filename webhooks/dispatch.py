@@ -371,7 +371,7 @@ class SendLoop:
         self._earliest_start_by = earliest
         if late:
             logger.info("Out of time: %d deliveries given back, still due.", len(late))
-            _release_items(late)
+            self._give_back(late)
 
     def _start_requests(self) -> None:
         """Start requests round-robin over endpoints, within both caps: every healthy
@@ -427,6 +427,14 @@ class SendLoop:
         self.busy[key] += 1
         self.started_any = True
 
+    def _give_back(self, items) -> None:
+        """Release deliveries the loop will not send now, still due: by the recorder's thread
+        if there is one (the database may keep a busy process waiting)."""
+        if self.recorder is None:
+            _release_items(items)
+        else:
+            self.recorder.run_soon(lambda: _release_items(items))
+
     def _sender(self, trigger):
         # http.post, in an attempt span when tracing
         if trigger not in self._senders:
@@ -474,7 +482,7 @@ class SendLoop:
                     item.delivery.subscription_id,
                     len(slow),
                 )
-                _release_items(slow)
+                self._give_back(slow)
 
     def _record(self) -> None:
         if not self.unrecorded or (

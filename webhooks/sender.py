@@ -167,6 +167,7 @@ class Sender:
         self._wakeups: list[float] = []  # a heap of time.monotonic() instants
         self._wakeup_set: set[float] = set()  # the same instants, to add each once
         self._stopping = False
+        self._claiming = False  # a claim of due work is handed to the recorder
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webhooks-sender", daemon=True)
         self._finalizer = None
@@ -184,16 +185,17 @@ class Sender:
 
     def submit(self, deliveries, token, trigger) -> None:
         """Hand claimed deliveries over and return; waits only while this process is full."""
-        in_coordinator = threading.current_thread() is self._thread
+        # The coordinator's and the recorder's own claims never wait for room.
+        own = threading.current_thread() is self._thread or self.recorder.is_this_thread()
         # A person's resend goes now, whatever the webhook's state.
-        if not in_coordinator and trigger == DeliveryAttempt.Trigger.AUTOMATIC:
+        if not own and trigger == DeliveryAttempt.Trigger.AUTOMATIC:
             deliveries = self._within_failing_share(deliveries, token)
         if not deliveries:
             return
         start_by = min(_start_by(d) for d in deliveries)
         with self._cond:
             while (
-                not in_coordinator
+                not own
                 and not self._stopping
                 and self._queued + self._load >= self.limit
                 and time.monotonic() < start_by
@@ -288,8 +290,9 @@ class Sender:
             next_wakeup = self._wakeups[0] if self._wakeups else None
         for deliveries, token, trigger, start_by in taken:
             self.loop.add(deliveries, token, trigger, start_by=start_by)
-        if due:
-            self._claim_due()
+        if due and not self._claiming:
+            self._claiming = True
+            self.recorder.run_soon(self._claim_due)
         longest = CONNECTION_CHECK
         if next_wakeup is not None:
             longest = max(0.0, min(longest, next_wakeup - time.monotonic()))
@@ -305,12 +308,19 @@ class Sender:
     def _claim_due(self) -> None:
         """Claim due deliveries, as many as the failing share has room for, and send them
         here: most due work is failing webhooks' (retries, given back), and the rest of
-        ``MAX_IN_FLIGHT`` stays free for what tasks hand over."""
+        ``MAX_IN_FLIGHT`` stays free for what tasks hand over. In the recorder's thread."""
+        try:
+            self._claim_within_share()
+        finally:
+            self._claiming = False
+
+    def _claim_within_share(self) -> None:
         from . import dispatch, outbox
 
-        room = self.failing_limit - self.loop.load()
+        with self._cond:
+            room = self.failing_limit - self._load - self._queued
         batch = max(1, conf.BATCH_SIZE)
-        while room > 0:
+        while room > 0 and not self._stopping:
             token, ids = outbox.claim_due(min(batch, room))
             if not ids:
                 return
@@ -362,20 +372,26 @@ class Sender:
 
 
 class Recorder:
-    """Records what the sender's requests ended with, in a thread (and database connection)
-    of its own: with hundreds of requests in flight a group takes a busy process seconds to
-    record, and the coordinator meanwhile starts what tasks hand over. One group at a time;
-    the loop gathers the next while this one is recorded."""
+    """The sender's database thread: records what its requests ended with, gives back
+    what it will not send and claims due work, with a connection of its own. With hundreds
+    of requests in flight a group takes a busy process seconds to record, and a claim or a
+    give-back waits its turn at a loaded database: the coordinator meanwhile starts what
+    tasks hand over. One group at a time; the loop gathers the next while this one is
+    recorded. Other work (``run_soon``) goes first, in order."""
 
     def __init__(self, woken: threading.Event) -> None:
         self._woken = woken  # the loop's: set when a group is recorded
         self._cond = threading.Condition()
         self._group: list | None = None
+        self._jobs: list = []
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="webhooks-recorder", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    def is_this_thread(self) -> bool:
+        return threading.current_thread() is self._thread
 
     def busy(self) -> bool:
         return self._group is not None
@@ -392,7 +408,14 @@ class Recorder:
             self._group = list(ended_requests)
             self._cond.notify_all()
 
+    def run_soon(self, job) -> None:
+        """Run ``job()`` in this thread, before the next group."""
+        with self._cond:
+            self._jobs.append(job)
+            self._cond.notify_all()
+
     def stop(self, wait: float) -> None:
+        """Run what is handed over, then stop; wait at most ``wait`` seconds for it."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -407,28 +430,34 @@ class Recorder:
         try:
             while True:
                 with self._cond:
-                    if self._group is None and not self._stopping:
+                    if self._group is None and not self._jobs and not self._stopping:
                         self._cond.wait(CONNECTION_CHECK)
+                    jobs, self._jobs = self._jobs, []
                     group, stopping = self._group, self._stopping
+                for job in jobs:
+                    self._run_safely(job)
                 if group is not None:
-                    try:
-                        record_ended(group)  # isolates what the database refuses, logs it
-                    except Exception:  # noqa: BLE001 - leases run out, the sweeper resends
-                        logger.exception("The webhooks sender could not record a group.")
-                        _fresh_connection()
+                    self._run_safely(lambda group=group: record_ended(group))
                     with self._cond:
                         self._group = None
                     self._woken.set()
                 if time.monotonic() - flushed >= health_hours.FLUSH_EVERY or stopping:
                     _flush_health()
                     flushed = time.monotonic()
-                if stopping and group is None:
+                if stopping and group is None and not jobs:
                     return
                 if time.monotonic() - checked > CONNECTION_CHECK:
                     _fresh_connection()
                     checked = time.monotonic()
         finally:
             connection.close()
+
+    def _run_safely(self, job) -> None:
+        try:
+            job()  # a recording isolates what the database refuses, and logs it
+        except Exception:  # noqa: BLE001 - leases run out, the sweeper resends
+            logger.exception("The webhooks sender's database work failed; going on.")
+            _fresh_connection()
 
 
 def _flush_health() -> None:
