@@ -304,3 +304,53 @@ def test_a_healthy_delivery_goes_out_while_a_slow_group_is_recorded(worker_proce
         unblock.set()
         first.stop()
         second.stop()
+
+
+def test_a_turn_starts_every_healthy_webhooks_request_before_a_failing_ones(worker_process):
+    """A task hands over a batch (one delivery per event for a healthy webhook): all of it
+    starts before the failing webhooks' requests waiting beside it, not one per pass over
+    the failing URLs (each pass starting a request to every one of them)."""
+    from concurrent.futures import Future
+
+    from django.utils import timezone
+
+    from webhooks import dispatch
+
+    healthy = GatedReceiver()
+    failing_receivers = [GatedReceiver() for _ in range(3)]
+    started: list[str] = []
+
+    def submit(send, request, delivery):  # the loop's thread pool, in order and inline
+        started.append(delivery.subscription.url)
+        future: Future = Future()
+        future.set_result(send(request, delivery))
+        return future
+
+    def loaded(ids):
+        return list(Delivery.objects.filter(pk__in=ids).select_related("event", "subscription"))
+
+    try:
+        events = [EventFactory() for _ in range(4)]
+        loop = dispatch.SendLoop(32, submit, per_endpoint=8)
+        for receiver in failing_receivers:
+            webhook = SubscriptionFactory(url=receiver.url)
+            type(webhook).objects.filter(pk=webhook.pk).update(
+                consecutive_failures=2, failing_since=timezone.now()
+            )
+            token, ids = outbox.claim(
+                [DeliveryFactory(event=e, subscription=webhook).pk for e in events]
+            )
+            loop.add(loaded(ids), token, "automatic", start_by=time.monotonic() + 60)
+        webhook = SubscriptionFactory(url=healthy.url)
+        token, ids = outbox.claim(
+            [DeliveryFactory(event=e, subscription=webhook).pk for e in events]
+        )
+        loop.add(loaded(ids), token, "automatic", start_by=time.monotonic() + 60)
+
+        loop.step(0)
+        assert len(started) == 16
+        assert started[:4] == [healthy.url] * 4, started
+    finally:
+        healthy.stop()
+        for receiver in failing_receivers:
+            receiver.stop()

@@ -5,27 +5,30 @@ request ended, so one silent receiver held a whole worker for its deadline. In a
 process, tasks instead hand their claimed deliveries (leased, with their token) to this
 process's sender and return at once. One coordinator thread turns the same sending loop
 as the synchronous path (``dispatch.SendLoop``): up to ``WEBHOOKS_MAX_IN_FLIGHT`` requests
-in a pool of small-stack threads, and the per-endpoint cap; a recorder thread records their
-outcomes in groups with its own database connection (``Recorder``), so that the coordinator
-starts what tasks hand over while a big group is recorded. The coordinator is also this
-process's clock for work that becomes due later (``wakeups``): at the earliest registered
-time it claims what is due and sends it.
+in a pool of small-stack threads, and the per-endpoint cap. Its database work is another
+thread's (``Recorder``, with its own connection): recording outcomes in groups, giving back
+what it will not send, claiming due work. So the coordinator never waits for the database,
+and what tasks hand over starts while a big group is recorded. The coordinator is also
+this process's clock for work that becomes due later (``wakeups``): at the earliest
+registered time it has what is due claimed and sends it.
 
 - Backpressure: a task waits only while this process already has ``MAX_IN_FLIGHT``
-  deliveries queued or in flight.
+  deliveries queued, in flight or not recorded yet.
 - A lane for healthy webhooks: deliveries of failing webhooks (a failure streak) fill at
   most ``FAILING_SHARE`` of ``MAX_IN_FLIGHT``. Beyond it a task gives them back, still
-  due, without waiting, and the coordinator claims due work only up to that share: what
-  failing receivers owe waits in the database, and a healthy webhook's delivery never
-  queues behind it.
+  due, without waiting, and due work is claimed only up to that share: what failing
+  receivers owe waits in the database, and a healthy webhook's delivery never queues
+  behind it. In a turn, healthy webhooks' requests start first, all of them, then failing
+  ones' for at most ``dispatch.START_BUDGET`` seconds.
 - A delivery whose request could not end within its lease is given back, still due.
 - Nothing is lost if the process dies: its leases run out and the sweeper resends.
 - The hourly success counts of what it records are written once a second
   (``health_hours.deferred``), not once per group: only the figures may lag.
 - At exit (recycle, SIGTERM) nothing new starts, queued deliveries of healthy webhooks
   are handed to another worker through the broker's queue and the others given back, the
-  requests in flight get ``EXIT_GRACE`` seconds to end and be recorded, and the rest are
-  given back too (sent again later with the same webhook-id: at least once).
+  requests in flight get ``EXIT_GRACE`` seconds to end, the rest are given back too (sent
+  again later with the same webhook-id: at least once), and what ended gets
+  ``RECORDING_GRACE`` seconds more to be recorded.
 
 Used only in a django-q2 worker process (``mark_worker_process``, from its ``post_spawn``)
 outside sync mode and outside a transaction: everywhere else the caller sends and records
