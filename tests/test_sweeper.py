@@ -57,17 +57,18 @@ def test_a_sweep_keeps_the_brokers_queue_short_and_leaves_the_rest_due(settings,
     for _ in range(12):
         DeliveryFactory(subscription=webhook, next_attempt_at=timezone.now() - timedelta(1))
     monkeypatch.setattr(Conf, "SYNC", False)  # tasks go through the real broker
-    monkeypatch.setattr(Conf, "WORKERS", 1)
+    monkeypatch.setattr(Conf, "WORKERS", 3)
     broker = outbox._get_broker()
     tasks_queued = lambda: sweeper._tasks_queued(broker)  # noqa: E731
     leased = Delivery.objects.filter(lease_token__isnull=False)
     broker.purge_queue()
     try:
-        assert sweeper.sweep_once().deliveries_enqueued == 8  # four tasks of two
-        assert tasks_queued() == 4 and leased.count() == 8
+        assert sweeper.QUEUED_TASKS_PER_WORKER == 1
+        assert sweeper.sweep_once().deliveries_enqueued == 6  # three tasks of two
+        assert tasks_queued() == 3 and leased.count() == 6
         assert sweeper.sweep_once().deliveries_enqueued == 0, "the queue is full"
         broker.purge_queue()  # the workers took them
-        assert sweeper.sweep_once().deliveries_enqueued == 4
+        assert sweeper.sweep_once().deliveries_enqueued == 6
         assert leased.count() == 12
     finally:
         broker.purge_queue()
@@ -87,7 +88,7 @@ def test_a_lost_events_healthy_deliveries_go_ahead_of_the_failing_backlog(settin
         DeliveryFactory(subscription=failing, next_attempt_at=timezone.now() - timedelta(1))
     lost = EventFactory(type="article.shared", occurred_at=timezone.now() - timedelta(minutes=1))
     monkeypatch.setattr(Conf, "SYNC", False)
-    monkeypatch.setattr(Conf, "WORKERS", 1)
+    monkeypatch.setattr(Conf, "WORKERS", 4)
     broker = outbox._get_broker()
     broker.purge_queue()
     try:
