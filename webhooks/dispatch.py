@@ -386,11 +386,12 @@ class SendLoop:
             (failing if sender.failing(queue[0].delivery) else healthy).append(key)
         if self._round_robin(healthy, None):
             until = time.monotonic() + START_BUDGET if self.submit is not None else None
-            self.more_to_start = not self._round_robin(failing, until)
+            self._round_robin(failing, until)
 
     def _round_robin(self, keys: list[str], until: float | None) -> bool:
-        """Start the waiting requests of ``keys``, one per URL in turn; False if stopped by
-        the process's limit or by ``until`` (a time.monotonic()) with some left."""
+        """Start the waiting requests of ``keys``, one per URL in turn, until none can start;
+        False if stopped by the process's limit, or by ``until`` (a time.monotonic(), then
+        ``more_to_start``: the next turn goes on without waiting)."""
         progressed = True
         while progressed:
             progressed = False
@@ -400,6 +401,7 @@ class SendLoop:
                 if len(self.in_flight) >= self.limit:
                     return False
                 if until is not None and time.monotonic() > until:
+                    self.more_to_start = True
                     return False
                 self._start(key)
                 progressed = True
