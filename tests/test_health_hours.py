@@ -101,13 +101,16 @@ def test_workers_recording_into_the_same_hours_at_once_lose_no_count():
         try:
             mine = [DeliveryFactory(subscription=webhook) for webhook in webhooks]
             start.wait(30)
-            for _ in range(rounds):
+            for round_number in range(rounds):
                 items = []
                 for delivery in rng.sample(mine, len(mine)):
                     ok = rng.random() < 0.5
                     outcome = http.Outcome(status_code=200 if ok else 500)
                     request = http.OutgoingRequest(delivery.subscription.url, {}, b"{}")
-                    items.append((delivery, request, outcome, rng.choice(hours)))
+                    # Each attempt of a delivery ends at its own time, as requests do: a
+                    # retried recording tells what it already wrote by (delivery, time).
+                    ended = rng.choice(hours) + timedelta(microseconds=round_number)
+                    items.append((delivery, request, outcome, ended))
                 # As workers record: a transient error (InnoDB's deadlocks on the
                 # unique index's gaps, on MariaDB) is retried, the transaction whole.
                 dispatch.record_outcomes(items, None, MANUAL)
