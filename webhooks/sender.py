@@ -333,9 +333,11 @@ class Sender:
             room -= len(ids)
             if len(ids) < min(batch, room + len(ids)):
                 return
-        # Full: more may be due; come back for it soon.
+        # Full: more may be due; come back for it soon (the coordinator, perhaps waiting
+        # for a second, is woken to take the new instant into account).
         with self._cond:
             heapq.heappush(self._wakeups, time.monotonic() + 0.2)
+        self.loop.woken.set()
 
     def _finish(self) -> None:
         """The process stops: hand on (``_hand_on``) or give back what is queued, let the
