@@ -306,7 +306,9 @@ def test_a_healthy_delivery_goes_out_while_a_slow_group_is_recorded(worker_proce
         second.stop()
 
 
-def test_a_turn_starts_every_healthy_webhooks_request_before_a_failing_ones(worker_process):
+def test_a_turn_starts_every_healthy_webhooks_request_before_a_failing_ones(
+    worker_process, monkeypatch
+):
     """A task hands over a batch (one delivery per event for a healthy webhook): all of it
     starts before the failing webhooks' requests waiting beside it, not one per pass over
     the failing URLs (each pass starting a request to every one of them)."""
@@ -316,6 +318,7 @@ def test_a_turn_starts_every_healthy_webhooks_request_before_a_failing_ones(work
 
     from webhooks import dispatch
 
+    monkeypatch.setattr(dispatch, "START_BUDGET", 30.0)  # a slow machine still starts all
     healthy = GatedReceiver()
     failing_receivers = [GatedReceiver() for _ in range(3)]
     started: list[str] = []
@@ -354,3 +357,90 @@ def test_a_turn_starts_every_healthy_webhooks_request_before_a_failing_ones(work
         healthy.stop()
         for receiver in failing_receivers:
             receiver.stop()
+
+
+@override_settings(WEBHOOKS_MAX_IN_FLIGHT=4, WEBHOOKS_MAX_CONCURRENCY_PER_ENDPOINT=4)
+def test_a_webhook_whose_request_hangs_is_failing_for_the_lane_before_its_row_says_so(
+    worker_process, monkeypatch
+):
+    """A receiver that never answers is healthy by its row until its first timeout is
+    recorded, and each event meanwhile gives it one more request. Once a request has been
+    in flight ``SLOW_AFTER`` seconds, its webhook fills only the failing share: it cannot
+    fill the process, and a healthy webhook's events still go out at once."""
+    from webhooks import dispatch
+
+    monkeypatch.setattr(dispatch, "SLOW_AFTER", 0.3)
+    gate = threading.Event()
+    stalled, healthy = GatedReceiver(gate=gate, patience=30), GatedReceiver()
+    try:
+        hanging = SubscriptionFactory(url=stalled.url, all_events=True)
+        SubscriptionFactory(url=healthy.url, all_events=True)
+        first = webhooks.send_event("article.shared", {"n": 0})
+        tasks.process_events([str(first.pk)])
+        assert wait_for(lambda: stalled.in_flight == 1 and healthy.answered == 1)
+        time.sleep(dispatch.SLOW_AFTER + 2 * dispatch.SLOW_CHECK)
+        hanging.refresh_from_db()
+        assert hanging.consecutive_failures == 0  # nothing recorded yet: healthy by its row
+
+        later = [webhooks.send_event("article.shared", {"n": n}) for n in range(1, 8)]
+        started = time.monotonic()
+        for event in later:
+            tasks.process_events([str(event.pk)])
+        assert time.monotonic() - started < 2, "a task waited for the hanging receiver"
+        assert wait_for(lambda: healthy.answered == 8), "healthy events waited"
+        share = sender.get().failing_limit
+        assert wait_for(lambda: stalled.in_flight == share)
+        time.sleep(0.5)
+        assert stalled.max_in_flight == share, "the hanging webhook filled the process"
+
+        gate.set()  # it answers at last: everything it was owed is sent, once each
+        assert wait_for(lambda: Delivery.objects.filter(status="succeeded").count() == 16, 30)
+        assert sorted(stalled.ids) == sorted(set(stalled.ids)) and len(stalled.ids) == 8
+    finally:
+        gate.set()
+        stalled.stop()
+        healthy.stop()
+
+
+def test_a_webhook_whose_last_request_failed_waits_behind_healthy_ones_until_one_succeeds(
+    receiver, other_receiver, monkeypatch
+):
+    """Its row learns of a failure only once the outcome is recorded, and deliveries loaded
+    before that still say healthy: the loop's next turn already starts a healthy webhook's
+    requests before the failed one's, until one of its requests succeeds."""
+    from concurrent.futures import Future
+
+    from tests.receiver import Answer
+    from webhooks import dispatch
+
+    monkeypatch.setattr(dispatch, "START_BUDGET", 30.0)  # a slow machine still starts all
+    started: list[str] = []
+
+    def submit(send, request, delivery):  # the loop's thread pool, in order and inline
+        started.append(delivery.subscription.url)
+        future: Future = Future()
+        future.set_result(send(request, delivery))
+        return future
+
+    def claimed(webhook, count=1):
+        token, ids = outbox.claim([DeliveryFactory(subscription=webhook).pk for _ in range(count)])
+        loaded = Delivery.objects.filter(pk__in=ids).select_related("event", "subscription")
+        return list(loaded), token
+
+    receiver.script = [Answer(status=500)]  # its first request fails, the next ones succeed
+    flaky, good = SubscriptionFactory(url=receiver.url), SubscriptionFactory(url=other_receiver.url)
+    # All loaded now, before any outcome is recorded: healthy by their rows.
+    first, then = [claimed(flaky)], [claimed(flaky, 2), claimed(good, 2)]
+    last = [claimed(flaky), claimed(good)]
+    loop = dispatch.SendLoop(32, submit, per_endpoint=8)
+
+    def turn(batches):
+        started.clear()
+        for deliveries, token in batches:
+            loop.add(deliveries, token, "automatic", start_by=time.monotonic() + 60)
+        loop.step(0)
+        return started
+
+    assert turn(first) == [flaky.url]  # 500
+    assert turn(then) == [good.url, good.url, flaky.url, flaky.url]  # these succeed
+    assert turn(last) == [flaky.url, good.url]  # round-robin again, the flaky one first

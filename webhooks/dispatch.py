@@ -250,6 +250,14 @@ RECORD_GROUP_WAIT = 0.02
 #: Seconds a turn of the loop spends starting requests at most: then it collects, records
 #: and lets its owner add what tasks handed over (healthy webhooks' URLs start first).
 START_BUDGET = 0.05
+#: A webhook whose request has been in flight this many seconds, or whose last request from
+#: this process failed, is failing for the lane before its row says so (the row counts a
+#: failure only once recorded, after the whole timeout): seen by every turn at most
+#: SLOW_CHECK seconds late, forgotten after TROUBLE_MEMORY seconds without news (a success
+#: forgets it at once).
+SLOW_AFTER = 1.0
+SLOW_CHECK = 0.25
+TROUBLE_MEMORY = 60.0
 
 
 def _send_all(deliveries, token, trigger) -> list[DeliveryAttempt]:
@@ -276,6 +284,7 @@ class SendItem:
     start_by: float  # time.monotonic(): not started by then, it is given back still due
     request: http.OutgoingRequest | None = None
     attempt: DeliveryAttempt | None = None
+    started: float | None = None  # time.monotonic() its request started
 
 
 class SendLoop:
@@ -306,6 +315,10 @@ class SendLoop:
         self.woken = threading.Event()  # set when a request ends (or the owner has news)
         self._earliest_start_by = float("inf")
         self._senders: dict = {}
+        # Webhook id -> time.monotonic() this process last saw its request fail or take
+        # over SLOW_AFTER: read by tasks' threads (``failing``), written by this one.
+        self.troubled: dict = {}
+        self._slow_checked = 0.0
 
     def add(self, deliveries, token, trigger, *, start_by: float) -> list[SendItem]:
         items = [SendItem(d, token, trigger, start_by) for d in deliveries]
@@ -330,9 +343,15 @@ class SendLoop:
     def idle(self) -> bool:
         return not self.waiting and not self.in_flight and not self.unrecorded
 
+    def failing(self, delivery) -> bool:
+        """Failing for the lane: its row's failure streak, or its last request from this
+        process failed or is taking over SLOW_AFTER seconds."""
+        return sender.failing(delivery) or delivery.subscription_id in self.troubled
+
     def step(self, longest_wait: float | None = None) -> None:
         """One turn: give back what is too late, start requests, collect, record."""
         self._give_back_late()
+        self._mark_slow()
         self._start_requests()
         self._collect(longest_wait)
         self._record()
@@ -383,10 +402,27 @@ class SendLoop:
             return
         healthy, failing = [], []
         for key, queue in self.waiting.items():
-            (failing if sender.failing(queue[0].delivery) else healthy).append(key)
+            (failing if self.failing(queue[0].delivery) else healthy).append(key)
         if self._round_robin(healthy, None):
             until = time.monotonic() + START_BUDGET if self.submit is not None else None
             self._round_robin(failing, until)
+
+    def _mark_slow(self) -> None:
+        now = time.monotonic()
+        if now - self._slow_checked < SLOW_CHECK:
+            return
+        self._slow_checked = now
+        for item, _ in self.in_flight.values():
+            if item.started is not None and now - item.started > SLOW_AFTER:
+                self.troubled[item.delivery.subscription_id] = now
+        for webhook_id in [w for w, at in self.troubled.items() if now - at > TROUBLE_MEMORY]:
+            del self.troubled[webhook_id]
+
+    def _note(self, delivery, outcome) -> None:
+        if outcome.succeeded:
+            self.troubled.pop(delivery.subscription_id, None)
+        elif not outcome.aborted:  # the receiver's choice for one message, not a failing webhook
+            self.troubled[delivery.subscription_id] = time.monotonic()
 
     def _round_robin(self, keys: list[str], until: float | None) -> bool:
         """Start the waiting requests of ``keys``, one per URL in turn, until none can start;
@@ -425,6 +461,7 @@ class SendLoop:
             else:
                 future = self.submit(send, item.request, item.delivery)
                 future.add_done_callback(self._wake)
+        item.started = time.monotonic()
         self.in_flight[future] = (item, key)
         self.busy[key] += 1
         self.started_any = True
@@ -451,6 +488,8 @@ class SendLoop:
         recorder_busy = self.recorder is not None and self.recorder.busy()
         if not done and (self.in_flight or (self.unrecorded and recorder_busy)):
             timeout = longest_wait
+            if self.in_flight:  # back in time to see a request pass SLOW_AFTER
+                timeout = SLOW_CHECK if timeout is None else min(timeout, SLOW_CHECK)
             if self.more_to_start:
                 timeout = 0.0
             elif self.unrecorded and not recorder_busy:
@@ -472,6 +511,7 @@ class SendLoop:
                     error_kind=http.ErrorKind.OTHER,
                     error_message=f"The request failed ({type(exc).__name__}).",
                 )
+            self._note(item.delivery, outcome)
             if not self.unrecorded:
                 self.record_by = time.monotonic() + RECORD_GROUP_WAIT
             self.unrecorded.append((item, outcome))

@@ -14,7 +14,8 @@ registered time it has what is due claimed and sends it.
 
 - Backpressure: a task waits only while this process already has ``MAX_IN_FLIGHT``
   deliveries queued, in flight or not recorded yet.
-- A lane for healthy webhooks: deliveries of failing webhooks (a failure streak) fill at
+- A lane for healthy webhooks: deliveries of failing webhooks (a failure streak, or here
+  a request that failed or has taken over ``dispatch.SLOW_AFTER`` seconds) fill at
   most ``FAILING_SHARE`` of ``MAX_IN_FLIGHT``. Beyond it a task gives them back, still
   due, without waiting, and due work is claimed only up to that share: what failing
   receivers owe waits in the database, and a healthy webhook's delivery never queues
@@ -221,7 +222,7 @@ class Sender:
         """The deliveries a task may hand over now: failing webhooks' only while the process
         holds fewer than ``failing_limit``; the others are given back, still due, for the
         coordinator to claim when there is room (never a task waiting for them)."""
-        of_failing = [d for d in deliveries if failing(d)]
+        of_failing = [d for d in deliveries if self.loop.failing(d)]
         if not of_failing:
             return list(deliveries)
         with self._cond:
@@ -351,7 +352,7 @@ class Sender:
             from .dispatch import _release_items
 
             waiting = self.loop.take_waiting()
-            given_back = _hand_on(waiting)
+            given_back = _hand_on(waiting, self.loop.failing)
             _release_items(given_back)
             until = time.monotonic() + EXIT_GRACE
             while self.loop.in_flight and time.monotonic() < until:
@@ -483,7 +484,7 @@ def _fresh_connection() -> None:
         logger.warning("The webhooks sender could not check its connection.", exc_info=True)
 
 
-def _hand_on(items) -> list:
+def _hand_on(items, failing) -> list:
     """Hand the queued deliveries of healthy webhooks to another worker through the broker's
     queue, under their lease (django-q2 recycles a worker every ``recycle`` tasks): given
     back to the database, they would wait behind every due delivery of failing webhooks.
