@@ -218,6 +218,48 @@ def test_a_lease_taken_over_meanwhile_is_kept_when_several_are_recorded_together
     assert DeliveryAttempt.objects.count() == 2
 
 
+def test_a_delivery_sent_twice_keeps_both_attempts_when_recording_the_second_is_retried(
+    monkeypatch,
+):
+    """Its lease ran out mid-request and it was sent again: both outcomes reach one
+    recording, in two groups. The second group's first try fails for a moment; its retry
+    still logs the attempt (a retry skips what its failed try may have committed, told
+    apart by delivery and time: the first group's attempt is not that)."""
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import DeliveryFactory
+    from webhooks import delivery as http
+
+    monkeypatch.setattr(dispatch, "RECORDING_BACKOFF", 0.01)
+    token = uuid.uuid4()
+    delivery = DeliveryFactory(
+        lease_token=token, leased_until=timezone.now() + timedelta(minutes=5)
+    )
+    ended = []
+    for status in (500, 502):
+        item = dispatch.SendItem(delivery, token, dispatch.AUTOMATIC, start_by=0)
+        item.request = http.OutgoingRequest(delivery.subscription.url, {}, b"{}")
+        ended.append((item, http.Outcome(status_code=status)))
+    real, calls = dispatch._record_group, []
+
+    def second_fails_once(items, token, trigger):
+        calls.append(len(items))
+        if len(calls) == 2:
+            raise OperationalError("deadlock found when trying to get lock")
+        return real(items, token, trigger)
+
+    monkeypatch.setattr(dispatch, "_record_group", second_fails_once)
+    dispatch.record_ended(ended)
+    assert calls == [1, 1, 1]
+    codes = DeliveryAttempt.objects.filter(delivery=delivery).values_list(
+        "response_status_code", flat=True
+    )
+    assert sorted(codes) == [500, 502]
+
+
 def test_failures_recorded_together_each_keep_their_own_retry_time():
     """A group whose deliveries failed alike but retry at different times is written by one
     UPDATE (``dispatch._save_states``, plain SQL): each row gets its own next attempt, its

@@ -562,8 +562,11 @@ def record_ended(ended_requests) -> None:
             group = {}
             groups.append((item.trigger, group))
         group[pk] = (item, outcome)
-    for trigger, group in groups:
-        entries = [(i.delivery, i.request, out, ended) for i, out in group.values()]
+    for number, (trigger, group) in enumerate(groups):
+        # Each group its own instant: a retried recording tells what its failed try may
+        # have committed by (delivery, time), and a delivery sent twice is in two groups.
+        at = ended + timedelta(microseconds=number)
+        entries = [(i.delivery, i.request, out, at) for i, out in group.values()]
         leases = {pk: item.token for pk, (item, _) in group.items()}
         for (item, _), attempt in zip(
             group.values(), record_outcomes(entries, leases, trigger), strict=True
