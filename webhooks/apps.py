@@ -40,10 +40,16 @@ class WebhooksConfig(AppConfig):
 
 
 def _after_migrate(using="default", **kwargs) -> None:
+    from django.db import connections
+    from django_q.models import Schedule
+
     from .registry import sync_event_types
     from .retention import ensure_schedule as ensure_purge_schedule
     from .sweeper import ensure_schedule
 
     sync_event_types(using=using)
-    ensure_schedule()
-    ensure_purge_schedule()
+    # ``migrate webhooks 0015`` on a new database migrates this app and its dependencies
+    # only: django-q2's tables come with a later migrate, whose post_migrate adds these.
+    if Schedule._meta.db_table in connections[using].introspection.table_names():
+        ensure_schedule()
+        ensure_purge_schedule()
