@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 
 import pytest
 from django.db import OperationalError
@@ -34,6 +35,18 @@ def wait_for(check, seconds: float = 10) -> bool:
         if time.monotonic() > until:
             return False
         time.sleep(0.02)
+
+
+def inline_submit(started: list):
+    """The loop's thread pool, in order and inline: each request's URL goes in ``started``."""
+
+    def submit(send, request, delivery):
+        started.append(delivery.subscription.url)
+        future: Future = Future()
+        future.set_result(send(request, delivery))
+        return future
+
+    return submit
 
 
 @pytest.fixture
@@ -312,8 +325,6 @@ def test_a_turn_starts_every_healthy_webhooks_request_before_a_failing_ones(
     """A task hands over a batch (one delivery per event for a healthy webhook): all of it
     starts before the failing webhooks' requests waiting beside it, not one per pass over
     the failing URLs (each pass starting a request to every one of them)."""
-    from concurrent.futures import Future
-
     from django.utils import timezone
 
     from webhooks import dispatch
@@ -323,18 +334,12 @@ def test_a_turn_starts_every_healthy_webhooks_request_before_a_failing_ones(
     failing_receivers = [GatedReceiver() for _ in range(3)]
     started: list[str] = []
 
-    def submit(send, request, delivery):  # the loop's thread pool, in order and inline
-        started.append(delivery.subscription.url)
-        future: Future = Future()
-        future.set_result(send(request, delivery))
-        return future
-
     def loaded(ids):
         return list(Delivery.objects.filter(pk__in=ids).select_related("event", "subscription"))
 
     try:
         events = [EventFactory() for _ in range(4)]
-        loop = dispatch.SendLoop(32, submit, per_endpoint=8)
+        loop = dispatch.SendLoop(32, inline_submit(started), per_endpoint=8)
         for receiver in failing_receivers:
             webhook = SubscriptionFactory(url=receiver.url)
             type(webhook).objects.filter(pk=webhook.pk).update(
@@ -408,19 +413,11 @@ def test_a_webhook_whose_last_request_failed_waits_behind_healthy_ones_until_one
     """Its row learns of a failure only once the outcome is recorded, and deliveries loaded
     before that still say healthy: the loop's next turn already starts a healthy webhook's
     requests before the failed one's, until one of its requests succeeds."""
-    from concurrent.futures import Future
-
     from tests.receiver import Answer
     from webhooks import dispatch
 
     monkeypatch.setattr(dispatch, "START_BUDGET", 30.0)  # a slow machine still starts all
     started: list[str] = []
-
-    def submit(send, request, delivery):  # the loop's thread pool, in order and inline
-        started.append(delivery.subscription.url)
-        future: Future = Future()
-        future.set_result(send(request, delivery))
-        return future
 
     def claimed(webhook, count=1):
         token, ids = outbox.claim([DeliveryFactory(subscription=webhook).pk for _ in range(count)])
@@ -432,7 +429,7 @@ def test_a_webhook_whose_last_request_failed_waits_behind_healthy_ones_until_one
     # All loaded now, before any outcome is recorded: healthy by their rows.
     first, then = [claimed(flaky)], [claimed(flaky, 2), claimed(good, 2)]
     last = [claimed(flaky), claimed(good)]
-    loop = dispatch.SendLoop(32, submit, per_endpoint=8)
+    loop = dispatch.SendLoop(32, inline_submit(started), per_endpoint=8)
 
     def turn(batches):
         started.clear()
