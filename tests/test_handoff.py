@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 import redis
@@ -25,6 +26,7 @@ from django_q.signing import SignedPackage
 
 from bench.harness import ROOT
 from tests.testapp.models import Article
+from webhooks import handoff as handoff_module
 from webhooks import outbox
 from webhooks.handoff import Handoff
 from webhooks.models import Event
@@ -173,6 +175,25 @@ def test_ids_that_gather_while_a_push_is_slow_go_out_together_up_to_the_batch_si
     go_on.set()
     assert handoff.flush(WAIT)
     assert sent == [[1], [2, 3, 4], [5, 6]]
+
+
+def test_in_a_burst_the_ids_of_the_next_moments_go_in_one_task(monkeypatch):
+    # A busy process pushes one task per few saves (each task costs a worker a fan-out
+    # and a recording of its own); the first save after a quiet spell goes at once.
+    monkeypatch.setattr(handoff_module, "BURST_WINDOW", 30.0)
+    monkeypatch.setattr(handoff_module, "LINGER", 2.0)
+    sent = []
+    handoff = Handoff(sent.append, name="burst")
+    started = time.monotonic()
+    handoff.submit(1)
+    assert handoff.flush(WAIT)
+    assert sent == [[1]]
+    assert time.monotonic() - started < 2.0  # not held for the linger
+    for n in range(2, 7):  # a burst: saves 20 ms apart
+        handoff.submit(n)
+        time.sleep(0.02)
+    assert handoff.flush(WAIT)
+    assert sent == [[1], [2, 3, 4, 5, 6]]
 
 
 def test_a_forked_child_sends_through_a_thread_of_its_own():

@@ -31,11 +31,12 @@ MAX_WAITING = 10_000
 EXIT_FLUSH_SECONDS = 2.0
 #: A push less than this many seconds after the previous one is part of a burst: it waits
 #: up to ``LINGER`` seconds for more ids to go in the same task. Each task costs a worker a
-#: fan-out transaction and a recording group of its own: at 200 saves/s, 10 ms gathers 2–3
-#: saves a task (2 ms gathered one), a quarter less worker CPU per delivery
-#: (docs/benchmarks.md, "Issue 23: CPU per delivery"). Saves further apart go at once.
+#: fan-out transaction and a recording group of its own: at 200 saves/s, 25 ms gathers ~5
+#: saves a task (10 ms gathered 2–3, 2 ms one), a tenth less worker CPU per delivery than
+#: 10 ms, for ~10 ms more from commit to arrival at those rates (docs/benchmarks.md, "Issue
+#: 23: CPU per delivery"). Saves further apart than the window (under 100 a second) go at once.
 BURST_WINDOW = 0.01
-LINGER = 0.01
+LINGER = 0.025
 
 
 class Handoff:
