@@ -4,8 +4,8 @@ writes each index of the event table in the host's transaction; on PostgreSQL
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
+from tests.test_migration_encrypts import migrate
 from webhooks.models import Event
 
 TYPE_INDEX = "webhooks_event_type_94169249"
@@ -21,12 +21,6 @@ def type_indexes() -> set[str]:
         for name, about in found.items()
         if about["columns"] == ["type"] and about["index"] and not about["primary_key"]
     }
-
-
-def migrate(targets) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets or executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db
@@ -48,4 +42,4 @@ def test_the_migration_drops_the_postgresql_pattern_index_and_puts_it_back_in_re
         migrate(AFTER)
         assert type_indexes() == {TYPE_INDEX}
     finally:
-        migrate(None)  # every app at its latest again, for the tests after this one
+        migrate()  # every app at its latest again, for the tests after this one

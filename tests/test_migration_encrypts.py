@@ -13,10 +13,12 @@ BEFORE = [("webhooks", "0002_delivery_health_index")]
 AFTER = [("webhooks", "0003_encrypt_secrets")]
 
 
-def migrate(targets):
+def migrate(targets=None):
+    """Migrate the test database to ``targets`` (None: every app at its latest); returns
+    the apps as they are there."""
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(targets)
+    executor.migrate(targets or executor.loader.graph.leaf_nodes())
     return executor.loader.project_state(targets).apps
 
 
@@ -59,4 +61,4 @@ def test_existing_rows_are_encrypted_and_decrypted_back():
             {"X-Api-Key": "k-1"},
         )
     finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        migrate()  # every app at its latest again, for the tests after this one

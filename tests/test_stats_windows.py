@@ -260,12 +260,7 @@ def attempt_indexes() -> dict[str, list[str]]:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_swaps_the_delivery_index_for_the_window_one_and_back():
-    from django.db.migrations.executor import MigrationExecutor
-
-    def migrate(targets):
-        executor = MigrationExecutor(connection)
-        executor.loader.build_graph()
-        executor.migrate(targets or executor.loader.graph.leaf_nodes())
+    from tests.test_migration_encrypts import migrate
 
     try:
         migrate([("webhooks", "0011_subscription_rate_limit")])
@@ -277,7 +272,7 @@ def test_the_migration_swaps_the_delivery_index_for_the_window_one_and_back():
         assert after["webhooks_attempt_window"] == ["delivery_id", "created_at", "succeeded"]
         assert ["delivery_id"] not in after.values()
     finally:
-        migrate(None)  # every app at its latest again, for the tests after this one
+        migrate()  # every app at its latest again, for the tests after this one
 
 
 def test_the_latency_sample_is_read_from_a_start_fetched_first():

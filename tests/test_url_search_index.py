@@ -5,11 +5,11 @@ where the index is there."""
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from tests.admin.helpers import DELIVERIES_URL, seed
 from tests.admin.test_growing_log import DELIVERY_ID, statements
 from tests.factories import SubscriptionFactory
+from tests.test_migration_encrypts import migrate
 from webhooks import url_search
 from webhooks.admin import deliveries as delivery_admin
 
@@ -25,14 +25,15 @@ def index_exists() -> bool:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_adds_the_index_on_postgresql_only_and_goes_back():
-    executor = MigrationExecutor(connection)
-    executor.migrate([("webhooks", "0014_health_hours")])
-    assert not index_exists()
+    try:
+        migrate([("webhooks", "0014_health_hours")])
+        assert not index_exists()
 
-    executor = MigrationExecutor(connection)
-    executor.migrate([("webhooks", "0015_webhook_list_indexes")])
-    assert index_exists() is (connection.vendor == "postgresql")
-    assert url_search.indexed(connection) is (connection.vendor == "postgresql")
+        migrate([("webhooks", "0015_webhook_list_indexes")])
+        assert index_exists() is (connection.vendor == "postgresql")
+        assert url_search.indexed(connection) is (connection.vendor == "postgresql")
+    finally:
+        migrate()  # every app at its latest again, for the tests after this one
 
 
 @postgres_only
