@@ -447,12 +447,11 @@ def _insert_deliveries(deliveries, now, with_first=("", ())) -> None:
     tail = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
     size = max(1, ops.bulk_batch_size(fields, deliveries))
     prefix, prefix_params = with_first
-    with connection.cursor() as cursor:
+    db = connections[connection.alias]  # this thread's: the proxy costs a lookup per value
+    with db.cursor() as cursor:
         for start in range(0, len(deliveries), size):
             chunk = deliveries[start : start + size]
-            params = [
-                f.get_db_prep_save(getattr(d, f.attname), connection) for d in chunk for f in fields
-            ]
+            params = [f.get_db_prep_save(getattr(d, f.attname), db) for d in chunk for f in fields]
             cursor.execute(
                 f"{prefix}{head}{', '.join([row] * len(chunk))} {tail}", [*prefix_params, *params]
             )
