@@ -44,6 +44,7 @@ from . import delivery as http
 from .conf import conf
 from .models import Delivery, DeliveryAttempt, Subscription
 from .rows import fetch as fetch_rows
+from .rows import insert_rows
 
 logger = logging.getLogger("webhooks")
 
@@ -842,10 +843,10 @@ def _insert_attempts(attempts) -> None:
     fields = [f for f in meta.concrete_fields if f is not meta.pk]
     head = (
         f"INSERT INTO {ops.quote_name(meta.db_table)} "
-        f"({', '.join(ops.quote_name(f.column) for f in fields)}) VALUES "
+        f"({', '.join(ops.quote_name(f.column) for f in fields)}) "
     )
-    row = f"({', '.join(['%s'] * len(fields))})"
-    # RETURNING written here: Django's helpers for it were renamed in 6.0.
+    # RETURNING written here: Django's helpers for it were renamed in 6.0. The ids come
+    # back in the rows' order, as bulk_create (VALUES, or UNNEST since Django 5.2) has them.
     returning = connection.features.can_return_rows_from_bulk_insert
     tail = f"RETURNING {ops.quote_name(meta.pk.column)}" if returning else ""
     size = max(1, ops.bulk_batch_size(fields, attempts))
@@ -853,8 +854,8 @@ def _insert_attempts(attempts) -> None:
     with db.cursor() as cursor:
         for start in range(0, len(attempts), size):
             chunk = attempts[start : start + size]
-            params = [f.get_db_prep_save(getattr(a, f.attname), db) for a in chunk for f in fields]
-            cursor.execute(f"{head}{', '.join([row] * len(chunk))} {tail}", params)
+            values, params = insert_rows(DeliveryAttempt, fields, chunk, db)
+            cursor.execute(f"{head}{values} {tail}", params)
             if returning:
                 for attempt, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
                     attempt.pk = pk

@@ -441,9 +441,8 @@ def _insert_deliveries(deliveries, now, with_first=("", ())) -> None:
         d.created_at = d.updated_at = now
     head = (
         f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {ops.quote_name(meta.db_table)} "
-        f"({', '.join(ops.quote_name(f.column) for f in fields)}) VALUES "
+        f"({', '.join(ops.quote_name(f.column) for f in fields)}) "
     )
-    row = f"({', '.join(['%s'] * len(fields))})"
     tail = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
     size = max(1, ops.bulk_batch_size(fields, deliveries))
     prefix, prefix_params = with_first
@@ -451,10 +450,8 @@ def _insert_deliveries(deliveries, now, with_first=("", ())) -> None:
     with db.cursor() as cursor:
         for start in range(0, len(deliveries), size):
             chunk = deliveries[start : start + size]
-            params = [f.get_db_prep_save(getattr(d, f.attname), db) for d in chunk for f in fields]
-            cursor.execute(
-                f"{prefix}{head}{', '.join([row] * len(chunk))} {tail}", [*prefix_params, *params]
-            )
+            values, params = rows.insert_rows(Delivery, fields, chunk, db)
+            cursor.execute(f"{prefix}{head}{values} {tail}", [*prefix_params, *params])
             prefix, prefix_params = "", ()
     for d in deliveries:  # saved: as bulk_create leaves them
         d._state.adding, d._state.db = False, connection.alias

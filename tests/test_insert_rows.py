@@ -1,0 +1,101 @@
+"""The fan-out's and the recording's INSERTs (``webhooks.rows.insert_rows``): every value
+stored as given, ids read back in order, and on PostgreSQL one parameter per batch."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.factories import DeliveryFactory, EventFactory, SubscriptionFactory
+from webhooks import dispatch, outbox
+from webhooks.models import Delivery, DeliveryAttempt
+
+pytestmark = pytest.mark.django_db
+
+AWKWARD = 'it\'s 100% "quoted" \\ back-slashed, %s %(x)s, {braces}, ünïcødé ✓ 🚀\nnew line'
+
+
+def _attempt(delivery, number: int, **values) -> DeliveryAttempt:
+    fields = {
+        "delivery": delivery,
+        "number": number,
+        "trigger": "automatic",
+        "request_url": "https://example.com/hook?a=1&b='2'",
+        "request_headers": {"Content-Type": "application/json", "X-Awkward": AWKWARD},
+        "request_body_sha256": "a" * 64,
+        "response_status_code": 204,
+        "response_headers": {},
+        "response_body": "",
+        "duration_ms": 3,
+        "succeeded": True,
+        "error_kind": "",
+        "error_message": "",
+        "created_at": datetime(2026, 12, 6, 16, 1, 2, 345678, tzinfo=UTC),
+    }
+    return DeliveryAttempt(**{**fields, **values})
+
+
+def test_every_value_of_an_attempt_is_stored_as_it_was_given():
+    delivery = DeliveryFactory()
+    given = [
+        _attempt(delivery, 1),
+        _attempt(
+            delivery,
+            2,
+            request_headers={"nested": {"list": [1, 2.5, None, True]}, "empty": ""},
+            response_status_code=None,
+            response_headers={"Server": AWKWARD},
+            response_body=AWKWARD,
+            duration_ms=0,
+            succeeded=False,
+            error_kind="timeout",
+            error_message=AWKWARD,
+            created_at=datetime(2026, 1, 2, 3, 4, 5, 1, tzinfo=UTC),
+        ),
+    ]
+    dispatch._insert_attempts(given)
+    fields = [f.attname for f in DeliveryAttempt._meta.concrete_fields]
+    for attempt in given:
+        stored = DeliveryAttempt.objects.get(pk=attempt.pk)
+        assert {f: getattr(stored, f) for f in fields} == {f: getattr(attempt, f) for f in fields}
+
+
+def test_the_ids_of_a_batch_of_attempts_are_read_back_in_order():
+    if not connection.features.can_return_rows_from_bulk_insert:
+        pytest.skip("this database does not return the ids of a bulk insert")
+    delivery = DeliveryFactory()
+    given = [_attempt(delivery, n, duration_ms=n) for n in range(1, 61)]
+    dispatch._insert_attempts(given)
+    assert all(DeliveryAttempt.objects.get(pk=a.pk).number == a.number for a in given)
+
+
+def test_deliveries_are_stored_as_given_and_a_second_insert_of_the_same_changes_nothing():
+    event, webhook = EventFactory(), SubscriptionFactory()
+    now = timezone.now()
+    due = now + timedelta(seconds=5, microseconds=7)
+    delivery = Delivery(event=event, subscription=webhook, next_attempt_at=due, last_error=AWKWARD)
+    outbox._insert_deliveries([delivery], now)
+    stored = Delivery.objects.get(pk=delivery.pk)
+    assert (stored.next_attempt_at, stored.last_error, stored.created_at) == (due, AWKWARD, now)
+    assert stored.lease_token is None and stored.last_status_code is None
+    again = Delivery(event=event, subscription=webhook, next_attempt_at=now)
+    outbox._insert_deliveries([again], now)  # ON CONFLICT DO NOTHING: one per event and webhook
+    assert Delivery.objects.get(event=event).next_attempt_at == due
+
+
+def test_on_postgresql_a_batch_is_one_parameter_whatever_its_size():
+    """psycopg parses a statement with more than 50 parameters again each time: a batch of
+    any size is one JSON document, in a statement whose text does not change."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    delivery = DeliveryFactory()
+    statements = []
+    for first, size in ((1, 3), (100, 40)):
+        with CaptureQueriesContext(connection) as queries:
+            dispatch._insert_attempts([_attempt(delivery, first + n) for n in range(size)])
+        [insert] = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+        statements.append(insert.split("json_populate_recordset")[0])
+    assert statements[0] == statements[1]
+    assert DeliveryAttempt.objects.filter(delivery=delivery).count() == 43
