@@ -4,13 +4,13 @@ stored as given, ids read back in order, and on PostgreSQL one parameter per bat
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import DeliveryFactory, EventFactory, SubscriptionFactory
-from webhooks import dispatch, outbox
-from webhooks.models import Delivery, DeliveryAttempt
+from webhooks import dispatch, outbox, rows
+from webhooks.models import Delivery, DeliveryAttempt, Subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +99,15 @@ def test_on_postgresql_a_batch_is_one_parameter_whatever_its_size():
         statements.append(insert.split("json_populate_recordset")[0])
     assert statements[0] == statements[1]
     assert DeliveryAttempt.objects.filter(delivery=delivery).count() == 43
+
+
+def test_a_field_class_of_another_package_prepares_its_own_values():
+    """Django's own field types' plain values go into the JSON document as they are; a
+    field class defined elsewhere (here the encrypted signing secret) is never bypassed."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    webhook = SubscriptionFactory()
+    secret = webhook.signing_secrets()[0]
+    fields = [Subscription._meta.get_field(name) for name in ("url", "secret")]
+    _, params = rows.insert_rows(Subscription, fields, [webhook], connections["default"])
+    assert webhook.url in params[0] and secret not in params[0]

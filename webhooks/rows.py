@@ -84,8 +84,10 @@ def insert_rows(model, fields, objs, db) -> tuple[str, list]:
     if _one_json_document(fields, db):
         q = db.ops.quote_name
         table, columns = q(model._meta.db_table), ", ".join(q(f.column) for f in fields)
+        plain = [(f, f.column, _plain_values(f)) for f in fields]
         prepared = [
-            {f.column: f.get_db_prep_save(getattr(o, f.attname), db) for f in fields} for o in objs
+            {column: _json_ready(f, getattr(o, f.attname), kinds, db) for f, column, kinds in plain}
+            for o in objs
         ]
         document = json.dumps(prepared, default=_json_value, allow_nan=False, separators=(",", ":"))
         return f"SELECT {columns} FROM json_populate_recordset(NULL::{table}, %s)", [document]
@@ -99,6 +101,42 @@ def _one_json_document(fields, db) -> bool:
         return False
     # A JSON field with its own encoder keeps the VALUES form: its values are encoded by it.
     return not any(getattr(f, "encoder", None) for f in fields)
+
+
+#: Django's field types whose str and int values PostgreSQL stores as they are.
+_AS_THEY_ARE = {
+    "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+    "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+    "PositiveSmallIntegerField", "CharField", "TextField", "SlugField", "EmailField",
+    "URLField",
+}  # fmt: skip
+
+
+def _plain_values(field) -> tuple:
+    """The types of value that this field stores as they are, which the JSON document can
+    take without the field's preparation (a Python call or more per value): none for a
+    field class of another package (it may encrypt, say), a JSON field (a string is a
+    JSON string there) or a date (Django makes a naive one aware)."""
+    target = field.target_field if field.is_relation else field
+    if not type(target).__module__.startswith("django.db.models"):
+        return ()
+    kind = target.get_internal_type()
+    if kind == "BooleanField":
+        return (bool,)
+    if kind == "UUIDField":
+        return (str, uuid.UUID)  # a UUID as its text, below
+    return (str, int) if kind in _AS_THEY_ARE else ()
+
+
+def _json_ready(field, value, kinds: tuple, db):
+    """``value`` as the JSON document takes it: as it is if its type is one of ``kinds``,
+    otherwise prepared by its field, as an INSERT's parameter would be."""
+    kind = type(value)
+    if kind in kinds:
+        return str(value) if kind is uuid.UUID else value
+    if value is None and kinds:  # NULL, as Django's own fields store it
+        return None
+    return field.get_db_prep_save(value, db)
 
 
 def _json_value(value):
