@@ -2,6 +2,7 @@
 stored as given, ids read back in order, and on PostgreSQL one parameter per batch."""
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection, connections
@@ -53,6 +54,13 @@ def test_every_value_of_an_attempt_is_stored_as_it_was_given():
             error_kind="timeout",
             error_message=AWKWARD,
             created_at=datetime(2026, 1, 2, 3, 4, 5, 1, tzinfo=UTC),
+        ),
+        _attempt(
+            delivery,
+            3,
+            request_headers="a JSON string, not an object",
+            response_headers=[1, "two", {"three": False}],
+            created_at=datetime(2026, 7, 1, 12, 30, 0, 999999, tzinfo=ZoneInfo("Asia/Kolkata")),
         ),
     ]
     dispatch._insert_attempts(given)

@@ -115,8 +115,7 @@ _AS_THEY_ARE = {
 def _plain_values(field) -> tuple:
     """The types of value that this field stores as they are, which the JSON document can
     take without the field's preparation (a Python call or more per value): none for a
-    field class of another package (it may encrypt, say), a JSON field (a string is a
-    JSON string there) or a date (Django makes a naive one aware)."""
+    field class of another package (it may encrypt, say) or a JSON field with an encoder."""
     target = field.target_field if field.is_relation else field
     if not type(target).__module__.startswith("django.db.models"):
         return ()
@@ -125,6 +124,11 @@ def _plain_values(field) -> tuple:
         return (bool,)
     if kind == "UUIDField":
         return (str, uuid.UUID)  # a UUID as its text, below
+    if kind == "DateTimeField":
+        return (datetime.datetime,)  # an aware one as its text, below
+    if kind == "JSONField" and target.encoder is None:
+        # A jsonb column takes the document's value itself (a string stays a JSON string).
+        return (dict, list, str, int, float, bool)
     return (str, int) if kind in _AS_THEY_ARE else ()
 
 
@@ -133,7 +137,12 @@ def _json_ready(field, value, kinds: tuple, db):
     otherwise prepared by its field, as an INSERT's parameter would be."""
     kind = type(value)
     if kind in kinds:
-        return str(value) if kind is uuid.UUID else value
+        if kind is uuid.UUID:
+            return str(value)
+        if kind is datetime.datetime:
+            # Django makes a naive one aware in the current time zone: its field does that.
+            return value.isoformat() if value.tzinfo else field.get_db_prep_save(value, db)
+        return value
     if value is None and kinds:  # NULL, as Django's own fields store it
         return None
     return field.get_db_prep_save(value, db)
