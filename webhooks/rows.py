@@ -141,7 +141,8 @@ def _json_ready(field, value, kinds: tuple, db):
             return str(value)
         if kind is datetime.datetime:
             # Django makes a naive one aware in the current time zone: its field does that.
-            return value.isoformat() if value.tzinfo else field.get_db_prep_save(value, db)
+            aware = value.utcoffset() is not None
+            return value.isoformat() if aware else field.get_db_prep_save(value, db)
         return value
     if value is None and kinds:  # NULL, as Django's own fields store it
         return None
