@@ -30,6 +30,9 @@ def fetch(model, sql: str, params, extra: tuple[str, ...] = (), only: tuple[str,
     names, converters = _plan(model, only)
     db = connection.alias
     with connection.cursor() as cursor:
+        timestamps = _timestamp_loader(connections[db])
+        if timestamps is not None:
+            cursor.cursor.adapters.register_loader("timestamptz", timestamps)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     instances = []
@@ -45,6 +48,30 @@ def fetch(model, sql: str, params, extra: tuple[str, ...] = (), only: tuple[str,
             setattr(instance, name, value)
         instances.append(instance)
     return instances
+
+
+def _timestamp_loader(wrapper):
+    """psycopg's own loader of ``timestamptz`` (C, with psycopg's binary package) where it
+    loads what Django's does: Django registers a subclass of psycopg's Python loader (its
+    parse is a fifth of the recording's lock on its deliveries, six times per row) that
+    sets the connection's time zone on each value; psycopg's sets the session's, which
+    Django makes the same, UTC. None elsewhere (psycopg 2, another database or time zone,
+    no C loader): Django's loads them."""
+    if wrapper.vendor != "postgresql" or wrapper.Database.__name__ != "psycopg":
+        return None
+    if wrapper.timezone is not datetime.UTC:  # time zones off, or the database's own
+        return None
+    if "loader" not in _compiled_timestamps:
+        from psycopg import postgres
+        from psycopg.pq import Format
+
+        loader = postgres.adapters.get_loader(postgres.types["timestamptz"].oid, Format.TEXT)
+        compiled = not loader.__module__.startswith("psycopg.")  # psycopg_binary, psycopg_c
+        _compiled_timestamps["loader"] = loader if compiled else None
+    return _compiled_timestamps["loader"]
+
+
+_compiled_timestamps: dict = {}
 
 
 def _plan(model, only: tuple[str, ...] = ()):
