@@ -1,7 +1,11 @@
 """Typed settings, read at access time so ``override_settings`` just works.
 
 Every setting is ``WEBHOOKS_<NAME>`` in the host's settings; the defaults live
-here and nowhere else.
+here and nowhere else. Each value is kept once read (a worker reads a dozen per delivery,
+and an unset one costs Django an ``AttributeError`` each time) until the settings change:
+a ``setting_changed`` signal, or other settings in force (``override_settings`` puts new
+ones in place, and so does deleting a setting with it or with pytest-django's
+``settings``, which sends no signal).
 """
 
 from __future__ import annotations
@@ -10,13 +14,33 @@ import ipaddress
 from collections.abc import Sequence
 
 from django.conf import settings as django_settings
+from django.core.signals import setting_changed
 
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
 class Settings:
+    def __init__(self) -> None:
+        # The settings in force and {name: value} read from them, replaced as one (a
+        # thread that read the old pair writes into a dict no longer used).
+        self._read: tuple = (None, {})
+
     def _get(self, name: str, default):
-        return getattr(django_settings, f"WEBHOOKS_{name}", default)
+        in_force = django_settings._wrapped
+        read_from, values = self._read
+        if read_from is not in_force:
+            values = {}
+            self._read = (in_force, values)
+        try:
+            return values[name]
+        except KeyError:
+            value = values[name] = getattr(django_settings, f"WEBHOOKS_{name}", default)
+            return value
+
+    def forget(self, **kwargs) -> None:
+        """Read every setting again (a ``setting_changed`` receiver)."""
+        if kwargs.get("setting", "WEBHOOKS_").startswith("WEBHOOKS_"):
+            self._read = (None, {})
 
     @property
     def TIMEOUT(self) -> float:
@@ -267,3 +291,4 @@ class Settings:
 
 
 conf = Settings()
+setting_changed.connect(conf.forget, dispatch_uid="webhooks.conf.forget")

@@ -110,13 +110,22 @@ class Outcome:
         name it): the delivery ends failed, and the webhook's health does not count it."""
         if self.succeeded or self.status_code is None:
             return False
-        value = {k.lower(): v for k, v in self.headers.items()}.get(DELIVERY_CONTROL_HEADER)
+        value = self._header(DELIVERY_CONTROL_HEADER)
         return str(value or "").strip().lower() == ABORT_MESSAGE
+
+    def _header(self, name: str):
+        """The answer's header ``name`` (lower case), whatever its case in the answer: the
+        headers lowered once per ``headers`` object (recording asks several times)."""
+        lowered = self.__dict__.get("_lowered")
+        if lowered is None or lowered[0] is not self.headers:
+            lowered = (self.headers, {k.lower(): v for k, v in self.headers.items()})
+            self.__dict__["_lowered"] = lowered
+        return lowered[1].get(name)
 
     @property
     def retry_after(self) -> float | None:
         """Seconds the receiver asked us to wait (``Retry-After``), if it did."""
-        value = {k.lower(): v for k, v in self.headers.items()}.get("retry-after")
+        value = self._header("retry-after")
         if not value:
             return None
         try:
@@ -130,14 +139,22 @@ class Outcome:
 
 
 def envelope(delivery: Delivery) -> bytes:
+    """The body of every request of the delivery's event: made once per Event instance (a
+    task's deliveries of one event share it), again if its values are replaced."""
     event = delivery.event
+    made = event.__dict__.get("_webhooks_envelope")
+    key = (event.id, event.type, event.occurred_at, event.data)
+    if made is not None and all(a is b for a, b in zip(made[0], key, strict=True)):
+        return made[1]
     body = {
         "id": str(event.id),
         "type": event.type,
         "timestamp": event.occurred_at.isoformat(),
         "data": event.data,
     }
-    return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+    made = (key, json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":")).encode())
+    event.__dict__["_webhooks_envelope"] = made
+    return made[1]
 
 
 class Unsendable(Exception):
@@ -251,6 +268,12 @@ def _url_problem(url) -> str | None:
     refuses addresses that are not public: ``security``)."""
     if not isinstance(url, str) or not url:
         return "The webhook has no URL."
+    return _text_url_problem(url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_url_problem(url: str) -> str | None:
+    """``_url_problem`` of a text: checked once per URL (each delivery checks its own)."""
     if len(url) > URL_LIMIT:
         return f"The URL is longer than {URL_LIMIT} characters."
     if any(c.isspace() or not c.isprintable() for c in url):
@@ -385,7 +408,7 @@ def post(request: OutgoingRequest) -> Outcome:
                     request.url,
                     body=request.body,
                     headers=headers,
-                    timeout=urllib3.Timeout(connect=conf.TIMEOUT, read=conf.TIMEOUT),
+                    timeout=_timeout(conf.TIMEOUT),
                     redirect=False,
                     retries=False,
                     preload_content=False,
@@ -426,6 +449,12 @@ def post(request: OutgoingRequest) -> Outcome:
             outcome.error_message = responses.safe_text(outcome.error_message, limit=500)
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
     return outcome
+
+
+@functools.lru_cache(maxsize=8)
+def _timeout(seconds: float) -> urllib3.Timeout:
+    """The socket timeouts of a request (urllib3 copies the object for each request)."""
+    return urllib3.Timeout(connect=seconds, read=seconds)
 
 
 def _read_limited(response: urllib3.BaseHTTPResponse, limit: int) -> tuple[bytes, bool]:

@@ -28,7 +28,8 @@ def _escape(match: re.Match) -> str:
 def safe_text(value, *, limit: int | None = None) -> str:
     """``value`` as text with unsafe characters escaped (``\\x00``), at most ``limit`` long."""
     text = value if isinstance(value, str) else str(value)
-    text = _UNSAFE.sub(_escape, text)
+    if not (text.isascii() and text.isprintable()):  # printable ASCII has nothing to escape
+        text = _UNSAFE.sub(_escape, text)
     return text if limit is None else text[:limit]
 
 
