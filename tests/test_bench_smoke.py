@@ -70,6 +70,21 @@ def test_throughput_benchmark_runs(tmp_path):
         assert backend["ratio_to_plain_loop"] > 0
 
 
+def test_request_threads_benchmark_measures_each_thread_count():
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.request_threads", "--threads", "1,4"]
+        + ["--requests", "40", "--rounds", "1"],
+        cwd=ROOT,
+        check=True,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [row["threads"] for row in rows] == [1, 4]
+    assert all(row["cpu_us_per_request"] > 0 and row["requests_per_s"] > 0 for row in rows)
+
+
 def test_slow_receiver_benchmark_runs(tmp_path):
     result = run("slow", tmp_path)
     for backend in result["backends"].values():
