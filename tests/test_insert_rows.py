@@ -163,3 +163,19 @@ def test_without_time_zones_times_are_read_as_django_reads_them(settings):
     read = _lock_read(delivery)
     assert read.created_at.tzinfo is None
     assert read.created_at == Delivery.objects.get(pk=delivery.pk).created_at
+
+
+def test_a_choice_is_stored_as_its_value():
+    delivery = DeliveryFactory()
+    Kind = DeliveryAttempt.ErrorKind
+    given = _attempt(
+        delivery,
+        1,
+        trigger=DeliveryAttempt.Trigger.MANUAL,
+        error_kind=Kind.TIMEOUT,
+        succeeded=False,
+    )
+    dispatch._insert_attempts([given])
+    stored = DeliveryAttempt.objects.filter(pk=given.pk).values("trigger", "error_kind").get()
+    assert stored == {"trigger": "manual", "error_kind": "timeout"}
+    assert type(stored["trigger"]) is str

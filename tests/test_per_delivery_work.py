@@ -95,3 +95,27 @@ def test_stored_text_is_escaped_exactly_where_it_must_be():
         assert safe_text(text) == expected, hex(code)
     assert safe_text("x" * 10, limit=4) == "xxxx"
     assert safe_text("\x00" * 3, limit=5) == "\\x00\\"
+
+
+def test_a_request_handed_to_the_senders_pool_tells_its_end_once():
+    import threading
+
+    from webhooks.sender import _Pool
+
+    pool, ended = _Pool(4), []
+    gate = threading.Event()
+    job = pool.submit(lambda: gate.wait(5) and "answered")
+    job.add_done_callback(lambda j: ended.append(("early", j.result())))
+    assert not job.done()
+    gate.set()
+    failing = pool.submit(lambda: 1 / 0)
+    for waited in (job, failing):
+        for _ in range(500):
+            if waited.done():
+                break
+            threading.Event().wait(0.01)
+    assert job.result() == "answered" and ended == [("early", "answered")]
+    job.add_done_callback(lambda j: ended.append(("late", j.result())))  # called at once
+    assert ended[-1] == ("late", "answered")
+    with pytest.raises(ZeroDivisionError):
+        failing.result()

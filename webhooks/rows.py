@@ -163,6 +163,8 @@ def _json_ready(field, value, kinds: tuple, db):
     """``value`` as the JSON document takes it: as it is if its type is one of ``kinds``,
     otherwise prepared by its field, as an INSERT's parameter would be."""
     kind = type(value)
+    if kind not in kinds and isinstance(value, str) and str in kinds:
+        kind = str  # a choice of ``TextChoices``: its field would store it as it is too
     if kind in kinds:
         if kind is uuid.UUID:
             return str(value)

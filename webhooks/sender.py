@@ -45,7 +45,6 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import Future
 from datetime import datetime
 from multiprocessing.util import Finalize
 
@@ -124,9 +123,9 @@ class _Pool:
         self._outstanding = 0  # jobs submitted and not finished: one thread each, at most
         self._lock = threading.Lock()
 
-    def submit(self, fn, *args) -> Future:
-        future: Future = Future()
-        self._jobs.put((future, fn, args))
+    def submit(self, fn, *args) -> _Job:
+        future = _Job(fn, args)
+        self._jobs.put(future)
         with self._lock:
             self._outstanding += 1
             if self._outstanding <= self._threads or self._threads >= self.size:
@@ -142,17 +141,63 @@ class _Pool:
 
     def _work(self) -> None:
         while True:
-            future, fn, args = self._jobs.get()
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args))
-                except BaseException as exc:  # noqa: BLE001 - handed to the coordinator
-                    future.set_exception(exc)
+            self._jobs.get().run()
             with self._lock:
                 self._outstanding -= 1
 
 
 _stack_lock = threading.Lock()
+
+
+class _Job:
+    """A request handed to the pool: what the loop asks of a ``concurrent.futures.Future``
+    (``done``, ``result``, a callback once done) without its ``Condition``, which cost a
+    request more than the rest of its hand-over."""
+
+    __slots__ = ("_fn", "_args", "_value", "_error", "_done", "_callbacks")
+
+    def __init__(self, fn, args) -> None:
+        self._fn, self._args = fn, args
+        self._value = self._error = None
+        self._done = False
+        self._callbacks: list | None = []
+
+    def run(self) -> None:
+        try:
+            self._value = self._fn(*self._args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the coordinator
+            self._error = exc
+        with _callbacks_lock:
+            self._done = True
+            callbacks, self._callbacks = self._callbacks, None
+        for callback in callbacks:
+            _call(callback, self)
+
+    def done(self) -> bool:
+        return self._done
+
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def add_done_callback(self, callback) -> None:
+        """Call ``callback(job)`` once it is done: now, if it is."""
+        with _callbacks_lock:
+            if not self._done:
+                self._callbacks.append(callback)
+                return
+        _call(callback, self)
+
+
+_callbacks_lock = threading.Lock()
+
+
+def _call(callback, job: _Job) -> None:
+    try:
+        callback(job)
+    except Exception:  # noqa: BLE001 - a request thread outlives its callbacks
+        logger.exception("A webhooks request's callback failed.")
 
 
 class Sender:
