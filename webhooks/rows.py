@@ -17,10 +17,21 @@ import json
 import uuid
 from weakref import WeakKeyDictionary
 
+from django.core.signals import setting_changed
 from django.db import connection, connections
 
 #: {a thread's connection: {model: (field names, converters)}}
 _plans: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _forget_plans(setting, **kwargs) -> None:
+    # A backend chooses its converters of times by these settings (MySQL's makes them aware
+    # only with time zones on): worked out again when they change (tests change them).
+    if setting in ("USE_TZ", "TIME_ZONE", "DATABASES"):
+        _plans.clear()
+
+
+setting_changed.connect(_forget_plans, dispatch_uid="webhooks.rows.forget_plans")
 
 
 def fetch(model, sql: str, params, extra: tuple[str, ...] = (), only: tuple[str, ...] = ()) -> list:
