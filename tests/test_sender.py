@@ -441,3 +441,27 @@ def test_a_webhook_whose_last_request_failed_waits_behind_healthy_ones_until_one
     assert turn(first) == [flaky.url]  # 500
     assert turn(then) == [good.url, good.url, flaky.url, flaky.url]  # these succeed
     assert turn(last) == [flaky.url, good.url]  # round-robin again, the flaky one first
+
+
+def test_due_work_whose_claim_the_database_refused_is_claimed_again_soon(
+    worker_process, receiver, monkeypatch
+):
+    """A claim of due work that the database refuses (SQLite's "table is locked", a failover)
+    leaves the deliveries due, and the sender tries again a moment later: they do not wait
+    for the sweeper (which no test runs here)."""
+    from django.utils import timezone
+
+    refused: list[int] = []
+    claim_due = outbox.claim_due
+
+    def refuse_the_first(limit, **kwargs):
+        if not refused:
+            refused.append(limit)
+            raise OperationalError("database table is locked: webhooks_delivery")
+        return claim_due(limit, **kwargs)
+
+    monkeypatch.setattr(outbox, "claim_due", refuse_the_first)
+    due = DeliveryFactory(subscription=SubscriptionFactory(url=receiver.url))
+    sender.get().wake_at(timezone.now())
+    assert wait_for(lambda: Delivery.objects.get(pk=due.pk).status == "succeeded", 15)
+    assert len(refused) == 1 and len(receiver.requests) == 1

@@ -45,7 +45,7 @@ import os
 import queue
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from multiprocessing.util import Finalize
 
 from django.db import close_old_connections, connection
@@ -68,6 +68,8 @@ CONNECTION_CHECK = 1.0
 #: Share of ``MAX_IN_FLIGHT`` that failing webhooks' deliveries and the coordinator's own
 #: claims of due work may fill; the rest is kept for what tasks hand over for healthy ones.
 FAILING_SHARE = 0.75
+#: Seconds after a claim of due work the database refused before the next try.
+CLAIM_RETRY = 1.0
 
 _worker_pid = {"pid": None}
 _lock = threading.Lock()
@@ -360,6 +362,11 @@ class Sender:
         ``MAX_IN_FLIGHT`` stays free for what tasks hand over. In the recorder's thread."""
         try:
             self._claim_within_share()
+        except Exception:
+            # The instant that asked for this claim is spent: without a new one, due work
+            # would wait for the next retry's instant or for the sweeper.
+            self.wake_at(timezone.now() + timedelta(seconds=CLAIM_RETRY))
+            raise  # logged by the recorder, which takes a fresh connection
         finally:
             self._claiming = False
 
