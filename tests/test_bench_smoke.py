@@ -471,3 +471,21 @@ def generate_small_data_set(env: dict, database_url: str) -> None:
         timeout=300, capture_output=True, text=True,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_instructions_benchmark_counts_each_delivery_under_callgrind():
+    """Two runs under callgrind (valgrind: a minute or two), and the Python calls."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--backends", "sqlite"]
+        + ["--batches", "1,2", "--calls"],
+        cwd=ROOT,
+        check=True,
+        timeout=1200,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(out.stdout)
+    few, many = result["instructions"]
+    assert 0 < few < many and result["instructions_per_delivery"] > 0
+    assert result["calls_per_delivery"] > 0 and result["posts_per_delivery"] == 1
