@@ -6,6 +6,7 @@ all``. PostgreSQL + Redis is included when the suite runs on them.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -474,6 +475,7 @@ def generate_small_data_set(env: dict, database_url: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_instructions_benchmark_counts_each_delivery_under_callgrind():
     """Two runs under callgrind (valgrind: a minute or two), and the Python calls."""
     out = subprocess.run(
